@@ -1,0 +1,188 @@
+//! The [`export!`](crate::export!) macro and the glue between the generated
+//! component bindings and the SDK's plain Rust types.
+
+/// Export a [`Processor`](crate::Processor) type as the guest's component.
+///
+/// ```text
+/// monasca_guest_sdk::export!(MyGuest);
+/// ```
+///
+/// On `wasm32` it implements the `monasca:processor` exports for the type
+/// (and `snapshot`/`restore` when the SDK's `stateful` feature is on); on a
+/// native target it expands to nothing, so the same crate unit-tests natively.
+#[macro_export]
+macro_rules! export {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            ::std::thread_local! {
+                static __MONASCA_GUEST: ::core::cell::RefCell<::core::option::Option<$ty>> =
+                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+            }
+
+            struct __MonascaExport;
+
+            impl $crate::bindings::exports::monasca::processor::processor::Guest for __MonascaExport {
+                fn init(
+                    config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    $crate::__private::init::<$ty>(&__MONASCA_GUEST, config)
+                }
+
+                fn process(
+                    batch: ::std::vec::Vec<$crate::__private::WitMessage>,
+                ) -> ::core::result::Result<
+                    ::std::vec::Vec<$crate::__private::WitEffect>,
+                    $crate::__private::WitProcessError,
+                > {
+                    $crate::__private::process::<$ty>(&__MONASCA_GUEST, batch)
+                }
+            }
+
+            $crate::__export_state!(__MonascaExport, $ty, __MONASCA_GUEST);
+
+            $crate::bindings::__export_world!(__MonascaExport with_types_in $crate::bindings);
+        };
+    };
+}
+
+#[cfg(feature = "stateful")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_state {
+    ($export:ident, $ty:ty, $cell:ident) => {
+        impl $crate::bindings::exports::monasca::processor::state::Guest for $export {
+            fn snapshot() -> ::std::vec::Vec<u8> {
+                $crate::__private::snapshot::<$ty>(&$cell)
+            }
+
+            fn restore(bytes: ::std::vec::Vec<u8>) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::restore::<$ty>(&$cell, bytes)
+            }
+        }
+    };
+}
+
+#[cfg(not(feature = "stateful"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_state {
+    ($export:ident, $ty:ty, $cell:ident) => {};
+}
+
+#[cfg(target_arch = "wasm32")]
+pub mod glue {
+    //! Conversions between the generated bindings and the SDK types. The
+    //! conversions move buffers; they never copy message bytes.
+    use crate::bindings::monasca::processor::types as wit;
+    use crate::{Config, Effect, Effects, FieldValue, Header, Message, Origin, Processor};
+    use std::cell::RefCell;
+    use std::thread::LocalKey;
+
+    pub use wit::{Effect as WitEffect, Message as WitMessage, ProcessError as WitProcessError};
+
+    /// The slot that holds the guest's instance of `P`.
+    pub type Slot<P> = LocalKey<RefCell<Option<P>>>;
+
+    /// Build the guest and keep it in its slot.
+    pub fn init<P: Processor>(slot: &'static Slot<P>, config: Vec<(String, String)>) -> Result<(), String> {
+        let guest = P::init(&Config::new(config))?;
+        slot.with(|cell| *cell.borrow_mut() = Some(guest));
+        Ok(())
+    }
+
+    /// Run one batch through the guest.
+    pub fn process<P: Processor>(
+        slot: &'static Slot<P>,
+        batch: Vec<WitMessage>,
+    ) -> Result<Vec<WitEffect>, WitProcessError> {
+        let batch: Vec<Message> = batch.into_iter().map(message_from_wit).collect();
+        let mut out = Effects::with_capacity(batch.len());
+        slot.with(|cell| match cell.borrow_mut().as_mut() {
+            Some(guest) => guest.process(batch, &mut out),
+            None => Err(crate::ProcessError::new("process called before init")),
+        })
+        .map_err(|e| WitProcessError { reason: e.reason, culprit: e.culprit.map(origin_to_wit) })?;
+        Ok(out.into_vec().into_iter().map(effect_to_wit).collect())
+    }
+
+    /// The guest's state.
+    pub fn snapshot<P: Processor>(slot: &'static Slot<P>) -> Vec<u8> {
+        slot.with(|cell| cell.borrow().as_ref().map(|g| g.snapshot()).unwrap_or_default())
+    }
+
+    /// Replace the guest's state.
+    pub fn restore<P: Processor>(slot: &'static Slot<P>, bytes: Vec<u8>) -> Result<(), String> {
+        slot.with(|cell| match cell.borrow_mut().as_mut() {
+            Some(guest) => guest.restore(&bytes),
+            None => Err("restore called before init".to_string()),
+        })
+    }
+
+    fn message_from_wit(m: WitMessage) -> Message {
+        Message {
+            topic: m.topic,
+            partition: m.partition,
+            offset: m.offset,
+            timestamp_ms: m.timestamp_ms,
+            key: m.key,
+            value: m.value,
+            headers: m.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect(),
+        }
+    }
+
+    fn origin_to_wit(o: Origin) -> wit::Origin {
+        wit::Origin { partition: o.partition, offset: o.offset }
+    }
+
+    fn headers_to_wit(headers: Vec<Header>) -> Vec<wit::Header> {
+        headers.into_iter().map(|h| wit::Header { key: h.key, value: h.value }).collect()
+    }
+
+    fn field_to_wit(v: FieldValue) -> wit::FieldValue {
+        match v {
+            FieldValue::Float(f) => wit::FieldValue::Float(f),
+            FieldValue::Integer(i) => wit::FieldValue::Integer(i),
+            FieldValue::Unsigned(u) => wit::FieldValue::Unsigned(u),
+            FieldValue::Boolean(b) => wit::FieldValue::Boolean(b),
+            FieldValue::Text(s) => wit::FieldValue::Text(s),
+        }
+    }
+
+    fn effect_to_wit(effect: Effect) -> WitEffect {
+        match effect {
+            Effect::Produce(r) => WitEffect::Produce(wit::OutputRecord {
+                topic: r.topic,
+                key: r.key,
+                value: r.value,
+                headers: headers_to_wit(r.headers),
+                origin: origin_to_wit(r.origin),
+            }),
+            Effect::Store(s) => WitEffect::Store(wit::SinkBatch {
+                sink: s.sink,
+                points: s
+                    .points
+                    .into_iter()
+                    .map(|p| wit::Point {
+                        measurement: p.measurement,
+                        tags: p.tags,
+                        fields: p.fields.into_iter().map(|(k, v)| (k, field_to_wit(v))).collect(),
+                        timestamp_ms: p.timestamp_ms,
+                    })
+                    .collect(),
+                origin: origin_to_wit(s.origin),
+            }),
+            Effect::Notify(n) => WitEffect::Notify(wit::Notification {
+                channel: n.channel,
+                destination: n.destination,
+                attributes: n.attributes,
+                body: n.body,
+                idempotency_key: n.idempotency_key,
+                origin: origin_to_wit(n.origin),
+            }),
+            Effect::Reject(r) => {
+                WitEffect::Reject(wit::Rejection { reason: r.reason, origin: origin_to_wit(r.origin) })
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! # monasca-guest-sdk
+//!
+//! Write a monasca-wasm processing guest as a plain Rust type. The host hands
+//! your guest batches of Kafka messages; your guest answers with *effects*
+//! (records to produce, points to store, notifications to send, messages to
+//! reject). The guest does no I/O: the host carries the effects out.
+//!
+//! ```
+//! use monasca_guest_sdk::{Config, Effects, Message, ProcessError, Processor};
+//!
+//! /// Copies every message to the pipeline's output topic.
+//! struct Passthrough;
+//!
+//! impl Processor for Passthrough {
+//!     fn init(_config: &Config) -> Result<Self, String> {
+//!         Ok(Passthrough)
+//!     }
+//!
+//!     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError> {
+//!         for message in batch {
+//!             out.produce(&message, message.value.clone());
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! monasca_guest_sdk::export!(Passthrough);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` and run it on a
+//! file with `monasca-wasm test --module target/wasm32-wasip2/release/<name>.wasm
+//! --input messages.jsonl`. Unit-test the same logic natively with
+//! [`testing::Harness`], no wasm needed.
+//!
+//! Layout:
+//! - [`message`]: what comes in (`Message`, `Header`, `Origin`) and the guest's `Config`.
+//! - [`effect`]: what goes out (`Effect`, `Point`, ...) and the [`Effects`] collector.
+//! - [`monasca`]: typed Monasca messages (metric envelope, alarm transition).
+//! - [`pyjson`]: JSON and float text exactly as Monasca's Python code writes them.
+//! - [`log`] and [`lookup`]: the two host imports a guest may call.
+//! - [`testing`]: a native harness for `cargo test`.
+//! - [`export!`]: the one macro that turns your type into a component.
+#![deny(missing_docs)]
+
+// Lets the generated bindings name this crate by its public path.
+extern crate self as monasca_guest_sdk;
+
+pub mod effect;
+mod export;
+pub mod log;
+pub mod lookup;
+pub mod message;
+pub mod monasca;
+pub mod pyjson;
+pub mod testing;
+
+pub use effect::{Effect, Effects, FieldValue, Notification, OutputRecord, Point, Rejection, SinkBatch};
+pub use lookup::{Cell, Row};
+pub use message::{Config, Header, Message, Origin};
+
+/// The version of the `monasca:processor` WIT package this SDK builds guests for.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// A failure of a whole batch. The host then bisects the batch to find the
+/// messages that cause it; prefer [`Effects::reject`] for a single bad message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessError {
+    /// What went wrong, for a person to read.
+    pub reason: String,
+    /// The message that caused it, when known.
+    pub culprit: Option<Origin>,
+}
+
+impl ProcessError {
+    /// A batch failure with a reason.
+    pub fn new(reason: impl Into<String>) -> Self {
+        ProcessError { reason: reason.into(), culprit: None }
+    }
+
+    /// Name the message that caused the failure.
+    pub fn caused_by(mut self, message: &Message) -> Self {
+        self.culprit = Some(message.origin());
+        self
+    }
+}
+
+impl std::fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for ProcessError {}
+
+/// The logic of a guest. Implement it on a plain Rust type and export the type
+/// with [`export!`].
+pub trait Processor: Sized + 'static {
+    /// Build the guest from the pipeline's configuration. Called once per
+    /// instance, before the first batch. An error keeps the pipeline from
+    /// starting and is shown to the operator.
+    fn init(config: &Config) -> Result<Self, String>;
+
+    /// Process one batch of messages from one partition, in offset order, and
+    /// push the effects to carry out into `out`.
+    fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError>;
+
+    /// Serialise the state to hand over to a new module version (only used when
+    /// the SDK's `stateful` feature is on). The default keeps no state.
+    fn snapshot(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Take over the state produced by `snapshot` (only used when the SDK's
+    /// `stateful` feature is on). The default accepts only an empty state.
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if bytes.is_empty() {
+            Ok(())
+        } else {
+            Err("this guest keeps no state and cannot restore one".to_string())
+        }
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::export::glue::*;
+    #[cfg(target_arch = "wasm32")]
+    pub use wit_bindgen;
+}
+
+/// Generated bindings of the `monasca:processor` world (wasm only). Guests do
+/// not need them: use the SDK's own types.
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod bindings {
+    #[cfg(not(feature = "stateful"))]
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "monasca:processor/stateless",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "monasca_guest_sdk::bindings",
+        runtime_path: "monasca_guest_sdk::__private::wit_bindgen::rt",
+    });
+    #[cfg(feature = "stateful")]
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "monasca:processor/stateful",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "monasca_guest_sdk::bindings",
+        runtime_path: "monasca_guest_sdk::__private::wit_bindgen::rt",
+    });
+}

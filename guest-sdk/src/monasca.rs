@@ -1,0 +1,147 @@
+//! Typed Monasca messages, as monasca-api and monasca-thresh publish them.
+//!
+//! The types borrow from the message bytes where they can (`Cow<str>`), so
+//! parsing a metric envelope allocates only for escaped strings.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// A metric envelope on the `metrics` topic.
+#[derive(Debug, Deserialize)]
+pub struct MetricEnvelope<'a> {
+    /// The measurement.
+    #[serde(borrow)]
+    pub metric: Metric<'a>,
+    /// Who sent it and where.
+    #[serde(borrow)]
+    pub meta: MetricMeta<'a>,
+    /// When the API received it (seconds since the Unix epoch).
+    #[serde(default)]
+    pub creation_time: Option<f64>,
+}
+
+/// One measurement of a metric.
+#[derive(Debug, Deserialize)]
+pub struct Metric<'a> {
+    /// Metric name, e.g. `cpu.idle_perc`.
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    /// Dimensions, sorted by key.
+    #[serde(borrow, default)]
+    pub dimensions: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// Measurement time in milliseconds since the Unix epoch (a float in the
+    /// input is truncated, as monasca-persister does).
+    #[serde(deserialize_with = "millis")]
+    pub timestamp: i64,
+    /// The measured value.
+    pub value: f64,
+    /// Optional metadata; `None` when absent or `null`.
+    #[serde(borrow, default)]
+    pub value_meta: Option<&'a RawValue>,
+}
+
+/// The envelope's `meta` object.
+#[derive(Debug, Deserialize)]
+pub struct MetricMeta<'a> {
+    /// Tenant (project) that owns the metric.
+    #[serde(rename = "tenantId", borrow)]
+    pub tenant_id: Cow<'a, str>,
+    /// Region the metric was received in.
+    #[serde(borrow)]
+    pub region: Cow<'a, str>,
+}
+
+impl<'a> MetricEnvelope<'a> {
+    /// Parse and check an envelope: valid UTF-8, JSON object, required keys
+    /// present, non-empty name, numeric value and timestamp. The error is a
+    /// reason a person can read.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
+        let envelope: MetricEnvelope<'a> =
+            serde_json::from_str(text).map_err(|e| format!("invalid metric envelope: {e}"))?;
+        if envelope.metric.name.is_empty() {
+            return Err("invalid metric envelope: metric.name is empty".to_string());
+        }
+        if !envelope.metric.value.is_finite() {
+            return Err("invalid metric envelope: metric.value is not a finite number".to_string());
+        }
+        Ok(envelope)
+    }
+}
+
+/// A message on the `alarm-state-transitions` topic.
+#[derive(Debug, Deserialize)]
+pub struct AlarmTransitionedEnvelope<'a> {
+    /// The transition.
+    #[serde(rename = "alarm-transitioned", borrow)]
+    pub alarm_transitioned: AlarmTransitioned<'a>,
+}
+
+/// An alarm's change of state, as monasca-thresh publishes it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmTransitioned<'a> {
+    /// Tenant that owns the alarm.
+    #[serde(borrow)]
+    pub tenant_id: Cow<'a, str>,
+    /// Alarm id.
+    #[serde(borrow)]
+    pub alarm_id: Cow<'a, str>,
+    /// Alarm definition id.
+    #[serde(borrow, default)]
+    pub alarm_definition_id: Option<Cow<'a, str>>,
+    /// Alarm definition name.
+    #[serde(borrow, default)]
+    pub alarm_name: Option<Cow<'a, str>>,
+    /// Alarm definition description.
+    #[serde(borrow, default)]
+    pub alarm_description: Option<Cow<'a, str>>,
+    /// The metrics of the alarm (objects with `id`, `name`, `dimensions`), key order kept.
+    pub metrics: Value,
+    /// State before the transition: `OK`, `ALARM` or `UNDETERMINED`.
+    #[serde(borrow)]
+    pub old_state: Cow<'a, str>,
+    /// State after the transition.
+    #[serde(borrow)]
+    pub new_state: Cow<'a, str>,
+    /// Whether notifications are enabled for the definition.
+    #[serde(default)]
+    pub actions_enabled: Option<bool>,
+    /// Why the state changed.
+    #[serde(borrow)]
+    pub state_change_reason: Cow<'a, str>,
+    /// Severity: `LOW`, `MEDIUM`, `HIGH`, `CRITICAL`.
+    #[serde(borrow, default)]
+    pub severity: Option<Cow<'a, str>>,
+    /// Optional link (e.g. a runbook).
+    #[serde(borrow, default)]
+    pub link: Option<Cow<'a, str>>,
+    /// Optional lifecycle state.
+    #[serde(borrow, default)]
+    pub lifecycle_state: Option<Cow<'a, str>>,
+    /// The sub-alarms with their expressions and current values, key order kept.
+    pub sub_alarms: Value,
+    /// Transition time in milliseconds since the Unix epoch.
+    #[serde(deserialize_with = "millis")]
+    pub timestamp: i64,
+}
+
+impl<'a> AlarmTransitionedEnvelope<'a> {
+    /// Parse an `alarm-transitioned` message; the error is a reason a person can read.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
+        serde_json::from_str(text).map_err(|e| format!("invalid alarm-transitioned message: {e}"))
+    }
+}
+
+/// A timestamp in milliseconds given as a JSON integer or float (truncated).
+fn millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if !value.is_finite() || value.abs() > 9.0e15 {
+        return Err(serde::de::Error::custom(format!("timestamp {value} is out of range")));
+    }
+    Ok(value.trunc() as i64)
+}

@@ -1,0 +1,191 @@
+//! JSON and float text exactly as Monasca's Python code writes them.
+//!
+//! monasca-persister stores `value_meta`, `metrics` and `sub_alarms` as JSON
+//! strings made by `simplejson.dumps(obj, ensure_ascii=False)`: separators
+//! `", "` and `": "`, keys in input order, non-ASCII kept as is, floats as
+//! Python's `repr`. Other tools read those strings back, so a faithful
+//! replacement writes them byte for byte the same.
+
+use serde_json::Value;
+use std::fmt::Write;
+
+/// Python's `repr(float)`: the shortest text that reads back as the same
+/// number, in fixed notation for exponents from -4 to 15 (always with a
+/// decimal point) and in scientific notation with a signed, two-digit
+/// exponent otherwise (`1e-05`, `1.8446744073709552e+19`).
+pub fn float_repr(x: f64) -> String {
+    let mut out = String::new();
+    write_float_repr(&mut out, x);
+    out
+}
+
+/// Append [`float_repr`] of `x` to `out`.
+pub fn write_float_repr(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("nan");
+        return;
+    }
+    if x.is_infinite() {
+        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+        return;
+    }
+    if x == 0.0 {
+        out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
+        return;
+    }
+    // Rust's `{:e}` prints the shortest round-trip digits: "-1.8446744073709552e19".
+    let sci = format!("{x:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    // The value is 0.DIGITS × 10^point.
+    let point = exponent + 1;
+    if negative {
+        out.push('-');
+    }
+    if !(-3..=16).contains(&point) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs());
+    } else if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(&digits);
+    } else {
+        let point = point as usize;
+        if point >= digits.len() {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', point - digits.len()));
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..point]);
+            out.push('.');
+            out.push_str(&digits[point..]);
+        }
+    }
+}
+
+/// `simplejson.dumps(value, ensure_ascii=False)` with its default separators.
+pub fn dumps(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value);
+    out
+}
+
+/// Append [`dumps`] of `value` to `out`.
+pub fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                let _ = write!(out, "{i}");
+            } else if let Some(u) = n.as_u64() {
+                let _ = write!(out, "{u}");
+            } else if let Some(f) = n.as_f64() {
+                write_json_float(out, f);
+            }
+        }
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_string(out, key);
+                out.push_str(": ");
+                write_value(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_json_float(out: &mut String, f: f64) {
+    if f.is_nan() {
+        out.push_str("NaN");
+    } else if f.is_infinite() {
+        out.push_str(if f > 0.0 { "Infinity" } else { "-Infinity" });
+    } else {
+        write_float_repr(out, f);
+    }
+}
+
+/// A JSON string literal as simplejson writes it with `ensure_ascii=False`.
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_match_python_repr() {
+        let cases = [
+            (97.5, "97.5"),
+            (12034.0, "12034.0"),
+            (0.0, "0.0"),
+            (-3.75, "-3.75"),
+            (1.8446744073709552e19, "1.8446744073709552e+19"),
+            (1.5e-7, "1.5e-07"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (1e22, "1e+22"),
+        ];
+        for (value, python) in cases {
+            assert_eq!(float_repr(value), python, "repr({value:?})");
+        }
+    }
+
+    #[test]
+    fn dumps_matches_simplejson() {
+        let value: Value =
+            serde_json::from_str(r#"{"z":"x\u2028yé\u0001\"\\","b":[1,2.0,1e-7,null,true,{}],"a":{"k":-1}}"#)
+                .unwrap();
+        assert_eq!(
+            dumps(&value),
+            "{\"z\": \"x\u{2028}yé\\u0001\\\"\\\\\", \"b\": [1, 2.0, 1e-07, null, true, {}], \"a\": {\"k\": -1}}"
+        );
+    }
+}
