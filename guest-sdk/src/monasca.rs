@@ -60,8 +60,7 @@ impl<'a> MetricEnvelope<'a> {
     /// reason a person can read.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
-        let envelope: MetricEnvelope<'a> =
-            serde_json::from_str(text).map_err(|e| format!("invalid metric envelope: {e}"))?;
+        let envelope: MetricEnvelope<'a> = parse_json(text, "metric envelope")?;
         if envelope.metric.name.is_empty() {
             return Err("invalid metric envelope: metric.name is empty".to_string());
         }
@@ -133,7 +132,29 @@ impl<'a> AlarmTransitionedEnvelope<'a> {
     /// Parse an `alarm-transitioned` message; the error is a reason a person can read.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
-        serde_json::from_str(text).map_err(|e| format!("invalid alarm-transitioned message: {e}"))
+        parse_json(text, "alarm-transitioned message")
+    }
+}
+
+/// Parse `text` as a `T`; on failure, say whether it is not JSON at all, not
+/// an object, or which field is wrong (the slower path-tracking parse runs
+/// only then).
+fn parse_json<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, String> {
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_syntax() || e.is_eof() => Err(format!("not valid JSON: {e}")),
+        Err(e) => {
+            if !text.trim_start().starts_with('{') {
+                return Err(format!("invalid {what}: expected a JSON object"));
+            }
+            let mut de = serde_json::Deserializer::from_str(text);
+            match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Err(err) if !err.path().to_string().is_empty() && err.path().to_string() != "." => {
+                    Err(format!("invalid {what}: {}: {}", err.path(), err.inner()))
+                }
+                _ => Err(format!("invalid {what}: {e}")),
+            }
+        }
     }
 }
 

@@ -1,1 +1,55 @@
-fn main() {}
+//! `monasca-wasm`: the command line. A thin shell over the library: parse
+//! arguments, set up logging, run the subcommand, turn errors into a message
+//! and an exit code.
+
+use clap::{Parser, Subcommand};
+use monasca_wasm::cli;
+use std::process::ExitCode;
+
+/// Run Monasca pipeline logic as sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "monasca-wasm", version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show a module's world, version, exports, imports, digest and size.
+    Inspect(cli::inspect::InspectArgs),
+    /// Run a guest on a file of messages (one value per line) and print its effects as JSON lines.
+    Test(cli::test::TestArgs),
+    /// Create a new guest crate from the template.
+    New(cli::new::NewArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    monasca_wasm::telemetry::init(matches!(args.log_format, LogFormat::Json), "warn");
+    let result = match &args.command {
+        Command::Inspect(a) => cli::inspect::run(a),
+        Command::New(a) => cli::new::run(a),
+        Command::Test(a) => runtime().and_then(|rt| rt.block_on(cli::test::run(a))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

@@ -1,0 +1,124 @@
+//! `monasca-wasm test`: run a guest on a file of messages, one value per
+//! line, and print its effects as JSON lines. No Kafka needed.
+
+use super::EngineArgs;
+use crate::effects;
+use crate::engine::types::Message;
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The guest component.
+    #[arg(long, short)]
+    pub module: PathBuf,
+    /// Messages, one value per line (`-` reads stdin). Empty lines are skipped.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// Topic the messages appear to come from.
+    #[arg(long, short, default_value = "test")]
+    pub topic: String,
+    /// Partition the messages appear to come from; offsets are line numbers from 0.
+    #[arg(long, default_value_t = 0)]
+    pub partition: i32,
+    /// Guest configuration entry, `key=value` (repeatable).
+    #[arg(long = "config", short = 'c', value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub config: Vec<(String, String)>,
+    /// Messages per `process` call.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Pipeline name shown in logs and errors.
+    #[arg(long, default_value = "test")]
+    pub pipeline: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+fn parse_pair(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {raw:?}")),
+    }
+}
+
+/// Run the guest over the input and print one JSON object per effect.
+pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let input = read_input(&args.input)?;
+    let messages: Vec<Message> = input
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(number, line)| Message {
+            topic: args.topic.clone(),
+            partition: args.partition,
+            offset: number as i64,
+            timestamp_ms: None,
+            key: None,
+            value: line.strip_suffix(b"\r").unwrap_or(line).to_vec(),
+            headers: Vec::new(),
+        })
+        .collect();
+
+    let engine = args.engine.engine()?;
+    let module = engine.load_file(&args.module)?;
+    let mut instance = module.instantiate(&args.pipeline, args.config.clone()).await?;
+
+    let started = Instant::now();
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut batches = 0;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for batch in messages.chunks(args.batch_size) {
+        let effects = instance.process(batch).await?;
+        batches += 1;
+        for effect in &effects {
+            *counts.entry(effects::kind(effect)).or_default() += 1;
+            let mut line = serde_json::to_vec(&effects::to_json(effect))?;
+            line.push(b'\n');
+            if stdout_closed(out.write_all(&line))? {
+                return Ok(());
+            }
+        }
+    }
+    if stdout_closed(out.flush())? {
+        return Ok(());
+    }
+    let elapsed = started.elapsed();
+    let total: usize = counts.values().sum();
+    let by_kind: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    eprintln!(
+        "monasca-wasm test: {} messages in {batches} batches -> {total} effects ({}) in {:.1} ms; module {} {} (compiled code: {:?})",
+        messages.len(),
+        if by_kind.is_empty() { "none".to_string() } else { by_kind.join(", ") },
+        elapsed.as_secs_f64() * 1000.0,
+        module.name(),
+        module.short_digest(),
+        module.cache_outcome(),
+    );
+    Ok(())
+}
+
+/// A reader that stopped reading (`| head`) ends the command quietly.
+fn stdout_closed(result: std::io::Result<()>) -> anyhow::Result<bool> {
+    match result {
+        Ok(()) => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
+        Err(e) => Err(e).context("cannot write to stdout"),
+    }
+}
+
+fn read_input(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;
+        return Ok(buf);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read input {}", path.display()))
+}

@@ -1,0 +1,99 @@
+//! The host's view of guest effects: the types come from the WIT bindings
+//! (`engine::types`); this module renders them as JSON for `monasca-wasm
+//! test` and for logs.
+
+use crate::engine::types::{Effect, FieldValue, Header, Origin, Point};
+use crate::sinks::influxdb::encode;
+use serde_json::{json, Map, Value};
+
+/// The effect's kind: `produce`, `store`, `notify` or `reject`.
+pub fn kind(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::Produce(_) => "produce",
+        Effect::Store(_) => "store",
+        Effect::Notify(_) => "notify",
+        Effect::Reject(_) => "reject",
+    }
+}
+
+/// The input message an effect derives from.
+pub fn origin(effect: &Effect) -> Origin {
+    match effect {
+        Effect::Produce(r) => r.origin,
+        Effect::Store(s) => s.origin,
+        Effect::Notify(n) => n.origin,
+        Effect::Reject(r) => r.origin,
+    }
+}
+
+/// One JSON object per effect; its `kind` field names the effect. Points
+/// carry their InfluxDB line protocol in `line`.
+pub fn to_json(effect: &Effect) -> Value {
+    let o = origin(effect);
+    let mut object = json!({
+        "kind": kind(effect),
+        "origin": { "partition": o.partition, "offset": o.offset },
+    });
+    let extra = match effect {
+        Effect::Produce(r) => json!({
+            "topic": r.topic,
+            "key": r.key.as_deref().map(bytes_to_json),
+            "value": bytes_to_json(&r.value),
+            "headers": headers_to_json(&r.headers),
+        }),
+        Effect::Store(s) => json!({
+            "sink": s.sink,
+            "points": s.points.iter().map(point_to_json).collect::<Vec<_>>(),
+        }),
+        Effect::Notify(n) => json!({
+            "channel": n.channel,
+            "destination": n.destination,
+            "attributes": pairs_to_json(&n.attributes),
+            "body": bytes_to_json(&n.body),
+            "idempotency_key": n.idempotency_key,
+        }),
+        Effect::Reject(r) => json!({ "reason": r.reason }),
+    };
+    if let (Value::Object(target), Value::Object(source)) = (&mut object, extra) {
+        target.extend(source);
+    }
+    object
+}
+
+fn point_to_json(point: &Point) -> Value {
+    let fields: Map<String, Value> =
+        point.fields.iter().map(|(k, v)| (k.clone(), field_to_json(v))).collect();
+    json!({
+        "measurement": point.measurement,
+        "tags": pairs_to_json(&point.tags),
+        "fields": fields,
+        "timestamp_ms": point.timestamp_ms,
+        "line": encode::line(point),
+    })
+}
+
+fn field_to_json(value: &FieldValue) -> Value {
+    match value {
+        FieldValue::Float(f) => json!(f),
+        FieldValue::Integer(i) => json!(i),
+        FieldValue::Unsigned(u) => json!(u),
+        FieldValue::Boolean(b) => json!(b),
+        FieldValue::Text(s) => json!(s),
+    }
+}
+
+fn pairs_to_json(pairs: &[(String, String)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+}
+
+fn headers_to_json(headers: &[Header]) -> Value {
+    Value::Array(headers.iter().map(|h| json!({ "key": h.key, "value": bytes_to_json(&h.value) })).collect())
+}
+
+/// UTF-8 bytes as a string, anything else as `{"hex": "..."}`.
+fn bytes_to_json(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Value::String(text.to_string()),
+        Err(_) => json!({ "hex": hex::encode(bytes) }),
+    }
+}

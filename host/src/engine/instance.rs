@@ -1,0 +1,140 @@
+//! A live guest instance: one store, reused across batches, one call at a
+//! time. Each call gets a fresh deadline; a trap, a deadline or a limit hit
+//! ends that call with a typed error and the instance is rebuilt (and
+//! re-initialised) before the next batch.
+
+use super::bindings::{types, Stateless};
+use super::error::{GuestError, GuestErrorKind};
+use super::module::Module;
+use super::sandbox::{GuestIdentity, HostState, Lookups, MemoryLimitHit};
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::{Store, UpdateDeadline};
+
+/// Raised inside the guest when its call runs past the deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("call deadline exceeded")]
+struct DeadlineHit;
+
+/// A guest ready to process batches.
+pub struct Instance {
+    module: Module,
+    identity: GuestIdentity,
+    config: Vec<(String, String)>,
+    lookups: Arc<dyn Lookups>,
+    live: Option<Live>,
+}
+
+struct Live {
+    store: Store<HostState>,
+    bindings: Stateless,
+}
+
+impl Instance {
+    pub(crate) async fn start(
+        module: Module,
+        identity: GuestIdentity,
+        config: Vec<(String, String)>,
+        lookups: Arc<dyn Lookups>,
+    ) -> Result<Self, GuestError> {
+        let mut instance = Instance { module, identity, config, lookups, live: None };
+        instance.live = Some(instance.boot().await?);
+        Ok(instance)
+    }
+
+    /// The module this instance runs.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Run `process` on one batch and return the guest's effects.
+    pub async fn process(&mut self, batch: &[types::Message]) -> Result<Vec<types::Effect>, GuestError> {
+        if self.live.is_none() {
+            self.live = Some(self.boot().await?);
+        }
+        let Some(live) = self.live.as_mut() else {
+            return Err(self.error(GuestErrorKind::Init { reason: "instance unavailable".into() }));
+        };
+        arm_deadline(&mut live.store, self.module.inner.engine.settings().call_deadline);
+        let result = live.bindings.monasca_processor_processor().call_process(&mut live.store, batch).await;
+        match result {
+            Ok(Ok(effects)) => Ok(effects),
+            Ok(Err(e)) => Err(self.error(GuestErrorKind::Batch {
+                reason: e.reason,
+                culprit: e.culprit.map(|o| (o.partition, o.offset)),
+            })),
+            Err(trap) => {
+                let kind = classify(trap, &live.store);
+                // A trapped instance cannot be entered again: rebuild it next time.
+                self.live = None;
+                Err(self.error(kind))
+            }
+        }
+    }
+
+    /// Instantiate the module in a fresh store and call `init`.
+    async fn boot(&self) -> Result<Live, GuestError> {
+        let settings = self.module.inner.engine.settings();
+        let state = HostState::new(self.identity.clone(), settings.memory_limit, settings.call_deadline, self.lookups.clone());
+        let mut store = Store::new(self.module.inner.engine.wasmtime(), state);
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if Instant::now() >= state.deadline {
+                state.deadline_hit = true;
+                Err(DeadlineHit.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        arm_deadline(&mut store, settings.call_deadline);
+        let bindings = match self.module.inner.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(trap) => return Err(self.error(classify(trap, &store))),
+        };
+        match bindings.monasca_processor_processor().call_init(&mut store, &self.config).await {
+            Ok(Ok(())) => Ok(Live { store, bindings }),
+            Ok(Err(reason)) => Err(self.error(GuestErrorKind::Init { reason })),
+            Err(trap) => Err(self.error(classify(trap, &store))),
+        }
+    }
+
+    fn error(&self, kind: GuestErrorKind) -> GuestError {
+        GuestError {
+            pipeline: self.identity.pipeline.clone(),
+            module: self.identity.module.clone(),
+            digest: self.identity.digest.clone(),
+            kind,
+        }
+    }
+}
+
+/// Give the next call a full deadline.
+fn arm_deadline(store: &mut Store<HostState>, deadline: std::time::Duration) {
+    let state = store.data_mut();
+    state.deadline = Instant::now() + deadline;
+    state.deadline_hit = false;
+    state.limits.hit = false;
+    store.set_epoch_deadline(1);
+}
+
+/// Tell a deadline and a memory-limit hit from other traps.
+fn classify(error: wasmtime::Error, store: &Store<HostState>) -> GuestErrorKind {
+    let state = store.data();
+    if state.deadline_hit || error.downcast_ref::<DeadlineHit>().is_some() {
+        return GuestErrorKind::Deadline { limit: state.call_deadline };
+    }
+    if state.limits.hit || error.downcast_ref::<MemoryLimitHit>().is_some() {
+        return GuestErrorKind::MemoryLimit { limit: state.limits.limit };
+    }
+    let mut reason = format!("{error:?}");
+    if reason.len() > 4000 {
+        let mut cut = 4000;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+        reason.push_str(" …");
+    }
+    GuestErrorKind::Trap { reason, output: state.output.take() }
+}

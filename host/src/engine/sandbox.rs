@@ -1,0 +1,266 @@
+//! The sandbox policy, in one place: what a guest may import and what each
+//! instance may use.
+//!
+//! A guest gets:
+//! - `monasca:processor/log`: its lines go to `tracing`, tagged with the
+//!   pipeline and the module;
+//! - `monasca:processor/lookup`: only the queries the operator configured
+//!   (see [`Lookups`]);
+//! - WASI 0.2 as the Rust standard library needs it, with nothing granted: no
+//!   preopened directories (every file open fails), no environment variables,
+//!   no arguments, no sockets or name lookups; stdout and stderr are captured
+//!   (the tail is kept for error reports), stdin is empty. Clocks and random
+//!   numbers are available.
+//!
+//! Each instance has a memory cap ([`MemoryCap`]) and each call a deadline,
+//! enforced by epoch interruption in `engine::instance`.
+
+use super::bindings::{monasca, Stateless};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// A row returned by a lookup.
+pub type Row = Vec<(String, monasca::processor::types::Cell)>;
+
+/// The future a lookup returns.
+pub type LookupFuture = Pin<Box<dyn Future<Output = Result<Vec<Row>, String>> + Send>>;
+
+/// The read-only queries an operator allows a pipeline's guest to run.
+pub trait Lookups: Send + Sync {
+    /// Run the named query with positional parameters.
+    fn query(&self, name: &str, params: Vec<String>) -> LookupFuture;
+}
+
+/// No lookups configured: every query is refused with a clear reason.
+pub struct NoLookups;
+
+impl Lookups for NoLookups {
+    fn query(&self, name: &str, _params: Vec<String>) -> LookupFuture {
+        let reason = format!("no lookup named `{name}` is configured for this pipeline");
+        Box::pin(async move { Err(reason) })
+    }
+}
+
+/// Who a store belongs to, for log lines and errors.
+#[derive(Debug, Clone)]
+pub struct GuestIdentity {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Module name (file stem).
+    pub module: String,
+    /// Short module digest.
+    pub digest: String,
+}
+
+/// Everything a guest's store holds.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: MemoryCap,
+    pub(crate) deadline: Instant,
+    pub(crate) deadline_hit: bool,
+    pub(crate) call_deadline: std::time::Duration,
+    pub(crate) output: GuestOutput,
+    identity: GuestIdentity,
+    lookups: Arc<dyn Lookups>,
+}
+
+impl HostState {
+    /// A fresh state with nothing granted.
+    pub fn new(
+        identity: GuestIdentity,
+        memory_limit: usize,
+        call_deadline: std::time::Duration,
+        lookups: Arc<dyn Lookups>,
+    ) -> Self {
+        let output = GuestOutput::new(identity.clone());
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: MemoryCap::new(memory_limit),
+            deadline: Instant::now(),
+            deadline_hit: false,
+            call_deadline,
+            output,
+            identity,
+            lookups,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl monasca::processor::types::Host for HostState {}
+
+impl monasca::processor::log::Host for HostState {
+    fn log(&mut self, level: monasca::processor::types::Level, message: String) {
+        use monasca::processor::types::Level;
+        let id = &self.identity;
+        match level {
+            Level::Trace => tracing::trace!(pipeline = %id.pipeline, module = %id.module, "{message}"),
+            Level::Debug => tracing::debug!(pipeline = %id.pipeline, module = %id.module, "{message}"),
+            Level::Info => tracing::info!(pipeline = %id.pipeline, module = %id.module, "{message}"),
+            Level::Warn => tracing::warn!(pipeline = %id.pipeline, module = %id.module, "{message}"),
+            Level::Error => tracing::error!(pipeline = %id.pipeline, module = %id.module, "{message}"),
+        }
+    }
+}
+
+impl monasca::processor::lookup::Host for HostState {
+    async fn query(&mut self, name: String, params: Vec<String>) -> Result<Vec<Row>, String> {
+        self.lookups.query(&name, params).await
+    }
+}
+
+/// The linker every guest is instantiated with: the `monasca:processor`
+/// imports and WASI with nothing granted.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Stateless::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// The per-instance memory cap. Growing past it fails the call with a
+/// limit error (recorded in `hit`, so the host can tell it from other traps).
+pub struct MemoryCap {
+    pub(crate) limit: usize,
+    pub(crate) hit: bool,
+}
+
+impl MemoryCap {
+    fn new(limit: usize) -> Self {
+        MemoryCap { limit, hit: false }
+    }
+}
+
+/// Raised inside the guest when it grows past its memory cap.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {limit} bytes reached (the guest asked for {desired} bytes)")]
+pub struct MemoryLimitHit {
+    /// The cap.
+    pub limit: usize,
+    /// What the guest asked for.
+    pub desired: usize,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Err(MemoryLimitHit { limit: self.limit, desired }.into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Captures a guest's stdout and stderr: each line goes to `tracing` at
+/// debug level and the last few KiB are kept for error reports (a Rust
+/// guest's panic message lands here before the trap).
+#[derive(Clone)]
+pub struct GuestOutput {
+    tail: Arc<Mutex<VecDeque<u8>>>,
+    identity: Arc<GuestIdentity>,
+}
+
+const OUTPUT_TAIL_BYTES: usize = 4096;
+
+impl GuestOutput {
+    fn new(identity: GuestIdentity) -> Self {
+        GuestOutput { tail: Arc::new(Mutex::new(VecDeque::new())), identity: Arc::new(identity) }
+    }
+
+    fn append(&self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            tracing::debug!(pipeline = %self.identity.pipeline, module = %self.identity.module, "guest output: {line}");
+        }
+        let mut tail = self.tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tail.extend(bytes);
+        let excess = tail.len().saturating_sub(OUTPUT_TAIL_BYTES);
+        tail.drain(..excess);
+    }
+
+    /// Take what the guest wrote since the last call (at most the tail).
+    pub fn take(&self) -> String {
+        let mut tail = self.tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bytes: Vec<u8> = tail.drain(..).collect();
+        String::from_utf8_lossy(&bytes).trim().to_string()
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestOutput {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for GuestOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.append(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for GuestOutput {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.append(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

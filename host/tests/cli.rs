@@ -1,0 +1,110 @@
+//! The `monasca-wasm` binary end to end: `test`, `inspect` and `new`, with
+//! their output formats and exit codes.
+
+use monasca_test_programs::{fixture, PERSISTER, WRONG_VERSION};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn monasca_wasm(args: &[&str]) -> Output {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");
+    Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
+        .args(args)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout_json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8(output.stdout.clone())
+        .expect("stdout is UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}")))
+        .collect()
+}
+
+fn assert_clean_failure(output: &Output) -> String {
+    assert!(!output.status.success(), "expected failure");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn test_prints_one_json_effect_per_message_and_a_summary() {
+    let input = fixture("metrics.jsonl");
+    let output = monasca_wasm(&["test", "--module", PERSISTER, "--input", input.to_str().unwrap(), "--topic", "metrics"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let effects = stdout_json_lines(&output);
+    let expected = std::fs::read_to_string(fixture("metrics.expected.lp")).unwrap();
+    let expected: Vec<&str> = expected.lines().collect();
+    assert_eq!(effects.len(), expected.len());
+    for (i, effect) in effects.iter().enumerate() {
+        assert_eq!(effect["kind"], "store");
+        assert_eq!(effect["origin"]["offset"], i as i64);
+        assert_eq!(effect["points"][0]["line"], expected[i], "line {}", i + 1);
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("27 messages") && stderr.contains("store 27"), "{stderr}");
+}
+
+#[test]
+fn invalid_lines_are_reject_effects_not_errors() {
+    let input = fixture("metrics-invalid.jsonl");
+    let output = monasca_wasm(&["test", "-m", PERSISTER, "-i", input.to_str().unwrap(), "-t", "metrics"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let effects = stdout_json_lines(&output);
+    assert_eq!(effects.len(), 13);
+    for effect in &effects {
+        assert_eq!(effect["kind"], "reject");
+        assert!(!effect["reason"].as_str().unwrap_or_default().is_empty(), "{effect}");
+    }
+}
+
+#[test]
+fn config_options_reach_the_guest() {
+    let input = fixture("metrics.jsonl");
+    let output = monasca_wasm(&["test", "-m", PERSISTER, "-i", input.to_str().unwrap(), "--config", "sink=influx-eu"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout_json_lines(&output).iter().all(|e| e["sink"] == "influx-eu"));
+
+    let output = monasca_wasm(&["test", "-m", PERSISTER, "-i", input.to_str().unwrap(), "--config", "max-message-bytes=x"]);
+    let stderr = assert_clean_failure(&output);
+    assert!(stderr.contains("max-message-bytes"), "{stderr}");
+}
+
+#[test]
+fn errors_are_messages_with_a_non_zero_exit() {
+    let input = fixture("metrics.jsonl");
+    let missing = monasca_wasm(&["test", "-m", "/nonexistent.wasm", "-i", input.to_str().unwrap()]);
+    assert!(assert_clean_failure(&missing).contains("/nonexistent.wasm"));
+
+    let wrong = monasca_wasm(&["test", "-m", WRONG_VERSION, "-i", input.to_str().unwrap()]);
+    assert!(assert_clean_failure(&wrong).contains("9.0.0"));
+
+    let no_input = monasca_wasm(&["test", "-m", PERSISTER, "-i", "/nonexistent.jsonl"]);
+    assert!(assert_clean_failure(&no_input).contains("/nonexistent.jsonl"));
+}
+
+#[test]
+fn inspect_shows_world_digest_and_compatibility() {
+    let output = monasca_wasm(&["inspect", PERSISTER]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("package:    monasca:processor@0.1.0"), "{text}");
+    assert!(text.contains("world:      stateless"), "{text}");
+    assert!(text.contains("monasca:processor/processor@0.1.0 (init, process)"), "{text}");
+    assert!(text.contains("compatible: yes"), "{text}");
+    let size = std::fs::metadata(PERSISTER).unwrap().len();
+    assert!(text.contains(&format!("size:       {size} bytes")), "{text}");
+
+    let output = monasca_wasm(&["inspect", WRONG_VERSION, "--json"]);
+    assert!(output.status.success());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["compatible"], false);
+    assert_eq!(report["package"], "monasca:processor@9.0.0");
+    assert!(report["reason"].as_str().unwrap().contains("major"));
+    assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
+}

@@ -1,0 +1,42 @@
+//! Helpers shared by the host's integration tests.
+#![allow(dead_code)]
+
+use monasca_wasm::engine::types::Message;
+use monasca_wasm::engine::{Engine, EngineSettings};
+use std::path::PathBuf;
+
+/// An engine with test-friendly settings, adjusted by `adjust`. Compiled
+/// modules are cached under cargo's temp dir for integration tests.
+pub fn engine_with(adjust: impl FnOnce(&mut EngineSettings)) -> Engine {
+    let mut settings = EngineSettings {
+        cache_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache")),
+        ..EngineSettings::default()
+    };
+    adjust(&mut settings);
+    Engine::new(settings).expect("engine starts")
+}
+
+/// An engine with the default settings (and the test cache).
+pub fn engine() -> Engine {
+    engine_with(|_| {})
+}
+
+/// Messages on `topic`, partition 0, offsets from 0.
+pub fn messages<V: AsRef<[u8]>>(topic: &str, values: &[V]) -> Vec<Message> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(offset, value)| Message {
+            topic: topic.to_string(),
+            partition: 0,
+            offset: offset as i64,
+            timestamp_ms: None,
+            key: None,
+            value: value.as_ref().to_vec(),
+            headers: Vec::new(),
+        })
+        .collect()
+}
+
+/// A valid metric envelope.
+pub const METRIC: &str = r#"{"metric":{"name":"cpu.idle_perc","dimensions":{"hostname":"h1"},"timestamp":1700000000000,"value":50.0},"meta":{"tenantId":"t1","region":"r1"},"creation_time":1700000000}"#;

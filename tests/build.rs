@@ -1,0 +1,53 @@
+//! Builds every guest the tests need for `wasm32-wasip2` (release), in a
+//! target directory of its own so the nested cargo never waits on the outer
+//! one, and writes their paths as constants for `src/lib.rs` to include.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// (constant name, cargo package, artifact stem)
+const GUESTS: &[(&str, &str, &str)] = &[
+    ("PERSISTER", "persister", "persister"),
+    ("PASSTHROUGH", "passthrough", "passthrough"),
+    ("HOSTILE", "hostile", "hostile"),
+    ("WRONG_WORLD", "wrong-world", "wrong_world"),
+    ("WRONG_VERSION", "wrong-version", "wrong_version"),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir.parent().expect("tests/ sits in the workspace").to_path_buf();
+    let target_dir = workspace.join("target").join("test-guests");
+    for watched in ["guests", "guest-sdk/src", "guest-sdk/Cargo.toml", "wit", "tests/guests", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    }
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&workspace)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    for (_, package, _) in GUESTS {
+        command.args(["-p", package]);
+    }
+    // What the outer build set for itself must not leak into the guests' build.
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_MAKEFLAGS"] {
+        command.env_remove(var);
+    }
+    let status = command.status().expect("cannot run cargo to build the test guests");
+    assert!(
+        status.success(),
+        "building the test guests for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+    );
+
+    let mut constants = String::new();
+    for (constant, _, stem) in GUESTS {
+        let path = target_dir.join("wasm32-wasip2").join("release").join(format!("{stem}.wasm"));
+        assert!(path.exists(), "expected guest artifact {}", path.display());
+        constants.push_str(&format!("/// Path of the `{stem}` guest component.\npub const {constant}: &str = {:?};\n", path.display().to_string()));
+    }
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests.rs");
+    std::fs::write(out, constants).expect("cannot write guests.rs");
+}

@@ -1,0 +1,83 @@
+//! A guest that misbehaves on request, to test the sandbox. Its `mode`
+//! option picks the misdeed, done on every batch:
+//! - `loop`: never returns (must stop at the call deadline);
+//! - `bomb`: allocates until memory runs out (must stop at the memory cap);
+//! - `panic`: panics (must be a trap carrying the panic message);
+//! - `probe`: tries to read files, list directories, read the environment and
+//!   open a socket, and reports each result as a produced record
+//!   (`<probe>: <result>`); the sandbox must grant none of them.
+//! - `fine` (default): passes messages through.
+
+use monasca_guest_sdk::{Config, Effects, Message, ProcessError, Processor};
+use std::hint::black_box;
+
+/// The misbehaving guest.
+pub struct Hostile {
+    mode: String,
+}
+
+impl Processor for Hostile {
+    fn init(config: &Config) -> Result<Self, String> {
+        Ok(Hostile { mode: config.get_or("mode", "fine").to_string() })
+    }
+
+    fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError> {
+        let Some(first) = batch.first() else { return Ok(()) };
+        match self.mode.as_str() {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = black_box(n.wrapping_add(1));
+                }
+            }
+            "bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(black_box(vec![7u8; 1 << 20]));
+                }
+            }
+            "panic" => panic!("hostile guest panics on purpose"),
+            "probe" => {
+                for (probe, result) in probes() {
+                    out.produce(first, format!("{probe}: {result}"));
+                }
+            }
+            _ => {
+                for message in &batch {
+                    out.produce(message, message.value.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn outcome<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) -> String {
+    match result {
+        Ok(value) => format!("GRANTED {value:?}"),
+        Err(e) => format!("denied ({e})"),
+    }
+}
+
+fn probes() -> Vec<(&'static str, String)> {
+    vec![
+        ("read /etc/passwd", outcome(std::fs::read_to_string("/etc/passwd").map(|s| s.len()))),
+        ("read ./Cargo.toml", outcome(std::fs::read_to_string("Cargo.toml").map(|s| s.len()))),
+        ("list /", outcome(std::fs::read_dir("/").map(|d| d.count()))),
+        ("create /tmp/hostile", outcome(std::fs::write("/tmp/hostile", b"x"))),
+        ("env HOME", outcome(std::env::var("HOME"))),
+        ("env PATH", outcome(std::env::var("PATH"))),
+        (
+            "env count",
+            match std::env::vars().count() {
+                0 => "denied (empty environment)".to_string(),
+                n => format!("GRANTED {n} variables"),
+            },
+        ),
+        ("tcp 127.0.0.1:22", outcome(std::net::TcpStream::connect("127.0.0.1:22").map(|_| "connected"))),
+        ("udp bind", outcome(std::net::UdpSocket::bind("127.0.0.1:0").map(|_| "bound"))),
+        ("dns localhost", outcome(std::net::ToSocketAddrs::to_socket_addrs("localhost:80").map(|a| a.count()))),
+    ]
+}
+
+monasca_guest_sdk::export!(Hostile);
