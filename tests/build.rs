@@ -33,7 +33,9 @@ fn main() {
         command.args(["-p", package]);
     }
     // What the outer build set for itself must not leak into the guests' build.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_MAKEFLAGS"] {
+    for var in
+        ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_MAKEFLAGS"]
+    {
         command.env_remove(var);
     }
     let status = command.status().expect("cannot run cargo to build the test guests");
@@ -46,7 +48,10 @@ fn main() {
     for (constant, _, stem) in GUESTS {
         let path = target_dir.join("wasm32-wasip2").join("release").join(format!("{stem}.wasm"));
         assert!(path.exists(), "expected guest artifact {}", path.display());
-        constants.push_str(&format!("/// Path of the `{stem}` guest component.\npub const {constant}: &str = {:?};\n", path.display().to_string()));
+        constants.push_str(&format!(
+            "/// Path of the `{stem}` guest component.\npub const {constant}: &str = {:?};\n",
+            path.display().to_string()
+        ));
     }
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests.rs");
     std::fs::write(out, constants).expect("cannot write guests.rs");

@@ -41,7 +41,7 @@ macro_rules! export {
 
             $crate::__export_state!(__MonascaExport, $ty, __MONASCA_GUEST);
 
-            $crate::bindings::__export_world!(__MonascaExport with_types_in $crate::bindings);
+    $crate::bindings::__export_world!(__MonascaExport with_types_in $crate::bindings);
         };
     };
 }

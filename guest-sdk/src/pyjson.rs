@@ -181,8 +181,7 @@ mod tests {
     #[test]
     fn dumps_matches_simplejson() {
         let value: Value =
-            serde_json::from_str(r#"{"z":"x\u2028yé\u0001\"\\","b":[1,2.0,1e-7,null,true,{}],"a":{"k":-1}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"z":"x\u2028yé\u0001\"\\","b":[1,2.0,1e-7,null,true,{}],"a":{"k":-1}}"#).unwrap();
         assert_eq!(
             dumps(&value),
             "{\"z\": \"x\u{2028}yé\\u0001\\\"\\\\\", \"b\": [1, 2.0, 1e-07, null, true, {}], \"a\": {\"k\": -1}}"

@@ -42,11 +42,7 @@ mod native {
         }
 
         /// Answer the lookup `name` with `answer` (called with the query's parameters).
-        pub fn with_lookup(
-            self,
-            name: &str,
-            answer: impl Fn(&[&str]) -> Result<Vec<Row>, String> + 'static,
-        ) -> Self {
+        pub fn with_lookup(self, name: &str, answer: impl Fn(&[&str]) -> Result<Vec<Row>, String> + 'static) -> Self {
             crate::lookup::set_native_answer(name, Box::new(answer));
             self
         }

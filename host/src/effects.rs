@@ -60,9 +60,27 @@ pub fn to_json(effect: &Effect) -> Value {
     object
 }
 
+/// One line for a person: `<kind> @<offset> <gist>`, where the gist of a
+/// store is its line protocol, of a produce its value, of a notify its channel
+/// and destination, and of a reject its reason.
+pub fn to_text(effect: &Effect) -> String {
+    let o = origin(effect);
+    let gist = match effect {
+        Effect::Produce(r) => {
+            format!("-> {}: {}", r.topic.as_deref().unwrap_or("(output topic)"), String::from_utf8_lossy(&r.value))
+        }
+        Effect::Store(s) => {
+            let lines: Vec<String> = s.points.iter().map(encode::line).collect();
+            format!("-> {}: {}", s.sink, lines.join(" | "))
+        }
+        Effect::Notify(n) => format!("-> {} {}", n.channel, n.destination),
+        Effect::Reject(r) => r.reason.clone(),
+    };
+    format!("{:<7} p{}@{} {gist}", kind(effect), o.partition, o.offset)
+}
+
 fn point_to_json(point: &Point) -> Value {
-    let fields: Map<String, Value> =
-        point.fields.iter().map(|(k, v)| (k.clone(), field_to_json(v))).collect();
+    let fields: Map<String, Value> = point.fields.iter().map(|(k, v)| (k.clone(), field_to_json(v))).collect();
     json!({
         "measurement": point.measurement,
         "tags": pairs_to_json(&point.tags),

@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 use monasca_wasm::cli;
 use std::process::ExitCode;
 
+/// mimalloc: lifting guest results allocates many small strings, where it is
+/// markedly faster than the system allocator (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Run Monasca pipeline logic as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
 #[command(name = "monasca-wasm", version, about)]

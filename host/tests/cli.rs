@@ -35,7 +35,8 @@ fn assert_clean_failure(output: &Output) -> String {
 #[test]
 fn test_prints_one_json_effect_per_message_and_a_summary() {
     let input = fixture("metrics.jsonl");
-    let output = monasca_wasm(&["test", "--module", PERSISTER, "--input", input.to_str().unwrap(), "--topic", "metrics"]);
+    let output =
+        monasca_wasm(&["test", "--module", PERSISTER, "--input", input.to_str().unwrap(), "--topic", "metrics"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let effects = stdout_json_lines(&output);
     let expected = std::fs::read_to_string(fixture("metrics.expected.lp")).unwrap();
@@ -70,7 +71,8 @@ fn config_options_reach_the_guest() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout_json_lines(&output).iter().all(|e| e["sink"] == "influx-eu"));
 
-    let output = monasca_wasm(&["test", "-m", PERSISTER, "-i", input.to_str().unwrap(), "--config", "max-message-bytes=x"]);
+    let output =
+        monasca_wasm(&["test", "-m", PERSISTER, "-i", input.to_str().unwrap(), "--config", "max-message-bytes=x"]);
     let stderr = assert_clean_failure(&output);
     assert!(stderr.contains("max-message-bytes"), "{stderr}");
 }

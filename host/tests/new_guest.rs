@@ -33,7 +33,8 @@ fn new_guest_builds_and_runs_without_edits() {
         .env("CARGO_TARGET_DIR", &target));
 
     let wasm = target.join("wasm32-wasip2/release/alarm_tagger.wasm");
-    let output = run(Command::new(bin).arg("test").arg("--module").arg(&wasm).arg("--input").arg(guest.join("sample.jsonl")));
+    let output =
+        run(Command::new(bin).arg("test").arg("--module").arg(&wasm).arg("--input").arg(guest.join("sample.jsonl")));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let kinds: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(kinds.len(), 2, "{stdout}");

@@ -24,7 +24,13 @@ impl Processor for Passthrough {
             if let Some(tag) = &self.tag {
                 headers.push(Header { key: "guest-tag".into(), value: tag.as_bytes().to_vec() });
             }
-            out.push(Effect::Produce(OutputRecord { topic: None, key: message.key, value: message.value, headers, origin }));
+            out.push(Effect::Produce(OutputRecord {
+                topic: None,
+                key: message.key,
+                value: message.value,
+                headers,
+                origin,
+            }));
         }
         Ok(())
     }

@@ -45,9 +45,7 @@ impl Persister {
     fn kind_of(&self, message: &Message) -> Kind {
         if message.topic == self.metrics_topic {
             Kind::Metric
-        } else if message.topic == self.alarm_topic {
-            Kind::AlarmTransition
-        } else if looks_like_alarm(&message.value) {
+        } else if message.topic == self.alarm_topic || looks_like_alarm(&message.value) {
             Kind::AlarmTransition
         } else {
             Kind::Metric
@@ -105,7 +103,8 @@ pub fn metric_point(value: &[u8]) -> Result<Point, String> {
     let envelope = MetricEnvelope::parse(value)?;
     let metric = envelope.metric;
     let mut tags: Vec<(String, String)> = Vec::with_capacity(metric.dimensions.len() + 2);
-    let mut pending = [("_region", envelope.meta.region), ("_tenant_id", envelope.meta.tenant_id)].into_iter().peekable();
+    let mut pending =
+        [("_region", envelope.meta.region), ("_tenant_id", envelope.meta.tenant_id)].into_iter().peekable();
     // Dimensions arrive sorted (BTreeMap); merge the two meta tags in place.
     // A dimension named like a meta tag is overwritten by it, as in the original.
     for (key, value) in metric.dimensions {

@@ -28,9 +28,9 @@ pub fn run(args: &NewArgs) -> anyhow::Result<()> {
         Some(path) => path.clone(),
         None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk")),
     };
-    let sdk = sdk.canonicalize().with_context(|| {
-        format!("cannot find the guest SDK at {} (pass --sdk <path to guest-sdk>)", sdk.display())
-    })?;
+    let sdk = sdk
+        .canonicalize()
+        .with_context(|| format!("cannot find the guest SDK at {} (pass --sdk <path to guest-sdk>)", sdk.display()))?;
 
     let type_name = type_name(&args.name);
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -31,11 +31,23 @@ pub struct TestArgs {
     /// Messages per `process` call.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    /// Output format: `json` (one object per effect) or `text` (one readable line per effect).
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: Format,
     /// Pipeline name shown in logs and errors.
     #[arg(long, default_value = "test")]
     pub pipeline: String,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// How effects are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per effect; its `kind` field names the effect.
+    Json,
+    /// One line per effect for a person: the kind, the offset, then the gist.
+    Text,
 }
 
 fn parse_pair(raw: &str) -> Result<(String, String), String> {
@@ -80,7 +92,10 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
         batches += 1;
         for effect in &effects {
             *counts.entry(effects::kind(effect)).or_default() += 1;
-            let mut line = serde_json::to_vec(&effects::to_json(effect))?;
+            let mut line = match args.format {
+                Format::Json => serde_json::to_vec(&effects::to_json(effect))?,
+                Format::Text => effects::to_text(effect).into_bytes(),
+            };
             line.push(b'\n');
             if stdout_closed(out.write_all(&line))? {
                 return Ok(());
@@ -94,7 +109,7 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
     let total: usize = counts.values().sum();
     let by_kind: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     eprintln!(
-        "monasca-wasm test: {} messages in {batches} batches -> {total} effects ({}) in {:.1} ms; module {} {} (compiled code: {:?})",
+        "monasca-wasm test: {} messages in {batches} batch(es) -> {total} effects ({}) in {:.1} ms; module {} {} (compiled code: {:?})",
         messages.len(),
         if by_kind.is_empty() { "none".to_string() } else { by_kind.join(", ") },
         elapsed.as_secs_f64() * 1000.0,

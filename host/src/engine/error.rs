@@ -21,9 +21,7 @@ pub enum LoadError {
         name: String,
     },
     /// A core module rather than a component.
-    #[error(
-        "{name} is a core WebAssembly module, not a component: build the guest with `--target wasm32-wasip2`"
-    )]
+    #[error("{name} is a core WebAssembly module, not a component: build the guest with `--target wasm32-wasip2`")]
     NotAComponent {
         /// Module name.
         name: String,
@@ -75,6 +73,8 @@ pub enum GuestErrorKind {
         reason: String,
         /// The tail of what the guest wrote to stdout/stderr (a Rust panic message).
         output: String,
+        /// The guest's call stack at the trap, when wasmtime captured one.
+        backtrace: String,
     },
     /// The call ran past its deadline and was interrupted.
     Deadline {
@@ -128,8 +128,10 @@ impl GuestError {
 impl std::fmt::Display for GuestErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GuestErrorKind::Trap { reason, output } if output.is_empty() => write!(f, "guest trapped: {reason}"),
-            GuestErrorKind::Trap { reason, output } => write!(f, "guest trapped: {reason}; guest output: {output}"),
+            GuestErrorKind::Trap { reason, output, .. } if output.is_empty() => write!(f, "guest trapped: {reason}"),
+            GuestErrorKind::Trap { reason, output, .. } => {
+                write!(f, "guest trapped: {reason}; guest output: {}", output.replace('\n', " | "))
+            }
             GuestErrorKind::Deadline { limit } => write!(f, "call exceeded its deadline of {limit:?}"),
             GuestErrorKind::MemoryLimit { limit } => write!(f, "guest exceeded its memory limit of {limit} bytes"),
             GuestErrorKind::Init { reason } => write!(f, "init refused the configuration: {reason}"),

@@ -75,7 +75,8 @@ impl Instance {
     /// Instantiate the module in a fresh store and call `init`.
     async fn boot(&self) -> Result<Live, GuestError> {
         let settings = self.module.inner.engine.settings();
-        let state = HostState::new(self.identity.clone(), settings.memory_limit, settings.call_deadline, self.lookups.clone());
+        let state =
+            HostState::new(self.identity.clone(), settings.memory_limit, settings.call_deadline, self.lookups.clone());
         let mut store = Store::new(self.module.inner.engine.wasmtime(), state);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|mut ctx| {
@@ -127,14 +128,10 @@ fn classify(error: wasmtime::Error, store: &Store<HostState>) -> GuestErrorKind 
     if state.limits.hit || error.downcast_ref::<MemoryLimitHit>().is_some() {
         return GuestErrorKind::MemoryLimit { limit: state.limits.limit };
     }
-    let mut reason = format!("{error:?}");
-    if reason.len() > 4000 {
-        let mut cut = 4000;
-        while !reason.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        reason.truncate(cut);
-        reason.push_str(" …");
-    }
-    GuestErrorKind::Trap { reason, output: state.output.take() }
+    let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| bt.to_string()).unwrap_or_default();
+    let reason = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}").lines().next().unwrap_or_default().to_string(),
+    };
+    GuestErrorKind::Trap { reason, output: state.output.take(), backtrace }
 }

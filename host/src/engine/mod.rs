@@ -88,10 +88,7 @@ impl Engine {
     /// An engine with these settings.
     pub fn new(settings: EngineSettings) -> Result<Self, EngineError> {
         let mut config = wasmtime::Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        config.wasm_component_model(true).epoch_interruption(true).cranelift_opt_level(wasmtime::OptLevel::Speed);
         let wasmtime = wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let linker = sandbox::linker(&wasmtime).map_err(|e| EngineError::Config(format!("{e:#}")))?;
 

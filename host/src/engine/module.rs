@@ -79,7 +79,8 @@ impl Module {
     ) -> Result<(Component, WorldInfo, String, CacheOutcome), LoadError> {
         classify(name, bytes)?;
         let digest = digest_hex(bytes);
-        let compile_error = |e: wasmtime::Error| LoadError::Compile { name: name.to_string(), reason: format!("{e:#}") };
+        let compile_error =
+            |e: wasmtime::Error| LoadError::Compile { name: name.to_string(), reason: format!("{e:#}") };
         let (component, cache) = match engine.cache() {
             Some(cache) => cache.load_or_compile(engine.wasmtime(), &digest, bytes).map_err(compile_error)?,
             None => (Component::new(engine.wasmtime(), bytes).map_err(compile_error)?, CacheOutcome::Disabled),
@@ -130,8 +131,11 @@ impl Module {
         config: Vec<(String, String)>,
         lookups: Arc<dyn Lookups>,
     ) -> Result<Instance, GuestError> {
-        let identity =
-            GuestIdentity { pipeline: pipeline.to_string(), module: self.name().to_string(), digest: self.short_digest() };
+        let identity = GuestIdentity {
+            pipeline: pipeline.to_string(),
+            module: self.name().to_string(),
+            digest: self.short_digest(),
+        };
         Instance::start(self.clone(), identity, config, lookups).await
     }
 }

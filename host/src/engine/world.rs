@@ -46,13 +46,11 @@ impl WorldInfo {
             .exports(engine)
             .map(|(name, item)| {
                 let functions = match item.ty {
-                    ComponentItem::ComponentInstance(instance) => {
-                        instance
-                            .exports(engine)
-                            .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
-                            .map(|(f, _)| f.to_string())
-                            .collect()
-                    }
+                    ComponentItem::ComponentInstance(instance) => instance
+                        .exports(engine)
+                        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
+                        .map(|(f, _)| f.to_string())
+                        .collect(),
                     ComponentItem::ComponentFunc(_) => vec![name.to_string()],
                     _ => Vec::new(),
                 };

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The quickstart: build the host and the persister guest, then run the guest
+# on the sample Monasca messages and show what it would store.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p monasca-wasm
+cargo build --release --target wasm32-wasip2 -p persister
+bin=target/release/monasca-wasm
+module=target/wasm32-wasip2/release/persister.wasm
+
+echo
+echo "== the module"
+"$bin" inspect "$module"
+echo
+echo "== 27 metric envelopes -> InfluxDB points (line protocol)"
+"$bin" test --module "$module" --input tests/fixtures/metrics.jsonl --topic metrics --format text
+echo
+echo "== 13 malformed messages -> rejects with reasons"
+"$bin" test --module "$module" --input tests/fixtures/metrics-invalid.jsonl --topic metrics --format text
