@@ -141,6 +141,18 @@ pub struct SinkBatch {
     pub origin: Origin,
 }
 
+/// Points for a sink, already encoded as InfluxDB line protocol, one per
+/// line, with the origin of each line. Built with [`crate::lineproto::LineBatch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedPoints {
+    /// Sink name.
+    pub sink: String,
+    /// Line protocol, `\n`-separated, millisecond timestamps.
+    pub body: Vec<u8>,
+    /// The input message of each line, in line order.
+    pub origins: Vec<Origin>,
+}
+
 /// A notification for the host's notifiers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
@@ -174,6 +186,8 @@ pub enum Effect {
     Produce(OutputRecord),
     /// Store points in a sink.
     Store(SinkBatch),
+    /// Store already-encoded points in a sink.
+    StoreEncoded(EncodedPoints),
     /// Send a notification.
     Notify(Notification),
     /// Dead-letter the input message.
@@ -181,21 +195,24 @@ pub enum Effect {
 }
 
 impl Effect {
-    /// The input message this effect derives from.
+    /// The input message this effect derives from (for encoded points, the
+    /// first line's).
     pub fn origin(&self) -> Origin {
         match self {
             Effect::Produce(r) => r.origin,
             Effect::Store(s) => s.origin,
+            Effect::StoreEncoded(e) => e.origins.first().copied().unwrap_or(Origin { partition: 0, offset: 0 }),
             Effect::Notify(n) => n.origin,
             Effect::Reject(r) => r.origin,
         }
     }
 
-    /// The effect's kind as the CLI prints it: `produce`, `store`, `notify`, `reject`.
+    /// The effect's kind as the CLI prints it: `produce`, `store` (points,
+    /// structured or encoded), `notify`, `reject`.
     pub fn kind(&self) -> &'static str {
         match self {
             Effect::Produce(_) => "produce",
-            Effect::Store(_) => "store",
+            Effect::Store(_) | Effect::StoreEncoded(_) => "store",
             Effect::Notify(_) => "notify",
             Effect::Reject(_) => "reject",
         }
@@ -243,6 +260,13 @@ impl Effects {
     /// Store several points in the named sink.
     pub fn store_all(&mut self, from: &Message, sink: impl Into<String>, points: Vec<Point>) {
         self.items.push(Effect::Store(SinkBatch { sink: sink.into(), points, origin: from.origin() }));
+    }
+
+    /// Store a batch of encoded points (nothing when it is empty).
+    pub fn store_lines(&mut self, batch: crate::lineproto::LineBatch) {
+        if !batch.is_empty() {
+            self.items.push(Effect::StoreEncoded(batch.into_encoded()));
+        }
     }
 
     /// Send a notification. `origin` is set from `from`.

@@ -172,6 +172,12 @@ pub mod glue {
                     .collect(),
                 origin: origin_to_wit(s.origin),
             }),
+            Effect::StoreEncoded(e) => WitEffect::StoreEncoded(wit::EncodedPoints {
+                sink: e.sink,
+                format: wit::PointFormat::InfluxLineProtocol,
+                body: e.body,
+                origins: e.origins.into_iter().map(origin_to_wit).collect(),
+            }),
             Effect::Notify(n) => WitEffect::Notify(wit::Notification {
                 channel: n.channel,
                 destination: n.destination,

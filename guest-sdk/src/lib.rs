@@ -37,6 +37,7 @@
 //! - [`effect`]: what goes out (`Effect`, `Point`, ...) and the [`Effects`] collector.
 //! - [`monasca`]: typed Monasca messages (metric envelope, alarm transition).
 //! - [`pyjson`]: JSON and float text exactly as Monasca's Python code writes them.
+//! - [`lineproto`]: InfluxDB line protocol as monasca-persister writes it, and [`LineBatch`].
 //! - [`log`] and [`lookup`]: the two host imports a guest may call.
 //! - [`testing`]: a native harness for `cargo test`.
 //! - [`export!`]: the one macro that turns your type into a component.
@@ -47,6 +48,7 @@ extern crate self as monasca_guest_sdk;
 
 pub mod effect;
 mod export;
+pub mod lineproto;
 pub mod log;
 pub mod lookup;
 pub mod message;
@@ -54,7 +56,8 @@ pub mod monasca;
 pub mod pyjson;
 pub mod testing;
 
-pub use effect::{Effect, Effects, FieldValue, Notification, OutputRecord, Point, Rejection, SinkBatch};
+pub use effect::{Effect, Effects, EncodedPoints, FieldValue, Notification, OutputRecord, Point, Rejection, SinkBatch};
+pub use lineproto::LineBatch;
 pub use lookup::{Cell, Row};
 pub use message::{Config, Header, Message, Origin};
 

@@ -1,7 +1,8 @@
 //! Engine cost per message: a 1000-message batch of Monasca metric envelopes
-//! through the persister guest under wasmtime, side by side with the same
-//! persister code compiled natively into the host (the limit), and with the
-//! passthrough guest (what crossing the component boundary costs).
+//! through the persister guest under wasmtime (encoded points, its default,
+//! and structured points), side by side with the same persister code compiled
+//! natively into the host (the limit), and with the passthrough guest (what
+//! crossing the component boundary costs).
 //!
 //! Run: `cargo bench -p monasca-wasm --bench engine` (env `ROUNDS`, default 40).
 //! Prints a table and writes `target/bench-reports/engine.md`.
@@ -115,23 +116,31 @@ fn main() -> anyhow::Result<()> {
     let values = envelopes();
     let batch = host_batch(&values);
 
-    let (mut persister, mut passthrough) = runtime.block_on(async {
-        let persister = engine.load_file(PERSISTER)?.instantiate("bench", vec![]).await?;
+    let points = vec![("encoding".to_string(), "points".to_string())];
+    let (mut persister, mut persister_points, mut passthrough) = runtime.block_on(async {
+        let module = engine.load_file(PERSISTER)?;
+        let persister = module.instantiate("bench", vec![]).await?;
+        let persister_points = module.instantiate("bench", points).await?;
         let passthrough = engine.load_file(PASSTHROUGH)?.instantiate("bench", vec![]).await?;
-        anyhow::Ok((persister, passthrough))
+        anyhow::Ok((persister, persister_points, passthrough))
     })?;
     let mut native = Harness::<persister::Persister>::new(&[]).map_err(anyhow::Error::msg)?;
 
-    // Sanity: the three variants do the work we think they do.
-    let wasm_effects = runtime.block_on(persister.process(&batch))?;
-    let native_effects = native.run(sdk_batch(&values)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    assert_eq!(wasm_effects.len(), BATCH);
-    assert_eq!(native_effects.len(), BATCH);
-    assert!(native_effects.iter().all(|e| e.kind() == "store"));
+    // Sanity: the variants do the work we think they do.
+    match runtime.block_on(persister.process(&batch))?.as_slice() {
+        [monasca_wasm::engine::types::Effect::StoreEncoded(e)] => assert_eq!(e.origins.len(), BATCH),
+        other => anyhow::bail!("persister guest: expected one encoded batch, got {} effects", other.len()),
+    }
+    assert_eq!(runtime.block_on(persister_points.process(&batch))?.len(), BATCH);
+    match native.run(sdk_batch(&values)).map_err(|e| anyhow::anyhow!("{e}"))?.as_slice() {
+        [monasca_guest_sdk::Effect::StoreEncoded(e)] => assert_eq!(e.origins.len(), BATCH),
+        other => anyhow::bail!("native persister: expected one encoded batch, got {} effects", other.len()),
+    }
 
     let mut series = [
         Series { name: "persister, native (the limit)", per_message_ns: vec![] },
         Series { name: "persister guest, wasm", per_message_ns: vec![] },
+        Series { name: "persister guest, wasm, `encoding=points`", per_message_ns: vec![] },
         Series { name: "passthrough guest, wasm", per_message_ns: vec![] },
     ];
     for round in 0..rounds + 3 {
@@ -152,6 +161,12 @@ fn main() -> anyhow::Result<()> {
 
         let started = Instant::now();
         for _ in 0..BATCHES_PER_ROUND {
+            std::hint::black_box(runtime.block_on(persister_points.process(&batch))?);
+        }
+        let points_elapsed = started.elapsed();
+
+        let started = Instant::now();
+        for _ in 0..BATCHES_PER_ROUND {
             std::hint::black_box(runtime.block_on(passthrough.process(&batch))?);
         }
         let pass_elapsed = started.elapsed();
@@ -159,7 +174,8 @@ fn main() -> anyhow::Result<()> {
         if !warmup {
             series[0].record(native_elapsed);
             series[1].record(wasm_elapsed);
-            series[2].record(pass_elapsed);
+            series[2].record(points_elapsed);
+            series[3].record(pass_elapsed);
         }
     }
 

@@ -2,31 +2,77 @@
 //! (`engine::types`); this module renders them as JSON for `monasca-wasm
 //! test` and for logs.
 
-use crate::engine::types::{Effect, FieldValue, Header, Origin, Point};
+use crate::engine::types::{Effect, EncodedPoints, FieldValue, Header, Origin, Point, PointFormat};
 use crate::sinks::influxdb::encode;
 use serde_json::{json, Map, Value};
 
-/// The effect's kind: `produce`, `store`, `notify` or `reject`.
+/// The effect's kind: `produce`, `store` (structured or encoded points),
+/// `notify` or `reject`.
 pub fn kind(effect: &Effect) -> &'static str {
     match effect {
         Effect::Produce(_) => "produce",
-        Effect::Store(_) => "store",
+        Effect::Store(_) | Effect::StoreEncoded(_) => "store",
         Effect::Notify(_) => "notify",
         Effect::Reject(_) => "reject",
     }
 }
 
-/// The input message an effect derives from.
+/// The input message an effect derives from (for encoded points, the first
+/// line's).
 pub fn origin(effect: &Effect) -> Origin {
     match effect {
         Effect::Produce(r) => r.origin,
         Effect::Store(s) => s.origin,
+        Effect::StoreEncoded(e) => e.origins.first().copied().unwrap_or(Origin { partition: 0, offset: 0 }),
         Effect::Notify(n) => n.origin,
         Effect::Reject(r) => r.origin,
     }
 }
 
-/// One JSON object per effect; its `kind` field names the effect. Points
+/// The lines of an encoded-points effect, each with its origin.
+pub fn encoded_lines(encoded: &EncodedPoints) -> impl Iterator<Item = (Origin, String)> + '_ {
+    let body = String::from_utf8_lossy(&encoded.body).into_owned();
+    let lines: Vec<String> = body.split('\n').map(str::to_string).collect();
+    encoded.origins.iter().copied().zip(lines)
+}
+
+/// The JSON objects that describe an effect: one per effect, except encoded
+/// points, which give one `store` object per line so that every stored point
+/// shows with its origin.
+pub fn to_json_lines(effect: &Effect) -> Vec<Value> {
+    match effect {
+        Effect::StoreEncoded(e) => encoded_lines(e)
+            .map(|(o, line)| {
+                json!({
+                    "kind": "store",
+                    "origin": { "partition": o.partition, "offset": o.offset },
+                    "sink": e.sink,
+                    "format": format_name(e.format),
+                    "line": line,
+                })
+            })
+            .collect(),
+        other => vec![to_json(other)],
+    }
+}
+
+/// The text lines that describe an effect (see [`to_json_lines`]).
+pub fn to_text_lines(effect: &Effect) -> Vec<String> {
+    match effect {
+        Effect::StoreEncoded(e) => encoded_lines(e)
+            .map(|(o, line)| format!("{:<7} p{}@{} -> {}: {line}", "store", o.partition, o.offset, e.sink))
+            .collect(),
+        other => vec![to_text(other)],
+    }
+}
+
+fn format_name(format: PointFormat) -> &'static str {
+    match format {
+        PointFormat::InfluxLineProtocol => "influx-line-protocol",
+    }
+}
+
+/// One JSON object for an effect; its `kind` field names the effect. Points
 /// carry their InfluxDB line protocol in `line`.
 pub fn to_json(effect: &Effect) -> Value {
     let o = origin(effect);
@@ -44,6 +90,12 @@ pub fn to_json(effect: &Effect) -> Value {
         Effect::Store(s) => json!({
             "sink": s.sink,
             "points": s.points.iter().map(point_to_json).collect::<Vec<_>>(),
+        }),
+        Effect::StoreEncoded(e) => json!({
+            "sink": e.sink,
+            "format": format_name(e.format),
+            "lines": encoded_lines(e).map(|(_, line)| line).collect::<Vec<_>>(),
+            "origins": e.origins.iter().map(|o| json!({ "partition": o.partition, "offset": o.offset })).collect::<Vec<_>>(),
         }),
         Effect::Notify(n) => json!({
             "channel": n.channel,
@@ -73,6 +125,7 @@ pub fn to_text(effect: &Effect) -> String {
             let lines: Vec<String> = s.points.iter().map(encode::line).collect();
             format!("-> {}: {}", s.sink, lines.join(" | "))
         }
+        Effect::StoreEncoded(e) => format!("-> {}: {} encoded points", e.sink, e.origins.len()),
         Effect::Notify(n) => format!("-> {} {}", n.channel, n.destination),
         Effect::Reject(r) => r.reason.clone(),
     };

@@ -1,7 +1,7 @@
 //! The `monasca-wasm` binary end to end: `test`, `inspect` and `new`, with
 //! their output formats and exit codes.
 
-use monasca_test_programs::{fixture, PERSISTER, WRONG_VERSION};
+use monasca_test_programs::{fixture, HOSTILE, PERSISTER, WRONG_VERSION};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -45,7 +45,7 @@ fn test_prints_one_json_effect_per_message_and_a_summary() {
     for (i, effect) in effects.iter().enumerate() {
         assert_eq!(effect["kind"], "store");
         assert_eq!(effect["origin"]["offset"], i as i64);
-        assert_eq!(effect["points"][0]["line"], expected[i], "line {}", i + 1);
+        assert_eq!(effect["line"], expected[i], "line {}", i + 1);
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("27 messages") && stderr.contains("store 27"), "{stderr}");
@@ -109,4 +109,24 @@ fn inspect_shows_world_digest_and_compatibility() {
     assert_eq!(report["package"], "monasca:processor@9.0.0");
     assert!(report["reason"].as_str().unwrap().contains("major"));
     assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn guest_log_lines_reach_the_host_log_with_the_module_name() {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");
+    let input = fixture("metrics.jsonl");
+    let output = Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
+        .args(["test", "-m", HOSTILE, "-i", input.to_str().unwrap(), "-c", "mode=probe", "--pipeline", "probe-pipe"])
+        .arg("--cache-dir")
+        .arg(&cache)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("hostile guest probed the sandbox"))
+        .unwrap_or_else(|| panic!("guest log line missing from stderr:\n{stderr}"));
+    assert!(line.contains("WARN") && line.contains("module=hostile") && line.contains("pipeline=probe-pipe"), "{line}");
 }

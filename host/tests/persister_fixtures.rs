@@ -10,30 +10,44 @@ use monasca_wasm::engine::types::Effect;
 use monasca_wasm::sinks::influxdb::encode;
 
 /// Run the persister on a fixture and return one rendered line (or reject
-/// reason) per message.
-async fn run(topic: &str, file: &str) -> Vec<Result<String, String>> {
+/// reason) per message, in message order. `encoding` is the persister's
+/// `encoding` option: `line-protocol` (one encoded effect per batch) or
+/// `points` (one structured point per message, rendered by the host).
+async fn run(topic: &str, file: &str, encoding: &str) -> Vec<Result<String, String>> {
     let module = engine().load_file(PERSISTER).expect("persister loads");
-    let mut instance = module.instantiate("fixtures", vec![]).await.expect("persister starts");
+    let config = vec![("encoding".to_string(), encoding.to_string())];
+    let mut instance = module.instantiate("fixtures", config).await.expect("persister starts");
     let lines = fixture_lines(file);
     let effects = instance.process(&messages(topic, &lines)).await.expect("batch processed");
-    assert_eq!(effects.len(), lines.len(), "one effect per message");
-    effects
-        .iter()
-        .enumerate()
-        .map(|(i, effect)| match effect {
+    let mut results: Vec<Option<Result<String, String>>> = vec![None; lines.len()];
+    let mut put = |offset: i64, result: Result<String, String>| {
+        let slot = &mut results[offset as usize];
+        assert!(slot.is_none(), "two effects for offset {offset}");
+        *slot = Some(result);
+    };
+    for effect in &effects {
+        match effect {
             Effect::Store(batch) => {
+                assert_eq!(encoding, "points");
                 assert_eq!(batch.sink, "tsdb");
-                assert_eq!(batch.origin.offset, i as i64, "effects keep message order");
                 assert_eq!(batch.points.len(), 1);
-                Ok(encode::line(&batch.points[0]))
+                put(batch.origin.offset, Ok(encode::line(&batch.points[0])));
             }
-            Effect::Reject(r) => {
-                assert_eq!(r.origin.offset, i as i64);
-                Err(r.reason.clone())
+            Effect::StoreEncoded(encoded) => {
+                assert_eq!(encoding, "line-protocol");
+                assert_eq!(encoded.sink, "tsdb");
+                let mut previous = -1;
+                for (origin, line) in monasca_wasm::effects::encoded_lines(encoded) {
+                    assert!(origin.offset > previous, "lines keep message order");
+                    previous = origin.offset;
+                    put(origin.offset, Ok(line));
+                }
             }
+            Effect::Reject(r) => put(r.origin.offset, Err(r.reason.clone())),
             other => panic!("unexpected effect {other:?}"),
-        })
-        .collect()
+        }
+    }
+    results.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|| panic!("no effect for message {i}"))).collect()
 }
 
 fn expected(file: &str) -> Vec<String> {
@@ -41,29 +55,31 @@ fn expected(file: &str) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
+async fn assert_matches_expected(topic: &str, input: &str, expected_file: &str) {
+    let want = expected(expected_file);
+    for encoding in ["line-protocol", "points"] {
+        let got = run(topic, input, encoding).await;
+        assert_eq!(got.len(), want.len());
+        for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(got.as_deref(), Ok(want.as_str()), "{input} line {} with encoding {encoding}", i + 1);
+        }
+    }
+}
+
 #[tokio::test]
 async fn metrics_match_monasca_persister_byte_for_byte() {
-    let got = run("metrics", "metrics.jsonl").await;
-    let want = expected("metrics.expected.lp");
-    assert_eq!(got.len(), want.len());
-    for (i, (got, want)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(got.as_deref(), Ok(want.as_str()), "line {}", i + 1);
-    }
+    assert_matches_expected("metrics", "metrics.jsonl", "metrics.expected.lp").await;
 }
 
 #[tokio::test]
 async fn alarm_transitions_match_monasca_persister_byte_for_byte() {
-    let got = run("alarm-state-transitions", "alarm-transitions.jsonl").await;
-    let want = expected("alarm-transitions.expected.lp");
-    assert_eq!(got.len(), want.len());
-    for (i, (got, want)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(got.as_deref(), Ok(want.as_str()), "line {}", i + 1);
-    }
+    assert_matches_expected("alarm-state-transitions", "alarm-transitions.jsonl", "alarm-transitions.expected.lp")
+        .await;
 }
 
 #[tokio::test]
 async fn every_invalid_metric_is_rejected_with_a_reason() {
-    let got = run("metrics", "metrics-invalid.jsonl").await;
+    let got = run("metrics", "metrics-invalid.jsonl", "line-protocol").await;
     let reasons = std::fs::read_to_string(fixture("metrics-invalid.reasons.txt")).unwrap();
     let described: Vec<&str> = reasons.lines().collect();
     assert_eq!(got.len(), 13);
@@ -93,7 +109,8 @@ async fn every_invalid_metric_is_rejected_with_a_reason() {
 #[tokio::test]
 async fn valid_neighbours_of_bad_messages_are_stored() {
     let module = engine().load_file(PERSISTER).unwrap();
-    let mut instance = module.instantiate("neighbours", vec![]).await.unwrap();
+    let config = vec![("encoding".to_string(), "points".to_string())];
+    let mut instance = module.instantiate("neighbours", config).await.unwrap();
     let invalid = fixture_lines("metrics-invalid.jsonl");
     let mut values: Vec<Vec<u8>> = Vec::new();
     for bad in &invalid {

@@ -28,7 +28,7 @@ async fn assert_engine_still_serves(engine: &Engine) {
     let module = engine.load_file(PERSISTER).expect("persister loads");
     let mut instance = module.instantiate("after", vec![]).await.expect("persister starts");
     let effects = instance.process(&messages("metrics", &[METRIC])).await.expect("persister processes");
-    assert!(matches!(effects.as_slice(), [Effect::Store(_)]), "{effects:?}");
+    assert!(matches!(effects.as_slice(), [Effect::StoreEncoded(_)]), "{effects:?}");
 }
 
 #[tokio::test]

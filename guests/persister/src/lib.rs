@@ -8,9 +8,12 @@
 //!   `alarm_state_history` point tagged with `tenant_id`, with the fields
 //!   monasca-persister 9.0.0 writes, in its order.
 //!
-//! Points go to the sink named by the `sink` option (default `tsdb`). A
-//! message that cannot be parsed is rejected with a reason; its neighbours are
-//! stored.
+//! Points go to the sink named by the `sink` option (default `tsdb`), by
+//! default as one `store-encoded` effect per batch holding InfluxDB line
+//! protocol exactly as monasca-persister renders it (one line per message,
+//! each with its origin); `encoding = points` sends structured points instead,
+//! one `store` effect per message. A message that cannot be parsed is rejected
+//! with a reason; its neighbours are stored.
 //!
 //! Options (`[pipeline.config]` or `--config key=value`):
 //! | key | default | meaning |
@@ -19,11 +22,12 @@
 //! | `metrics-topic` | `metrics` | topic carrying metric envelopes |
 //! | `alarm-topic` | `alarm-state-transitions` | topic carrying alarm transitions |
 //! | `max-message-bytes` | `1048576` | larger messages are rejected |
+//! | `encoding` | `line-protocol` | `line-protocol` (one encoded effect per batch) or `points` |
 //!
 //! A message on any other topic is recognised by its content.
 
 use monasca_guest_sdk::monasca::{AlarmTransitionedEnvelope, MetricEnvelope};
-use monasca_guest_sdk::{pyjson, Config, Effects, Message, Point, ProcessError, Processor};
+use monasca_guest_sdk::{pyjson, Config, Effects, LineBatch, Message, Point, ProcessError, Processor};
 use serde_json::Value;
 
 /// The persister's settings.
@@ -32,6 +36,7 @@ pub struct Persister {
     metrics_topic: String,
     alarm_topic: String,
     max_message_bytes: usize,
+    encoded: bool,
 }
 
 /// What kind of Monasca message a value holds.
@@ -75,16 +80,24 @@ impl Processor for Persister {
             metrics_topic: config.get_or("metrics-topic", "metrics").to_string(),
             alarm_topic: config.get_or("alarm-topic", "alarm-state-transitions").to_string(),
             max_message_bytes: config.parse_or("max-message-bytes", 1024 * 1024)?,
+            encoded: match config.get_or("encoding", "line-protocol") {
+                "line-protocol" => true,
+                "points" => false,
+                other => return Err(format!("config `encoding` = {other:?}: expected `line-protocol` or `points`")),
+            },
         })
     }
 
     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError> {
+        let mut lines = LineBatch::new(self.sink.as_str(), if self.encoded { batch.len() } else { 0 });
         for message in &batch {
             match self.point_for(message) {
+                Ok(point) if self.encoded => lines.push(message, &point),
                 Ok(point) => out.store(message, self.sink.as_str(), point),
                 Err(reason) => out.reject(message, reason),
             }
         }
+        out.store_lines(lines);
         Ok(())
     }
 }
@@ -205,8 +218,24 @@ mod tests {
     }
 
     #[test]
+    fn encoded_batch_holds_one_line_per_valid_message() {
+        let mut harness = Harness::<Persister>::new(&[]).unwrap();
+        let effects = harness.run_values("metrics", &[METRIC, "not json", METRIC]).unwrap();
+        assert_eq!(effects.len(), 2);
+        assert_eq!(effects[0].kind(), "reject");
+        match &effects[1] {
+            Effect::StoreEncoded(e) => {
+                assert_eq!(e.sink, "tsdb");
+                assert_eq!(e.origins.iter().map(|o| o.offset).collect::<Vec<_>>(), [0, 2]);
+                assert_eq!(String::from_utf8_lossy(&e.body).lines().count(), 2);
+            }
+            other => panic!("expected encoded points, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn bad_message_is_rejected_and_neighbours_stored() {
-        let mut harness = Harness::<Persister>::new(&[("sink", "db")]).unwrap();
+        let mut harness = Harness::<Persister>::new(&[("sink", "db"), ("encoding", "points")]).unwrap();
         let effects = harness.run_values("metrics", &[METRIC, "not json", METRIC]).unwrap();
         let kinds: Vec<&str> = effects.iter().map(|e| e.kind()).collect();
         assert_eq!(kinds, ["store", "reject", "store"]);

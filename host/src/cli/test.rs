@@ -31,7 +31,8 @@ pub struct TestArgs {
     /// Messages per `process` call.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
-    /// Output format: `json` (one object per effect) or `text` (one readable line per effect).
+    /// Output format: `json` (one object per effect) or `text` (one readable
+    /// line per effect). Encoded points print one `store` entry per point.
     #[arg(long, value_enum, default_value = "json")]
     pub format: Format,
     /// Pipeline name shown in logs and errors.
@@ -91,14 +92,18 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
         let effects = instance.process(batch).await?;
         batches += 1;
         for effect in &effects {
-            *counts.entry(effects::kind(effect)).or_default() += 1;
-            let mut line = match args.format {
-                Format::Json => serde_json::to_vec(&effects::to_json(effect))?,
-                Format::Text => effects::to_text(effect).into_bytes(),
+            let lines: Vec<Vec<u8>> = match args.format {
+                Format::Json => {
+                    effects::to_json_lines(effect).iter().map(serde_json::to_vec).collect::<Result<_, _>>()?
+                }
+                Format::Text => effects::to_text_lines(effect).into_iter().map(String::into_bytes).collect(),
             };
-            line.push(b'\n');
-            if stdout_closed(out.write_all(&line))? {
-                return Ok(());
+            *counts.entry(effects::kind(effect)).or_default() += lines.len();
+            for mut line in lines {
+                line.push(b'\n');
+                if stdout_closed(out.write_all(&line))? {
+                    return Ok(());
+                }
             }
         }
     }

@@ -1,10 +1,10 @@
-//! Points → InfluxDB line protocol with millisecond timestamps, escaped as
-//! monasca-persister's `line_utils` does: names, tag keys and tag values
-//! escape `\`, space, `,` and `=`; string fields are quoted with `\`, `"` and
-//! newline escaped; floats are written as Python's `repr`.
+//! Structured points (`store` effects) → InfluxDB line protocol with
+//! millisecond timestamps, byte for byte as monasca-persister 9.0.0 writes
+//! them. The escaping rules live in the guest SDK (`lineproto`), shared with
+//! guests that encode points themselves (`store-encoded` effects).
 
 use crate::engine::types::{FieldValue, Point};
-use monasca_guest_sdk::pyjson::write_float_repr;
+use monasca_guest_sdk::lineproto::{escape_key, write_field_ref, FieldRef};
 use std::fmt::Write;
 
 /// One point as one line (no trailing newline).
@@ -27,47 +27,18 @@ pub fn write_line(out: &mut String, point: &Point) {
         out.push(if i == 0 { ' ' } else { ',' });
         escape_key(out, key);
         out.push('=');
-        write_field(out, value);
+        write_field_ref(
+            out,
+            match value {
+                FieldValue::Float(f) => FieldRef::Float(*f),
+                FieldValue::Integer(i) => FieldRef::Integer(*i),
+                FieldValue::Unsigned(u) => FieldRef::Unsigned(*u),
+                FieldValue::Boolean(b) => FieldRef::Boolean(*b),
+                FieldValue::Text(s) => FieldRef::Text(s),
+            },
+        );
     }
     let _ = write!(out, " {}", point.timestamp_ms);
-}
-
-fn write_field(out: &mut String, value: &FieldValue) {
-    match value {
-        FieldValue::Float(f) => write_float_repr(out, *f),
-        FieldValue::Integer(i) => {
-            let _ = write!(out, "{i}i");
-        }
-        FieldValue::Unsigned(u) => {
-            let _ = write!(out, "{u}u");
-        }
-        FieldValue::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-        FieldValue::Text(s) => escape_string(out, s),
-    }
-}
-
-/// `line_utils.escape_tag`.
-fn escape_key(out: &mut String, s: &str) {
-    for c in s.chars() {
-        if matches!(c, '\\' | ' ' | ',' | '=') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-}
-
-/// `line_utils.escape_value`.
-fn escape_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! - `panic`: panics (must be a trap carrying the panic message);
 //! - `probe`: tries to read files, list directories, read the environment and
 //!   open a socket, and reports each result as a produced record
-//!   (`<probe>: <result>`); the sandbox must grant none of them.
+//!   (`<probe>: <result>`), then logs a warning; the sandbox must grant none
+//!   of them.
 //! - `fine` (default): passes messages through.
 
 use monasca_guest_sdk::{Config, Effects, Message, ProcessError, Processor};
@@ -41,6 +42,7 @@ impl Processor for Hostile {
                 for (probe, result) in probes() {
                     out.produce(first, format!("{probe}: {result}"));
                 }
+                monasca_guest_sdk::log::warn("hostile guest probed the sandbox");
             }
             _ => {
                 for message in &batch {

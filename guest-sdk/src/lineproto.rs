@@ -1,0 +1,203 @@
+//! InfluxDB line protocol, written as monasca-persister 9.0.0 writes it, and
+//! [`LineBatch`]: many points for one sink in one buffer.
+//!
+//! Escaping follows monasca-persister's `line_utils`: measurement, tag keys,
+//! tag values and field keys escape `\`, space, `,` and `=`; string field
+//! values are quoted, with `\`, `"` and newline escaped; floats are written as
+//! Python's `repr`; integers carry the `i` suffix, unsigned the `u` suffix.
+//!
+//! Handing points over as one [`LineBatch`] (a `store-encoded` effect) costs
+//! one buffer copy at the component boundary instead of one string per tag,
+//! which matters at Monasca's volumes (see `BENCHMARKS.md`).
+
+use crate::effect::{EncodedPoints, FieldValue, Point};
+use crate::message::{Message, Origin};
+use crate::pyjson::write_float_repr;
+use std::fmt::Write;
+
+/// Append `point` as one line (no newline) to `out`.
+pub fn write_point(out: &mut String, point: &Point) {
+    write_parts(
+        out,
+        &point.measurement,
+        &point.tags,
+        point.fields.iter().map(|(k, v)| (k.as_str(), v)),
+        point.timestamp_ms,
+    )
+}
+
+/// Append one line from its parts (no newline) to `out`; shared by the
+/// guest-side [`Point`] and the host's own point type.
+pub fn write_parts<'a>(
+    out: &mut String,
+    measurement: &str,
+    tags: &[(String, String)],
+    fields: impl Iterator<Item = (&'a str, &'a FieldValue)>,
+    timestamp_ms: i64,
+) {
+    escape_key(out, measurement);
+    for (key, value) in tags {
+        out.push(',');
+        escape_key(out, key);
+        out.push('=');
+        escape_key(out, value);
+    }
+    for (i, (key, value)) in fields.enumerate() {
+        out.push(if i == 0 { ' ' } else { ',' });
+        escape_key(out, key);
+        out.push('=');
+        write_field(out, value);
+    }
+    let _ = write!(out, " {timestamp_ms}");
+}
+
+/// A borrowed field value: what [`write_field_ref`] needs, whichever point
+/// type (the SDK's or the host's) it comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldRef<'a> {
+    /// Float, written as Python's `repr`.
+    Float(f64),
+    /// Signed integer, `i` suffix.
+    Integer(i64),
+    /// Unsigned integer, `u` suffix.
+    Unsigned(u64),
+    /// Boolean.
+    Boolean(bool),
+    /// String, quoted and escaped.
+    Text(&'a str),
+}
+
+impl<'a> From<&'a FieldValue> for FieldRef<'a> {
+    fn from(value: &'a FieldValue) -> Self {
+        match value {
+            FieldValue::Float(f) => FieldRef::Float(*f),
+            FieldValue::Integer(i) => FieldRef::Integer(*i),
+            FieldValue::Unsigned(u) => FieldRef::Unsigned(*u),
+            FieldValue::Boolean(b) => FieldRef::Boolean(*b),
+            FieldValue::Text(s) => FieldRef::Text(s),
+        }
+    }
+}
+
+/// A field value as line protocol writes it.
+pub fn write_field(out: &mut String, value: &FieldValue) {
+    write_field_ref(out, value.into())
+}
+
+/// A borrowed field value as line protocol writes it.
+pub fn write_field_ref(out: &mut String, value: FieldRef<'_>) {
+    match value {
+        FieldRef::Float(f) => write_float_repr(out, f),
+        FieldRef::Integer(i) => {
+            let _ = write!(out, "{i}i");
+        }
+        FieldRef::Unsigned(u) => {
+            let _ = write!(out, "{u}u");
+        }
+        FieldRef::Boolean(b) => out.push_str(if b { "true" } else { "false" }),
+        FieldRef::Text(s) => escape_string(out, s),
+    }
+}
+
+/// monasca-persister's `line_utils.escape_tag`: `\`, space, `,` and `=` get a backslash.
+pub fn escape_key(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if matches!(c, '\\' | ' ' | ',' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// monasca-persister's `line_utils.escape_value`: a quoted string with `\`,
+/// `"` and newline escaped.
+pub fn escape_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Points for one sink, encoded as line protocol into one buffer, each line
+/// remembering the message it came from. Push points, then hand the batch to
+/// [`crate::Effects::store_lines`].
+#[derive(Debug, Clone, Default)]
+pub struct LineBatch {
+    sink: String,
+    body: String,
+    origins: Vec<Origin>,
+}
+
+impl LineBatch {
+    /// An empty batch for `sink`, with room for about `points` points.
+    pub fn new(sink: impl Into<String>, points: usize) -> Self {
+        LineBatch { sink: sink.into(), body: String::with_capacity(points * 192), origins: Vec::with_capacity(points) }
+    }
+
+    /// Append one point derived from `from`.
+    pub fn push(&mut self, from: &Message, point: &Point) {
+        if !self.origins.is_empty() {
+            self.body.push('\n');
+        }
+        write_point(&mut self.body, point);
+        self.origins.push(from.origin());
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// True when no point was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.origins.is_empty()
+    }
+
+    /// The lines written so far.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.body.split('\n').filter(|_| !self.origins.is_empty())
+    }
+
+    pub(crate) fn into_encoded(self) -> EncodedPoints {
+        EncodedPoints { sink: self.sink, body: self.body.into_bytes(), origins: self.origins }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_monasca_persister() {
+        let point = Point::new("a b,c=d\\", 42)
+            .tag("k y", "v,=")
+            .field("value", 0.0)
+            .field("value_meta", "{\"q\": \"x\\y\nz\"}")
+            .field("n", -3i64);
+        let mut line = String::new();
+        write_point(&mut line, &point);
+        assert_eq!(
+            line,
+            "a\\ b\\,c\\=d\\\\,k\\ y=v\\,\\= value=0.0,value_meta=\"{\\\"q\\\": \\\"x\\\\y\\nz\\\"}\",n=-3i 42"
+        );
+    }
+
+    #[test]
+    fn batch_keeps_one_origin_per_line() {
+        let mut batch = LineBatch::new("tsdb", 2);
+        let mut m = Message::new("metrics", "x");
+        batch.push(&m, &Point::new("a", 1).field("value", 1.0));
+        m.offset = 7;
+        batch.push(&m, &Point::new("b", 2).field("value", 2.0));
+        let lines: Vec<&str> = batch.lines().collect();
+        assert_eq!(lines, ["a value=1.0 1", "b value=2.0 2"]);
+        let encoded = batch.into_encoded();
+        assert_eq!(encoded.origins.iter().map(|o| o.offset).collect::<Vec<_>>(), [0, 7]);
+    }
+}
