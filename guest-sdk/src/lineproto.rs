@@ -101,26 +101,49 @@ pub fn write_field_ref(out: &mut String, value: FieldRef<'_>) {
 
 /// monasca-persister's `line_utils.escape_tag`: `\`, space, `,` and `=` get a backslash.
 pub fn escape_key(out: &mut String, s: &str) {
-    for c in s.chars() {
-        if matches!(c, '\\' | ' ' | ',' | '=') {
+    escape_ascii(
+        out,
+        s,
+        |b| matches!(b, b'\\' | b' ' | b',' | b'='),
+        |out, b| {
             out.push('\\');
+            out.push(b as char);
+        },
+    )
+}
+
+/// Copy `s` to `out`, passing each ASCII byte that `special` picks to `escape`
+/// and everything between such bytes through in one piece. The special bytes
+/// are ASCII, so cutting at them never splits a UTF-8 character.
+fn escape_ascii(out: &mut String, s: &str, special: impl Fn(u8) -> bool, escape: impl Fn(&mut String, u8)) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if special(b) {
+            out.push_str(&s[start..i]);
+            escape(out, b);
+            start = i + 1;
         }
-        out.push(c);
     }
+    out.push_str(&s[start..]);
 }
 
 /// monasca-persister's `line_utils.escape_value`: a quoted string with `\`,
 /// `"` and newline escaped.
 pub fn escape_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
+    escape_ascii(
+        out,
+        s,
+        |b| matches!(b, b'\\' | b'"' | b'\n'),
+        |out, b| {
+            out.push_str(match b {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })
+        },
+    );
     out.push('"');
 }
 
@@ -147,6 +170,26 @@ impl LineBatch {
         }
         write_point(&mut self.body, point);
         self.origins.push(from.origin());
+    }
+
+    /// Append one line written by `write` (without a newline), derived from
+    /// `from`. When `write` fails, whatever it wrote is removed and its error
+    /// returned: the batch is unchanged.
+    pub fn push_with<E>(&mut self, from: &Message, write: impl FnOnce(&mut String) -> Result<(), E>) -> Result<(), E> {
+        let mark = self.body.len();
+        if !self.origins.is_empty() {
+            self.body.push('\n');
+        }
+        match write(&mut self.body) {
+            Ok(()) => {
+                self.origins.push(from.origin());
+                Ok(())
+            }
+            Err(e) => {
+                self.body.truncate(mark);
+                Err(e)
+            }
+        }
     }
 
     /// Number of points.
@@ -186,6 +229,20 @@ mod tests {
             line,
             "a\\ b\\,c\\=d\\\\,k\\ y=v\\,\\= value=0.0,value_meta=\"{\\\"q\\\": \\\"x\\\\y\\nz\\\"}\",n=-3i 42"
         );
+    }
+
+    #[test]
+    fn failed_push_leaves_the_batch_unchanged() {
+        let mut batch = LineBatch::new("tsdb", 2);
+        let m = Message::new("metrics", "x");
+        batch.push(&m, &Point::new("a", 1).field("value", 1.0));
+        let failed: Result<(), &str> = batch.push_with(&m, |out| {
+            out.push_str("half a line");
+            Err("bad")
+        });
+        assert_eq!(failed, Err("bad"));
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch.lines().collect::<Vec<_>>(), ["a value=1.0 1"]);
     }
 
     #[test]

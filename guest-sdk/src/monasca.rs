@@ -3,11 +3,11 @@
 //! The types borrow from the message bytes where they can (`Cow<str>`), so
 //! parsing a metric envelope allocates only for escaped strings.
 
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 /// A metric envelope on the `metrics` topic.
 #[derive(Debug, Deserialize)]
@@ -31,7 +31,7 @@ pub struct Metric<'a> {
     pub name: Cow<'a, str>,
     /// Dimensions, sorted by key.
     #[serde(borrow, default)]
-    pub dimensions: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    pub dimensions: Dimensions<'a>,
     /// Measurement time in milliseconds since the Unix epoch (a float in the
     /// input is truncated, as monasca-persister does).
     #[serde(deserialize_with = "millis")]
@@ -41,6 +41,78 @@ pub struct Metric<'a> {
     /// Optional metadata; `None` when absent or `null`.
     #[serde(borrow, default)]
     pub value_meta: Option<&'a RawValue>,
+}
+
+/// A metric's dimensions, sorted by key, borrowed from the message where
+/// possible. A key given twice keeps its last value, as a Python dict does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dimensions<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Dimensions<'a> {
+    /// The value of a dimension.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok().map(|i| self.pairs[i].1.as_ref())
+    }
+
+    /// (key, value) pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// Number of dimensions.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The pairs, owned by the caller.
+    pub fn into_pairs(self) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+        self.pairs
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+#[derive(Deserialize)]
+struct CowStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Dimensions<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DimensionsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for DimensionsVisitor<'a> {
+            type Value = Dimensions<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of string dimensions")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(map.size_hint().unwrap_or(6));
+                while let Some((CowStr(k), CowStr(v))) = map.next_entry::<CowStr<'de>, CowStr<'de>>()? {
+                    pairs.push((k, v));
+                }
+                // Stable sort, then keep the last value of a repeated key.
+                pairs.sort_by(|a: &(Cow<str>, Cow<str>), b| a.0.cmp(&b.0));
+                pairs.dedup_by(|later, kept| {
+                    if later.0 == kept.0 {
+                        std::mem::swap(later, kept);
+                        true
+                    } else {
+                        false
+                    }
+                });
+                Ok(Dimensions { pairs })
+            }
+        }
+
+        deserializer.deserialize_map(DimensionsVisitor(std::marker::PhantomData))
+    }
 }
 
 /// The envelope's `meta` object.

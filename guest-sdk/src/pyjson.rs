@@ -34,14 +34,21 @@ pub fn write_float_repr(out: &mut String, x: f64) {
         return;
     }
     // Rust's `{:e}` prints the shortest round-trip digits: "-1.8446744073709552e19".
-    let sci = format!("{x:e}");
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    // Format into a stack buffer: this runs once per metric on the hot path.
+    let mut sci = StackText::new();
+    let _ = write!(sci, "{x:e}");
+    let sci = sci.as_str();
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, mantissa),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut digit_buf = StackText::new();
+    for c in mantissa.chars().filter(|c| *c != '.') {
+        let _ = digit_buf.write_char(c);
+    }
+    let digits = digit_buf.as_str();
     // The value is 0.DIGITS × 10^point.
     let point = exponent + 1;
     if negative {
@@ -57,11 +64,11 @@ pub fn write_float_repr(out: &mut String, x: f64) {
     } else if point <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-point) as usize));
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         let point = point as usize;
         if point >= digits.len() {
-            out.push_str(&digits);
+            out.push_str(digits);
             out.extend(std::iter::repeat_n('0', point - digits.len()));
             out.push_str(".0");
         } else {
@@ -69,6 +76,34 @@ pub fn write_float_repr(out: &mut String, x: f64) {
             out.push('.');
             out.push_str(&digits[point..]);
         }
+    }
+}
+
+/// A small text buffer on the stack, for formatting a float without allocating.
+struct StackText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> Self {
+        StackText { buf: [0; 48], len: 0 }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 

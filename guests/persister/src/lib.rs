@@ -27,7 +27,7 @@
 //! A message on any other topic is recognised by its content.
 
 use monasca_guest_sdk::monasca::{AlarmTransitionedEnvelope, MetricEnvelope};
-use monasca_guest_sdk::{pyjson, Config, Effects, LineBatch, Message, Point, ProcessError, Processor};
+use monasca_guest_sdk::{lineproto, pyjson, Config, Effects, LineBatch, Message, Point, ProcessError, Processor};
 use serde_json::Value;
 
 /// The persister's settings.
@@ -57,8 +57,8 @@ impl Persister {
         }
     }
 
-    /// The point for one message, or the reason it cannot be stored.
-    pub fn point_for(&self, message: &Message) -> Result<Point, String> {
+    /// The kind of a message that is not over the size limit.
+    fn check_size(&self, message: &Message) -> Result<Kind, String> {
         if message.value.len() > self.max_message_bytes {
             return Err(format!(
                 "message is {} bytes, over the limit of {} (max-message-bytes)",
@@ -66,7 +66,12 @@ impl Persister {
                 self.max_message_bytes
             ));
         }
-        match self.kind_of(message) {
+        Ok(self.kind_of(message))
+    }
+
+    /// The point for one message, or the reason it cannot be stored.
+    pub fn point_for(&self, message: &Message) -> Result<Point, String> {
+        match self.check_size(message)? {
             Kind::Metric => metric_point(&message.value),
             Kind::AlarmTransition => alarm_point(&message.value),
         }
@@ -89,12 +94,24 @@ impl Processor for Persister {
     }
 
     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError> {
-        let mut lines = LineBatch::new(self.sink.as_str(), if self.encoded { batch.len() } else { 0 });
+        if !self.encoded {
+            for message in &batch {
+                match self.point_for(message) {
+                    Ok(point) => out.store(message, self.sink.as_str(), point),
+                    Err(reason) => out.reject(message, reason),
+                }
+            }
+            return Ok(());
+        }
+        let mut lines = LineBatch::new(self.sink.as_str(), batch.len());
         for message in &batch {
-            match self.point_for(message) {
-                Ok(point) if self.encoded => lines.push(message, &point),
-                Ok(point) => out.store(message, self.sink.as_str(), point),
-                Err(reason) => out.reject(message, reason),
+            let written = match self.check_size(message) {
+                Err(reason) => Err(reason),
+                Ok(Kind::Metric) => lines.push_with(message, |out| write_metric_line(out, &message.value)),
+                Ok(Kind::AlarmTransition) => alarm_point(&message.value).map(|point| lines.push(message, &point)),
+            };
+            if let Err(reason) = written {
+                out.reject(message, reason);
             }
         }
         out.store_lines(lines);
@@ -114,46 +131,108 @@ fn looks_like_alarm(value: &[u8]) -> bool {
 /// `MetricInfluxdbRepository.process_message`).
 pub fn metric_point(value: &[u8]) -> Result<Point, String> {
     let envelope = MetricEnvelope::parse(value)?;
-    let metric = envelope.metric;
-    let mut tags: Vec<(String, String)> = Vec::with_capacity(metric.dimensions.len() + 2);
-    let mut pending =
-        [("_region", envelope.meta.region), ("_tenant_id", envelope.meta.tenant_id)].into_iter().peekable();
-    // Dimensions arrive sorted (BTreeMap); merge the two meta tags in place.
-    // A dimension named like a meta tag is overwritten by it, as in the original.
-    for (key, value) in metric.dimensions {
-        while let Some((meta_key, _)) = pending.peek() {
-            if *meta_key < key.as_ref() {
-                let (k, v) = pending.next().unwrap_or_default();
-                tags.push((k.to_string(), v.into_owned()));
-            } else {
-                break;
-            }
-        }
-        if pending.peek().is_some_and(|(meta_key, _)| *meta_key == key.as_ref()) {
-            continue;
-        }
-        tags.push((key.into_owned(), value.into_owned()));
-    }
-    tags.extend(pending.map(|(k, v)| (k.to_string(), v.into_owned())));
+    let value_meta = value_meta_text(&envelope)?.into_owned();
+    let mut point = Point::new(envelope.metric.name.as_ref(), envelope.metric.timestamp)
+        .field("value", envelope.metric.value)
+        .field("value_meta", value_meta);
+    point.tags = metric_tags(&envelope).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Ok(point)
+}
 
-    let value_meta = match metric.value_meta {
-        None => "{}".to_string(),
+/// A metric envelope → its line-protocol line, appended to `out` (the same
+/// bytes as `metric_point` rendered, without building the point).
+pub fn write_metric_line(out: &mut String, value: &[u8]) -> Result<(), String> {
+    let envelope = MetricEnvelope::parse(value)?;
+    let value_meta = value_meta_text(&envelope)?;
+    lineproto::escape_key(out, &envelope.metric.name);
+    for (key, value) in metric_tags(&envelope) {
+        out.push(',');
+        lineproto::escape_key(out, key);
+        out.push('=');
+        lineproto::escape_key(out, value);
+    }
+    out.push_str(" value=");
+    pyjson::write_float_repr(out, envelope.metric.value);
+    out.push_str(",value_meta=");
+    lineproto::escape_string(out, &value_meta);
+    out.push(' ');
+    out.push_str(itoa(envelope.metric.timestamp).as_str());
+    Ok(())
+}
+
+/// The tags of a metric in key order: its dimensions with `_region` and
+/// `_tenant_id` merged in (a dimension of the same name is overwritten by
+/// them, as in the original).
+fn metric_tags<'e>(envelope: &'e MetricEnvelope<'_>) -> impl Iterator<Item = (&'e str, &'e str)> {
+    let meta = [("_region", envelope.meta.region.as_ref()), ("_tenant_id", envelope.meta.tenant_id.as_ref())];
+    let dimensions = envelope.metric.dimensions.iter().filter(|(k, _)| *k != "_region" && *k != "_tenant_id");
+    MergeSorted { left: dimensions.peekable(), right: meta.into_iter().peekable() }
+}
+
+/// Merges two iterators of pairs sorted by key.
+struct MergeSorted<L: Iterator, R: Iterator> {
+    left: std::iter::Peekable<L>,
+    right: std::iter::Peekable<R>,
+}
+
+impl<'a, L, R> Iterator for MergeSorted<L, R>
+where
+    L: Iterator<Item = (&'a str, &'a str)>,
+    R: Iterator<Item = (&'a str, &'a str)>,
+{
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match (self.left.peek(), self.right.peek()) {
+            (Some(l), Some(r)) if r.0 < l.0 => self.right.next(),
+            (Some(_), _) => self.left.next(),
+            (None, _) => self.right.next(),
+        }
+    }
+}
+
+/// `value_meta` as the original writes it: `{}` when absent or empty, else
+/// `simplejson.dumps(value_meta, ensure_ascii=False)`.
+fn value_meta_text<'e>(envelope: &MetricEnvelope<'e>) -> Result<std::borrow::Cow<'static, str>, String> {
+    match envelope.metric.value_meta {
+        None => Ok("{}".into()),
         Some(raw) => {
             let meta: Value = serde_json::from_str(raw.get())
                 .map_err(|e| format!("invalid metric envelope: metric.value_meta: {e}"))?;
-            if is_falsy(&meta) {
-                "{}".to_string()
-            } else {
-                pyjson::dumps(&meta)
-            }
+            Ok(if is_falsy(&meta) { "{}".into() } else { pyjson::dumps(&meta).into() })
         }
-    };
+    }
+}
 
-    let mut point = Point::new(metric.name.into_owned(), metric.timestamp)
-        .field("value", metric.value)
-        .field("value_meta", value_meta);
-    point.tags = tags;
-    Ok(point)
+/// Decimal text of an integer without allocating.
+fn itoa(n: i64) -> ItoaBuf {
+    let mut buf = ItoaBuf { bytes: [0; 20], start: 20 };
+    let negative = n < 0;
+    let mut rest = n.unsigned_abs();
+    loop {
+        buf.start -= 1;
+        buf.bytes[buf.start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if negative {
+        buf.start -= 1;
+        buf.bytes[buf.start] = b'-';
+    }
+    buf
+}
+
+struct ItoaBuf {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl ItoaBuf {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[self.start..]).unwrap_or_default()
+    }
 }
 
 /// An `alarm-transitioned` message → its `alarm_state_history` point

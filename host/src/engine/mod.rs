@@ -43,6 +43,11 @@ pub struct EngineSettings {
     pub epoch_tick: Duration,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Guest instances that can be live at once (the size of the pooling
+    /// allocator's pool; default 64). Memories, tables and call stacks are
+    /// preallocated for this many and reused, so starting an instance or a
+    /// call costs no fresh `mmap`.
+    pub max_instances: u32,
 }
 
 impl Default for EngineSettings {
@@ -52,6 +57,7 @@ impl Default for EngineSettings {
             call_deadline: Duration::from_secs(5),
             epoch_tick: Duration::from_millis(10),
             cache_dir: ModuleCache::default_dir(),
+            max_instances: 64,
         }
     }
 }
@@ -89,6 +95,21 @@ impl Engine {
     pub fn new(settings: EngineSettings) -> Result<Self, EngineError> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true).epoch_interruption(true).cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        // A component instantiates a few core instances (the guest and its
+        // WASI shims) with a memory and a table or two each.
+        let instances = settings.max_instances.max(1);
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .total_stacks(instances)
+            .max_memory_size(settings.memory_limit);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os("MONASCA_WASM_PERFMAP").is_some() {
+            // Lets `perf` name guest functions (writes /tmp/perf-<pid>.map).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let wasmtime = wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let linker = sandbox::linker(&wasmtime).map_err(|e| EngineError::Config(format!("{e:#}")))?;
 
