@@ -20,7 +20,7 @@ fn main() {
     let workspace = manifest_dir.parent().expect("tests/ sits in the workspace").to_path_buf();
     let target_dir = workspace.join("target").join("test-guests");
     for watched in
-        ["guests", "guest-sdk/src", "guest-sdk/Cargo.toml", "wit", "tests/guests", "Cargo.toml", "Cargo.lock"]
+        ["guests", "guest-sdk/src", "guest-sdk/Cargo.toml", "wit", "tests/guests", "Cargo.toml", "Cargo.lock", ".cargo/config.toml"]
     {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
