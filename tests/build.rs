@@ -19,9 +19,16 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.parent().expect("tests/ sits in the workspace").to_path_buf();
     let target_dir = workspace.join("target").join("test-guests");
-    for watched in
-        ["guests", "guest-sdk/src", "guest-sdk/Cargo.toml", "wit", "tests/guests", "Cargo.toml", "Cargo.lock", ".cargo/config.toml"]
-    {
+    for watched in [
+        "guests",
+        "guest-sdk/src",
+        "guest-sdk/Cargo.toml",
+        "wit",
+        "tests/guests",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 
