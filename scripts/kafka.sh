@@ -9,7 +9,9 @@
 #   scripts/kafka.sh status [DIR]  exit 0 when it answers metadata requests
 #
 # DIR defaults to target/kafka. KAFKA_PORT picks the client port (default: a
-# free one); the controller listens on another free port. The jars come from
+# free one); the controller listens on another free port. With
+# KAFKA_OWNER_PID set, the broker is stopped when that process exits (tests
+# use it so that no broker outlives them). The jars come from
 # Maven Central through scripts/kafka/pom.xml and are cached in
 # $MONASCA_WASM_CACHE/kafka-<version> (default ~/.cache/monasca-wasm).
 set -euo pipefail
@@ -99,6 +101,10 @@ PROPS
       die "the broker exited during start-up: $(tail -20 "$dir/broker.log")"
     fi
     if answers_metadata; then
+      if [ -n "${KAFKA_OWNER_PID:-}" ]; then
+        nohup bash -c "while kill -0 $KAFKA_OWNER_PID 2>/dev/null; do sleep 1; done; '$0' stop '$dir' && rm -rf '$dir'" \
+          </dev/null >/dev/null 2>&1 &
+      fi
       echo "kafka.sh: Kafka $version answers on 127.0.0.1:$port (data and logs in $dir)" >&2
       cat "$dir/bootstrap"
       return 0

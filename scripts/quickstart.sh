@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The quickstart: build the host and the persister guest, then run the guest
-# on the sample Monasca messages and show what it would store.
+# The quickstart: build the host and the persister guest, run the guest on the
+# sample Monasca messages and show what it would store, then run the main job:
+# the persister pipeline on an embedded Kafka fed by the load generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p monasca-wasm
@@ -17,3 +18,6 @@ echo "== 27 metric envelopes -> InfluxDB points (line protocol)"
 echo
 echo "== 13 malformed messages -> rejects with reasons"
 "$bin" test --module "$module" --input tests/fixtures/metrics-invalid.jsonl --topic metrics --format text
+echo
+echo "== the main job: 200,000 generated metrics through the persister on an embedded Kafka"
+"$bin" run --config examples/quickstart.toml --exit-when-idle 3 --summary-every 2

@@ -5,12 +5,17 @@
 //! the effects they return.
 //!
 //! Layout, one job per module:
+//! - [`config`]: the service configuration (`host.toml`), validated at start-up.
 //! - [`engine`]: load, check, cache and run guest components. The sandbox
 //!   policy (everything a guest may import) is in `engine::sandbox`.
+//! - [`kafka`]: client configuration and the embedded mock cluster.
+//! - [`pipeline`]: consume, batch per partition, run the guest, carry out the
+//!   effects, store offsets; poison isolation and dead-lettering.
+//! - [`generate`]: synthetic Monasca traffic.
 //! - [`effects`]: the host's view of guest effects, and their JSON rendering.
 //! - [`sinks`]: where `store` effects go; `sinks::influxdb::encode` renders
 //!   points as InfluxDB line protocol.
-//! - [`cli`]: the `monasca-wasm` subcommands (`inspect`, `test`, `new`).
+//! - [`cli`]: the `monasca-wasm` subcommands (`run`, `generate`, `inspect`, `test`, `new`).
 //! - [`telemetry`]: logging set-up.
 //!
 //! Errors: library modules return typed errors (`thiserror`) that callers can
@@ -18,7 +23,11 @@
 //! file); `anyhow` is used only at the binary's edge, in `main.rs` and `cli`.
 
 pub mod cli;
+pub mod config;
 pub mod effects;
 pub mod engine;
+pub mod generate;
+pub mod kafka;
+pub mod pipeline;
 pub mod sinks;
 pub mod telemetry;

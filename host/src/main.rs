@@ -30,6 +30,10 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the pipelines of a configuration file (the service).
+    Run(cli::run::RunArgs),
+    /// Produce synthetic Monasca metrics (or alarm transitions) to a topic.
+    Generate(cli::generate::GenerateArgs),
     /// Show a module's world, version, exports, imports, digest and size.
     Inspect(cli::inspect::InspectArgs),
     /// Run a guest on a file of messages (one value per line) and print its effects as JSON lines.
@@ -40,8 +44,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    monasca_wasm::telemetry::init(matches!(args.log_format, LogFormat::Json), "warn");
+    let default_filter =
+        if matches!(args.command, Command::Run(_)) { "info,librdkafka=warn,rdkafka=warn" } else { "warn" };
+    monasca_wasm::telemetry::init(matches!(args.log_format, LogFormat::Json), default_filter);
     let result = match &args.command {
+        Command::Run(a) => runtime().and_then(|rt| rt.block_on(cli::run::run(a))),
+        Command::Generate(a) => runtime().and_then(|rt| rt.block_on(cli::generate::run(a))),
         Command::Inspect(a) => cli::inspect::run(a),
         Command::New(a) => cli::new::run(a),
         Command::Test(a) => runtime().and_then(|rt| rt.block_on(cli::test::run(a))),

@@ -12,6 +12,7 @@
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 /// Path of a file in `tests/fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
@@ -23,4 +24,44 @@ pub fn fixture_lines(name: &str) -> Vec<Vec<u8>> {
     let path = fixture(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
     bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect()
+}
+
+/// The bootstrap address of a real Kafka broker for the tests.
+///
+/// `MONASCA_WASM_KAFKA` names a running broker (`scripts/test.sh` starts one
+/// for the whole suite). Without it, the first call starts a broker with
+/// `scripts/kafka.sh` (it stops when this test process exits). If no broker
+/// can be started the calling test fails and says why; it never skips.
+pub fn kafka() -> &'static str {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    BOOTSTRAP.get_or_init(|| {
+        if let Ok(bootstrap) = std::env::var("MONASCA_WASM_KAFKA") {
+            if !bootstrap.is_empty() {
+                return bootstrap;
+            }
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = root.join("target").join("kafka-tests").join(std::process::id().to_string());
+        let output = std::process::Command::new(root.join("scripts/kafka.sh"))
+            .arg("start")
+            .arg(&dir)
+            .env("KAFKA_OWNER_PID", std::process::id().to_string())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run scripts/kafka.sh to start Kafka for the tests: {e}"));
+        assert!(
+            output.status.success(),
+            "cannot start Kafka for the tests (scripts/kafka.sh start):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    })
+}
+
+/// A topic or group name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }

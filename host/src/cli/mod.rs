@@ -1,8 +1,10 @@
 //! The `monasca-wasm` subcommands. Each returns `anyhow::Result`: this is the
 //! binary's edge, where typed errors become messages for a person.
 
+pub mod generate;
 pub mod inspect;
 pub mod new;
+pub mod run;
 pub mod test;
 
 use crate::engine::{Engine, EngineSettings};

@@ -37,9 +37,8 @@ impl Instance {
         config: Vec<(String, String)>,
         lookups: Arc<dyn Lookups>,
     ) -> Result<Self, GuestError> {
-        let mut instance = Instance { module, identity, config, lookups, live: None };
-        instance.live = Some(instance.boot().await?);
-        Ok(instance)
+        let live = boot(module.clone(), identity.clone(), config.clone(), lookups.clone()).await?;
+        Ok(Instance { module, identity, config, lookups, live: Some(live) })
     }
 
     /// The module this instance runs.
@@ -50,7 +49,8 @@ impl Instance {
     /// Run `process` on one batch and return the guest's effects.
     pub async fn process(&mut self, batch: &[types::Message]) -> Result<Vec<types::Effect>, GuestError> {
         if self.live.is_none() {
-            self.live = Some(self.boot().await?);
+            let (module, identity) = (self.module.clone(), self.identity.clone());
+            self.live = Some(boot(module, identity, self.config.clone(), self.lookups.clone()).await?);
         }
         let Some(live) = self.live.as_mut() else {
             return Err(self.error(GuestErrorKind::Init { reason: "instance unavailable".into() }));
@@ -72,41 +72,50 @@ impl Instance {
         }
     }
 
-    /// Instantiate the module in a fresh store and call `init`.
-    async fn boot(&self) -> Result<Live, GuestError> {
-        let settings = self.module.inner.engine.settings();
-        let state =
-            HostState::new(self.identity.clone(), settings.memory_limit, settings.call_deadline, self.lookups.clone());
-        let mut store = Store::new(self.module.inner.engine.wasmtime(), state);
-        store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            if Instant::now() >= state.deadline {
-                state.deadline_hit = true;
-                Err(DeadlineHit.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        arm_deadline(&mut store, settings.call_deadline);
-        let bindings = match self.module.inner.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => bindings,
-            Err(trap) => return Err(self.error(classify(trap, &store))),
-        };
-        match bindings.monasca_processor_processor().call_init(&mut store, &self.config).await {
-            Ok(Ok(())) => Ok(Live { store, bindings }),
-            Ok(Err(reason)) => Err(self.error(GuestErrorKind::Init { reason })),
-            Err(trap) => Err(self.error(classify(trap, &store))),
-        }
-    }
-
     fn error(&self, kind: GuestErrorKind) -> GuestError {
-        GuestError {
-            pipeline: self.identity.pipeline.clone(),
-            module: self.identity.module.clone(),
-            digest: self.identity.digest.clone(),
-            kind,
+        guest_error(&self.identity, kind)
+    }
+}
+
+fn guest_error(identity: &GuestIdentity, kind: GuestErrorKind) -> GuestError {
+    GuestError {
+        pipeline: identity.pipeline.clone(),
+        module: identity.module.clone(),
+        digest: identity.digest.clone(),
+        kind,
+    }
+}
+
+/// Instantiate the module in a fresh store and call `init`. Takes its inputs
+/// by value so the future is `Send` (it holds no reference to an `Instance`).
+async fn boot(
+    module: Module,
+    identity: GuestIdentity,
+    config: Vec<(String, String)>,
+    lookups: Arc<dyn Lookups>,
+) -> Result<Live, GuestError> {
+    let settings = module.inner.engine.settings();
+    let state = HostState::new(identity.clone(), settings.memory_limit, settings.call_deadline, lookups);
+    let mut store = Store::new(module.inner.engine.wasmtime(), state);
+    store.limiter(|state| &mut state.limits);
+    store.epoch_deadline_callback(|mut ctx| {
+        let state = ctx.data_mut();
+        if Instant::now() >= state.deadline {
+            state.deadline_hit = true;
+            Err(DeadlineHit.into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
         }
+    });
+    arm_deadline(&mut store, settings.call_deadline);
+    let bindings = match module.inner.pre.instantiate_async(&mut store).await {
+        Ok(bindings) => bindings,
+        Err(trap) => return Err(guest_error(&identity, classify(trap, &store))),
+    };
+    match bindings.monasca_processor_processor().call_init(&mut store, &config).await {
+        Ok(Ok(())) => Ok(Live { store, bindings }),
+        Ok(Err(reason)) => Err(guest_error(&identity, GuestErrorKind::Init { reason })),
+        Err(trap) => Err(guest_error(&identity, classify(trap, &store))),
     }
 }
 

@@ -3,6 +3,8 @@
 //! - `loop`: never returns (must stop at the call deadline);
 //! - `bomb`: allocates until memory runs out (must stop at the memory cap);
 //! - `panic`: panics (must be a trap carrying the panic message);
+//! - `poison`: panics when the batch holds a message containing `POISON`,
+//!   otherwise passes messages through (keys kept);
 //! - `probe`: tries to read files, list directories, read the environment and
 //!   open a socket, and reports each result as a produced record
 //!   (`<probe>: <result>`), then logs a warning; the sandbox must grant none
@@ -38,6 +40,19 @@ impl Processor for Hostile {
                 }
             }
             "panic" => panic!("hostile guest panics on purpose"),
+            "poison" => {
+                // Traps on any message containing POISON, passes the rest through:
+                // the host must isolate exactly those.
+                for message in &batch {
+                    if message.value.windows(6).any(|w| w == b"POISON") {
+                        panic!("poisoned by offset {}", message.offset);
+                    }
+                }
+                for message in &batch {
+                    let record = out.produce(message, message.value.clone());
+                    record.key = message.key.clone();
+                }
+            }
             "probe" => {
                 for (probe, result) in probes() {
                     out.produce(first, format!("{probe}: {result}"));

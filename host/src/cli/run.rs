@@ -1,0 +1,173 @@
+//! `monasca-wasm run --config host.toml`: the service. Starts every
+//! pipeline, prints a summary line per pipeline every few seconds, and on
+//! SIGTERM/SIGINT drains, flushes and commits before exiting.
+
+use crate::config::HostConfig;
+use crate::engine::Engine;
+use crate::kafka::{self, embedded::EmbeddedKafka};
+use crate::pipeline::stats::{Snapshot, Stats};
+use crate::pipeline::{Pipeline, PipelineParts};
+use crate::sinks::Sinks;
+use anyhow::Context;
+use rdkafka::producer::{FutureProducer, Producer};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Seconds between summary lines (0: none).
+    #[arg(long, default_value_t = 5)]
+    pub summary_every: u64,
+    /// Exit once the `[generator]` is done, messages have flowed, and none
+    /// arrived for this many seconds (for demos and tests).
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_when_idle: Option<u64>,
+}
+
+/// Run the pipelines until a signal (or idleness, or a failure).
+pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let config = HostConfig::load(&args.config)?;
+
+    let embedded = if config.kafka.is_embedded() {
+        let mut topics: Vec<String> = Vec::new();
+        for p in &config.pipelines {
+            topics.extend(p.topics.iter().cloned());
+            topics.extend(p.output_topic.iter().cloned());
+            topics.push(p.dead_letter_topic());
+        }
+        topics.extend(config.generator.iter().map(|g| g.topic.clone()));
+        topics.sort();
+        topics.dedup();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let cluster = EmbeddedKafka::start(&refs, config.kafka.embedded_partitions)
+            .context("cannot start the embedded Kafka cluster")?;
+        eprintln!(
+            "embedded Kafka (librdkafka mock cluster) at {} with topics {}",
+            cluster.bootstrap(),
+            topics.join(", ")
+        );
+        Some(cluster)
+    } else {
+        None
+    };
+    let bootstrap = embedded.as_ref().map(|e| e.bootstrap()).unwrap_or_else(|| config.kafka.bootstrap.clone());
+
+    let engine = Engine::new(config.engine.settings())?;
+    let producer: FutureProducer =
+        kafka::producer_config(&config.kafka, &bootstrap).create().context("cannot create the Kafka producer")?;
+    let sinks = Arc::new(Sinks::new(&config.sinks));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let mut running = JoinSet::new();
+    let mut stats: Vec<(String, Arc<Stats>)> = Vec::new();
+    for p in &config.pipelines {
+        let module = engine.load_file(&p.module)?;
+        eprintln!(
+            "pipeline `{}`: module {} {} ({:?}), topics {}, group {}",
+            p.name,
+            module.name(),
+            module.short_digest(),
+            module.cache_outcome(),
+            p.topics.join(", "),
+            p.group_id
+        );
+        let pipeline = Pipeline::start(PipelineParts {
+            config: p.clone(),
+            module,
+            consumer_config: kafka::consumer_config(&config.kafka, &bootstrap, &p.group_id),
+            producer: producer.clone(),
+            sinks: sinks.clone(),
+        })?;
+        stats.push((pipeline.name().to_string(), pipeline.stats()));
+        running.spawn(pipeline.run(shutdown_rx.clone()));
+    }
+
+    let generated = Arc::new(AtomicBool::new(config.generator.is_none()));
+    if let Some(g) = config.generator.clone() {
+        let producer = producer.clone();
+        let done = generated.clone();
+        tokio::spawn(async move {
+            let make = crate::generate::metric_envelope;
+            match super::generate::produce(&producer, &g.topic, 0..g.count, g.rate, make, |_| {}).await {
+                Ok(()) => eprintln!("generator: produced {} metric envelopes to `{}`", g.count, g.topic),
+                Err(e) => eprintln!("generator: {e:#}"),
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+    }
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let every = Duration::from_secs(args.summary_every.max(1));
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut last_print = Instant::now();
+    let mut previous: Vec<Snapshot> = vec![Snapshot::default(); stats.len()];
+    let mut last_progress = (Instant::now(), 0u64);
+    let mut failure: Option<anyhow::Error> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { eprintln!("interrupted: draining, flushing and committing"); break; }
+            _ = terminate.recv() => { eprintln!("terminated: draining, flushing and committing"); break; }
+            ended = running.join_next() => match ended {
+                Some(Ok(Ok(()))) | None => break,
+                Some(Ok(Err(e))) => { failure = Some(e.into()); break; }
+                Some(Err(e)) => { failure = Some(anyhow::anyhow!("a pipeline task panicked: {e}")); break; }
+            },
+            _ = ticker.tick() => {
+                let now: Vec<Snapshot> = stats.iter().map(|(_, s)| s.snapshot()).collect();
+                let consumed: u64 = now.iter().map(|s| s.consumed).sum();
+                if consumed != last_progress.1 {
+                    last_progress = (Instant::now(), consumed);
+                }
+                if args.summary_every > 0 && last_print.elapsed() >= every {
+                    let seconds = last_print.elapsed().as_secs_f64();
+                    for ((name, _), (snap, prev)) in stats.iter().zip(now.iter().zip(&previous)) {
+                        eprintln!("pipeline `{name}`: {}", snap.summary(prev, seconds));
+                    }
+                    previous = now;
+                    last_print = Instant::now();
+                }
+                if let Some(idle) = args.exit_when_idle {
+                    let started = last_progress.1 > 0;
+                    if started && generated.load(Ordering::Relaxed) && last_progress.0.elapsed() >= Duration::from_secs(idle) {
+                        eprintln!("idle for {idle} s: stopping");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    let _ = shutdown_tx.send(true);
+    while let Some(ended) = running.join_next().await {
+        match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e.into());
+            }
+            Err(e) => {
+                failure.get_or_insert(anyhow::anyhow!("a pipeline task panicked: {e}"));
+            }
+        }
+    }
+    if let Err(e) = producer.flush(Duration::from_secs(30)) {
+        failure.get_or_insert(anyhow::anyhow!("cannot flush the producer: {e}"));
+    }
+    for (name, s) in &stats {
+        eprintln!("pipeline `{name}` final: {}", s.snapshot().totals());
+    }
+    // Clients first, then the cluster they talk to.
+    drop(producer);
+    drop(embedded);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

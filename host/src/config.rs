@@ -1,0 +1,371 @@
+//! The service configuration: `monasca-wasm run --config host.toml`.
+//!
+//! Every field is documented here; `docs/configuration.md` is the reference
+//! made from these comments. Unknown keys are errors, and [`HostConfig::load`]
+//! names the file, the line and the key of any problem.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax or a field of the wrong type, with line and key.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What toml says, including the line and the key.
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The offending key, e.g. `pipeline[0].batch.max_messages`.
+        key: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// How to reach Kafka.
+    pub kafka: KafkaConfig,
+    /// Engine and sandbox settings shared by all pipelines.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Sinks that `store` effects can name, by name.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkConfig>,
+    /// The pipelines to run (`[[pipeline]]` tables), at least one.
+    #[serde(rename = "pipeline", default)]
+    pub pipelines: Vec<PipelineConfig>,
+    /// Optional built-in load generator (for the quickstart and benchmarks).
+    #[serde(default)]
+    pub generator: Option<GeneratorConfig>,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port,...` of the brokers, or `"embedded"` for an in-process
+    /// mock cluster (development only: nothing survives the process).
+    pub bootstrap: String,
+    /// librdkafka properties passed through to every client (e.g.
+    /// `"security.protocol" = "ssl"`); they override the host's defaults.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Partitions per topic in the embedded cluster.
+    #[serde(default = "default_embedded_partitions")]
+    pub embedded_partitions: i32,
+}
+
+fn default_embedded_partitions() -> i32 {
+    6
+}
+
+impl KafkaConfig {
+    /// True for the in-process mock cluster.
+    pub fn is_embedded(&self) -> bool {
+        self.bootstrap == "embedded"
+    }
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Memory cap per guest instance, MiB.
+    #[serde(default = "default_memory_limit_mib")]
+    pub memory_limit_mib: usize,
+    /// Deadline of one guest call, milliseconds.
+    #[serde(default = "default_call_deadline_ms")]
+    pub call_deadline_ms: u64,
+    /// Compiled-module cache directory; empty string disables it.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Guest instances live at once, across pipelines.
+    #[serde(default = "default_max_instances")]
+    pub max_instances: u32,
+}
+
+fn default_memory_limit_mib() -> usize {
+    64
+}
+fn default_call_deadline_ms() -> u64 {
+    5000
+}
+fn default_max_instances() -> u32 {
+    64
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            memory_limit_mib: default_memory_limit_mib(),
+            call_deadline_ms: default_call_deadline_ms(),
+            cache_dir: None,
+            max_instances: default_max_instances(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The engine settings this describes.
+    pub fn settings(&self) -> crate::engine::EngineSettings {
+        let defaults = crate::engine::EngineSettings::default();
+        crate::engine::EngineSettings {
+            memory_limit: self.memory_limit_mib * 1024 * 1024,
+            call_deadline: Duration::from_millis(self.call_deadline_ms),
+            cache_dir: match &self.cache_dir {
+                Some(dir) if dir.as_os_str().is_empty() => None,
+                Some(dir) => Some(dir.clone()),
+                None => defaults.cache_dir.clone(),
+            },
+            max_instances: self.max_instances,
+            ..defaults
+        }
+    }
+}
+
+/// A sink (`[sinks.<name>]`), selected by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// Counts points and discards them (for development and benchmarks).
+    Null,
+}
+
+/// One `[[pipeline]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Pipeline name, unique; used in logs, metrics and dead-letter headers.
+    pub name: String,
+    /// The guest component (`.wasm`), relative to the configuration file.
+    pub module: PathBuf,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Kafka consumer group.
+    pub group_id: String,
+    /// Where `produce` effects without a topic go.
+    #[serde(default)]
+    pub output_topic: Option<String>,
+    /// Where rejected and poison messages go [default: `<name>.dead-letter`].
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+    /// How batches are cut.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Partitions processed at once (guest instances of this pipeline).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// How long a produce may wait for acknowledgement before the pipeline
+    /// stops without committing, milliseconds.
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+    /// Options handed to the guest's `init`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+fn default_concurrency() -> usize {
+    2
+}
+fn default_delivery_timeout_ms() -> u64 {
+    60_000
+}
+
+impl PipelineConfig {
+    /// The dead-letter topic in force.
+    pub fn dead_letter_topic(&self) -> String {
+        self.dead_letter_topic.clone().unwrap_or_else(|| format!("{}.dead-letter", self.name))
+    }
+}
+
+/// `[pipeline.batch]`: a batch is cut at whichever limit comes first.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Messages per batch.
+    #[serde(default = "default_max_messages")]
+    pub max_messages: usize,
+    /// Bytes of message values per batch.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    /// Longest wait for a batch to fill after its first message, ms.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+fn default_max_messages() -> usize {
+    1000
+}
+fn default_max_bytes() -> usize {
+    1024 * 1024
+}
+fn default_max_wait_ms() -> u64 {
+    100
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_messages: default_max_messages(),
+            max_bytes: default_max_bytes(),
+            max_wait_ms: default_max_wait_ms(),
+        }
+    }
+}
+
+/// `[generator]`: produce synthetic Monasca metrics while the host runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorConfig {
+    /// Topic to produce to.
+    pub topic: String,
+    /// Messages to produce in all.
+    pub count: u64,
+    /// Messages per second (0: as fast as possible).
+    #[serde(default)]
+    pub rate: u64,
+}
+
+impl HostConfig {
+    /// Read, parse and check a configuration file. Module paths are made
+    /// relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let mut config = Self::parse(&text, &shown)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for pipeline in &mut config.pipelines {
+            if pipeline.module.is_relative() {
+                pipeline.module = base.join(&pipeline.module);
+            }
+        }
+        config.validate(&shown, true)?;
+        Ok(config)
+    }
+
+    /// Parse a configuration from text (`origin` names it in errors).
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })
+    }
+
+    /// Check what parsing cannot: at least one pipeline, unique names,
+    /// non-empty topics, sane limits, and (when `check_files`) that modules exist.
+    pub fn validate(&self, origin: &str, check_files: bool) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: &str| ConfigError::Invalid {
+            path: origin.to_string(),
+            key,
+            message: message.to_string(),
+        };
+        if self.kafka.bootstrap.trim().is_empty() {
+            return Err(invalid("kafka.bootstrap".into(), "must name brokers or be \"embedded\""));
+        }
+        if self.pipelines.is_empty() {
+            return Err(invalid("pipeline".into(), "at least one [[pipeline]] is needed"));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, p) in self.pipelines.iter().enumerate() {
+            let key = |field: &str| format!("pipeline[{i}].{field}");
+            if p.name.is_empty() || !names.insert(p.name.as_str()) {
+                return Err(invalid(key("name"), "must be non-empty and unique"));
+            }
+            if p.topics.is_empty() || p.topics.iter().any(|t| t.is_empty()) {
+                return Err(invalid(key("topics"), "must list at least one topic"));
+            }
+            if p.group_id.is_empty() {
+                return Err(invalid(key("group_id"), "must not be empty"));
+            }
+            if p.batch.max_messages == 0 || p.batch.max_bytes == 0 {
+                return Err(invalid(key("batch"), "max_messages and max_bytes must be at least 1"));
+            }
+            if p.concurrency == 0 {
+                return Err(invalid(key("concurrency"), "must be at least 1"));
+            }
+            if check_files && !p.module.is_file() {
+                return Err(invalid(key("module"), &format!("no such file: {}", p.module.display())));
+            }
+        }
+        if let Some(g) = &self.generator {
+            if g.topic.is_empty() {
+                return Err(invalid("generator.topic".into(), "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [kafka]
+        bootstrap = "127.0.0.1:9092"
+
+        [[pipeline]]
+        name = "persister"
+        module = "persister.wasm"
+        topics = ["metrics"]
+        group_id = "persister"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = HostConfig::parse(MINIMAL, "test.toml").unwrap();
+        config.validate("test.toml", false).unwrap();
+        let p = &config.pipelines[0];
+        assert_eq!(p.batch.max_messages, 1000);
+        assert_eq!(p.dead_letter_topic(), "persister.dead-letter");
+        assert_eq!(config.engine.memory_limit_mib, 64);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = MINIMAL.replace("group_id = \"persister\"", "group_id = \"persister\"\n        batch_size = 5");
+        let err = HostConfig::parse(&text, "host.toml").unwrap_err().to_string();
+        assert!(err.contains("batch_size") && err.contains("host.toml") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let text = MINIMAL.replace("topics = [\"metrics\"]", "topics = []");
+        let err = HostConfig::parse(&text, "h.toml").unwrap().validate("h.toml", false).unwrap_err().to_string();
+        assert!(err.contains("pipeline[0].topics"), "{err}");
+    }
+
+    #[test]
+    fn shipped_examples_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let config = HostConfig::parse(&text, &path.display().to_string()).unwrap();
+                config.validate(&path.display().to_string(), false).unwrap();
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no example configurations found in {}", dir.display());
+    }
+}

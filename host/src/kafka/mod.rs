@@ -1,0 +1,69 @@
+//! Kafka clients: how the host's consumers and producer are configured, and
+//! the embedded mock cluster for development.
+//!
+//! Defaults the host sets (the `[kafka.properties]` table overrides them):
+//! - consumer: `partition.assignment.strategy = cooperative-sticky`,
+//!   `enable.auto.offset.store = false` (offsets are stored only once a
+//!   batch's effects are done), `enable.auto.commit = true` every second (so
+//!   only stored offsets are committed, asynchronously),
+//!   `auto.offset.reset = earliest`;
+//! - producer: `enable.idempotence = true`, `acks = all`, `linger.ms = 5`
+//!   (a batch's records are sent together; 5 ms costs little latency against
+//!   a 100 ms batch window and fills broker requests), `batch.num.messages =
+//!   10000`, `compression.type = lz4`.
+
+pub mod embedded;
+
+use crate::config::KafkaConfig;
+use rdkafka::ClientConfig;
+
+/// A client configuration with the operator's pass-through properties.
+fn base(kafka: &KafkaConfig, bootstrap: &str, defaults: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (key, value) in defaults {
+        config.set(*key, *value);
+    }
+    for (key, value) in &kafka.properties {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Configuration of a pipeline's consumer.
+pub fn consumer_config(kafka: &KafkaConfig, bootstrap: &str, group_id: &str) -> ClientConfig {
+    let mut config = base(
+        kafka,
+        bootstrap,
+        &[
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.offset.store", "false"),
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "1000"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+            ("session.timeout.ms", "10000"),
+            ("fetch.min.bytes", "1"),
+            ("queued.max.messages.kbytes", "65536"),
+        ],
+    );
+    config.set("group.id", group_id);
+    config
+}
+
+/// Configuration of the shared idempotent producer.
+pub fn producer_config(kafka: &KafkaConfig, bootstrap: &str) -> ClientConfig {
+    base(
+        kafka,
+        bootstrap,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+            ("batch.num.messages", "10000"),
+            ("compression.type", "lz4"),
+            ("queue.buffering.max.messages", "1000000"),
+            ("message.timeout.ms", "300000"),
+        ],
+    )
+}

@@ -1,0 +1,46 @@
+//! Poison isolation: when the guest fails a batch (trap, deadline, memory
+//! limit or a batch error), split the batch in halves until the messages
+//! that fail are alone; those are dead-lettered with the failure as the
+//! reason, every other message is processed normally. Effects keep message
+//! order.
+
+use super::stats::Stats;
+use crate::engine::types::{Effect, Message};
+use crate::engine::{GuestError, GuestErrorKind, Instance};
+use std::collections::VecDeque;
+use std::ops::Range;
+
+/// The result of processing a batch with isolation.
+pub struct Isolated {
+    /// Effects of the messages the guest processed, in order.
+    pub effects: Vec<Effect>,
+    /// Messages the guest cannot process (index in the batch, reason).
+    pub poison: Vec<(usize, String)>,
+}
+
+/// Process `batch`, isolating the messages the guest fails on. Only an
+/// `init` failure (the guest cannot start at all) is returned as an error.
+pub async fn process(instance: &mut Instance, batch: &[Message], stats: &Stats) -> Result<Isolated, GuestError> {
+    let mut effects = Vec::new();
+    let mut poison = Vec::new();
+    let mut todo: VecDeque<Range<usize>> = VecDeque::new();
+    todo.push_back(0..batch.len());
+    while let Some(range) = todo.pop_front() {
+        match instance.process(&batch[range.clone()]).await {
+            Ok(mut done) => effects.append(&mut done),
+            Err(e) if matches!(e.kind, GuestErrorKind::Init { .. }) => return Err(e),
+            Err(e) => {
+                Stats::add(&stats.guest_failures, 1);
+                if range.len() == 1 {
+                    tracing::warn!(pipeline = %e.pipeline, offset = batch[range.start].offset, error = %e.kind, "poison message isolated");
+                    poison.push((range.start, e.kind.to_string()));
+                } else {
+                    let middle = range.start + range.len() / 2;
+                    todo.push_front(middle..range.end);
+                    todo.push_front(range.start..middle);
+                }
+            }
+        }
+    }
+    Ok(Isolated { effects, poison })
+}

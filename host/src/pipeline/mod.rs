@@ -1,0 +1,282 @@
+//! A pipeline: one consumer group, one guest module, the effects it asks for.
+//!
+//! The consumer task reads messages and hands each partition's messages to
+//! that partition's worker (`worker`), which batches them, runs the guest
+//! through a bounded pool of instances (`pool`), isolates poison messages
+//! (`isolate`), carries out the effects (`executor`) and then stores the
+//! offset. Offsets are committed asynchronously by librdkafka (only stored
+//! ones). On revocation the revoked partitions' workers finish what they have
+//! and the offsets are committed synchronously before the partitions go; on
+//! shutdown every worker drains and the final commit is synchronous.
+
+pub mod executor;
+pub mod isolate;
+pub mod pool;
+pub mod stats;
+mod worker;
+
+use crate::config::{BatchConfig, PipelineConfig};
+use crate::engine::types::{Header, Message};
+use crate::engine::Module;
+use executor::Executor;
+use pool::InstancePool;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message as _};
+use rdkafka::{ClientConfig, ClientContext};
+use stats::Stats;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// The consumer type of a pipeline.
+pub type PipelineConsumer = StreamConsumer<RebalanceHandler>;
+
+/// Why a pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The consumer could not be created or subscribed.
+    #[error("pipeline `{pipeline}`: cannot consume: {error}")]
+    Consumer {
+        /// Pipeline name.
+        pipeline: String,
+        /// What librdkafka said.
+        error: rdkafka::error::KafkaError,
+    },
+    /// A batch failed for good (delivery, sink, guest start-up): the pipeline
+    /// stopped without storing that batch's offsets.
+    #[error("pipeline `{pipeline}` stopped: {reason}")]
+    Failed {
+        /// Pipeline name.
+        pipeline: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+type WorkerKey = (String, i32);
+
+struct Worker {
+    tx: mpsc::Sender<Message>,
+    join: JoinHandle<()>,
+}
+
+type Workers = Arc<Mutex<HashMap<WorkerKey, Worker>>>;
+
+/// What a pipeline's tasks share.
+pub struct Shared {
+    name: String,
+    consumer: Arc<PipelineConsumer>,
+    pool: InstancePool,
+    executor: Executor,
+    batch: BatchConfig,
+    stats: Arc<Stats>,
+    failure: Mutex<Option<String>>,
+    failed: Notify,
+}
+
+impl Shared {
+    fn fail(&self, reason: String) {
+        tracing::error!(pipeline = %self.name, %reason, "pipeline failed");
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.get_or_insert(reason);
+        self.failed.notify_one();
+    }
+}
+
+/// Finishes revoked partitions' work before librdkafka takes them away.
+pub struct RebalanceHandler {
+    pipeline: String,
+    workers: Workers,
+    drain_timeout: Duration,
+}
+
+impl ClientContext for RebalanceHandler {}
+
+impl ConsumerContext for RebalanceHandler {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(partitions) = rebalance else { return };
+        let revoked: Vec<Worker> = {
+            let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+            partitions
+                .elements()
+                .iter()
+                .filter_map(|e| workers.remove(&(e.topic().to_string(), e.partition())))
+                .collect()
+        };
+        tracing::info!(pipeline = %self.pipeline, partitions = partitions.count(), busy = revoked.len(), "partitions revoked; finishing their batches");
+        if !revoked.is_empty() {
+            let joins: Vec<JoinHandle<()>> = revoked.into_iter().map(|w| w.join).collect();
+            let timeout = self.drain_timeout;
+            // The callback runs inside `recv` on a runtime thread: let the
+            // runtime move other tasks away while this one waits.
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    if tokio::time::timeout(timeout, futures::future::join_all(joins)).await.is_err() {
+                        tracing::warn!(
+                            "revoked partitions did not finish within {timeout:?}; their last batches will be replayed"
+                        );
+                    }
+                })
+            });
+        }
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => tracing::debug!(pipeline = %self.pipeline, "offsets committed before revocation"),
+            Err(e) => tracing::debug!(pipeline = %self.pipeline, error = %e, "no offsets to commit before revocation"),
+        }
+    }
+}
+
+/// Everything a pipeline needs from the host.
+pub struct PipelineParts {
+    /// The pipeline's configuration.
+    pub config: PipelineConfig,
+    /// Its guest module.
+    pub module: Module,
+    /// Consumer client configuration (bootstrap, group, defaults).
+    pub consumer_config: ClientConfig,
+    /// The shared idempotent producer.
+    pub producer: rdkafka::producer::FutureProducer,
+    /// The configured sinks.
+    pub sinks: Arc<crate::sinks::Sinks>,
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    workers: Workers,
+    queue: usize,
+}
+
+impl Pipeline {
+    /// Create the consumer and subscribe.
+    pub fn start(parts: PipelineParts) -> Result<Self, PipelineError> {
+        let name = parts.config.name.clone();
+        let workers: Workers = Arc::default();
+        let handler = RebalanceHandler {
+            pipeline: name.clone(),
+            workers: workers.clone(),
+            drain_timeout: Duration::from_secs(30),
+        };
+        let consumer: PipelineConsumer = parts
+            .consumer_config
+            .create_with_context(handler)
+            .map_err(|error| PipelineError::Consumer { pipeline: name.clone(), error })?;
+        let topics: Vec<&str> = parts.config.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(|error| PipelineError::Consumer { pipeline: name.clone(), error })?;
+        let stats = Arc::new(Stats::default());
+        let guest_config: Vec<(String, String)> =
+            parts.config.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let shared = Arc::new(Shared {
+            name: name.clone(),
+            consumer: Arc::new(consumer),
+            pool: InstancePool::new(parts.module, &name, guest_config, parts.config.concurrency),
+            executor: Executor {
+                pipeline: name.clone(),
+                producer: parts.producer,
+                output_topic: parts.config.output_topic.clone(),
+                dead_letter_topic: parts.config.dead_letter_topic(),
+                sinks: parts.sinks,
+                delivery_timeout: Duration::from_millis(parts.config.delivery_timeout_ms),
+                stats: stats.clone(),
+            },
+            batch: parts.config.batch,
+            stats,
+            failure: Mutex::new(None),
+            failed: Notify::new(),
+        });
+        Ok(Pipeline { shared, workers, queue: parts.config.batch.max_messages * 2 })
+    }
+
+    /// The pipeline's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Consume until `shutdown` turns true (then drain, flush and commit) or a
+    /// batch fails for good.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), PipelineError> {
+        let shared = self.shared.clone();
+        let outcome = loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() { break Ok(()); }
+                }
+                _ = shared.failed.notified() => break Err(()),
+                received = shared.consumer.recv() => match received {
+                    Err(e) => tracing::warn!(pipeline = %shared.name, error = %e, "Kafka error while consuming"),
+                    Ok(borrowed) => {
+                        Stats::add(&shared.stats.consumed, 1);
+                        let message = owned(&borrowed);
+                        drop(borrowed);
+                        if self.dispatch(message).await.is_err() {
+                            break Err(());
+                        }
+                    }
+                },
+            }
+        };
+        // Drain: close every worker's queue and let it finish what it holds.
+        let workers: Vec<Worker> =
+            self.workers.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, w)| w).collect();
+        let joins: Vec<JoinHandle<()>> = workers.into_iter().map(|w| w.join).collect();
+        if tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(joins)).await.is_err() {
+            tracing::warn!(pipeline = %shared.name, "workers did not finish within 60 s");
+        }
+        let failure = shared.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(reason) = failure {
+            return Err(PipelineError::Failed { pipeline: shared.name.clone(), reason });
+        }
+        if outcome.is_err() {
+            let reason = "a partition worker stopped unexpectedly".to_string();
+            return Err(PipelineError::Failed { pipeline: shared.name.clone(), reason });
+        }
+        if let Err(e) = shared.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(pipeline = %shared.name, error = %e, "final commit");
+        }
+        tracing::info!(pipeline = %shared.name, "stopped after draining and committing");
+        Ok(())
+    }
+
+    /// Hand a message to its partition's worker, starting one if needed.
+    async fn dispatch(&self, message: Message) -> Result<(), ()> {
+        let key = (message.topic.clone(), message.partition);
+        let tx = {
+            let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+            let worker = workers.entry(key.clone()).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(self.queue);
+                let join = tokio::spawn(worker::run(self.shared.clone(), key.0.clone(), key.1, rx));
+                Worker { tx, join }
+            });
+            worker.tx.clone()
+        };
+        tx.send(message).await.map_err(|_| ())
+    }
+}
+
+/// Copy a consumed message into the host's type.
+fn owned(m: &BorrowedMessage<'_>) -> Message {
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec).unwrap_or_default() })
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers,
+    }
+}
