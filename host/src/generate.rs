@@ -36,7 +36,8 @@ pub fn metric_envelope(n: u64) -> Vec<u8> {
     if i.is_multiple_of(3) {
         dimensions.push_str(&format!(r#","device":"/dev/vd{}","mount_point":"/""#, (b'a' + (i % 4) as u8) as char));
     }
-    let value_meta = if i.is_multiple_of(10) { r#","value_meta":{"error":"timeout","detail":"after 10s"}"# } else { "" };
+    let value_meta =
+        if i.is_multiple_of(10) { r#","value_meta":{"error":"timeout","detail":"after 10s"}"# } else { "" };
     let tenant = i % TENANTS.len();
     format!(
         r#"{{"metric":{{"name":"{name}","dimensions":{{{dimensions}}},"timestamp":{},"value":{}{value_meta}}},"meta":{{"tenantId":"{}","region":"{}"}},"creation_time":{}}}"#,
