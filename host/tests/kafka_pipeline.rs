@@ -20,13 +20,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-fn kafka_config() -> KafkaConfig {
-    KafkaConfig { bootstrap: kafka().to_string(), properties: BTreeMap::new(), embedded_partitions: 6 }
+fn kafka_config(bootstrap: &str) -> KafkaConfig {
+    KafkaConfig { bootstrap: bootstrap.to_string(), properties: BTreeMap::new(), embedded_partitions: 6 }
 }
 
 async fn create_topics(names: &[&str], partitions: i32) {
+    create_topics_on(kafka(), names, partitions).await
+}
+
+async fn create_topics_on(bootstrap: &str, names: &[&str], partitions: i32) {
     let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", kafka()).create().expect("admin client");
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin client");
     let topics: Vec<NewTopic<'_>> =
         names.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
     for result in admin.create_topics(&topics, &AdminOptions::new()).await.expect("create topics") {
@@ -45,11 +49,24 @@ impl Running {
         let _ = self.shutdown.send(true);
         self.task.await.expect("pipeline task").expect("pipeline stops cleanly");
     }
+
+    /// Wait for the pipeline to stop on its own, with the error it reports.
+    async fn failure(self) -> String {
+        match tokio::time::timeout(Duration::from_secs(60), self.task).await {
+            Ok(Ok(Err(e))) => e.to_string(),
+            Ok(Ok(Ok(()))) => panic!("the pipeline was expected to fail"),
+            Ok(Err(e)) => panic!("pipeline task panicked: {e}"),
+            Err(_) => panic!("the pipeline did not stop within 60 s"),
+        }
+    }
 }
 
 fn start(config: PipelineConfig, module: &str) -> Running {
+    start_on(kafka_config(kafka()), config, module)
+}
+
+fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> Running {
     let engine = common::engine();
-    let kafka = kafka_config();
     let producer: FutureProducer =
         monasca_wasm::kafka::producer_config(&kafka, kafka.bootstrap.as_str()).create().expect("producer");
     let pipeline = Pipeline::start(PipelineParts {
@@ -80,10 +97,14 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
     }
 }
 
-/// Produce `values` keyed by their index; returns value → (partition, offset).
+/// Produce `values` keyed by themselves; returns value → (partition, offset).
 async fn produce_all(topic: &str, values: &[String]) -> HashMap<String, (i32, i64)> {
+    produce_all_on(kafka(), topic, values).await
+}
+
+async fn produce_all_on(bootstrap: &str, topic: &str, values: &[String]) -> HashMap<String, (i32, i64)> {
     let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", kafka()).set("linger.ms", "5").create().expect("producer");
+        ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "5").create().expect("producer");
     let mut placed = HashMap::new();
     for chunk in values.chunks(5000) {
         let sends = chunk.iter().map(|v| {
@@ -105,8 +126,12 @@ async fn produce_all(topic: &str, values: &[String]) -> HashMap<String, (i32, i6
 
 /// Read `topic` from the start until `expected` messages arrived (or 120 s passed).
 async fn consume(topic: &str, expected: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    consume_on(kafka(), topic, expected).await
+}
+
+async fn consume_on(bootstrap: &str, topic: &str, expected: usize) -> Vec<rdkafka::message::OwnedMessage> {
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -199,4 +224,87 @@ async fn poison_messages_are_dead_lettered_with_headers_and_the_rest_pass() {
         assert!(headers["dlq.reason"].contains("poisoned by offset"), "{headers:?}");
         assert_eq!(m.key(), Some(value.as_bytes()), "the original key is kept");
     }
+}
+
+fn payloads(messages: &[rdkafka::message::OwnedMessage]) -> Vec<String> {
+    messages.iter().map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_effects_keep_the_offset_before_the_batch_and_it_is_replayed() {
+    let (input, output, dlq) = (unique("fail-in"), unique("fail-out"), unique("fail-dlq"));
+    create_topics(&[&input, &output, &dlq], 1).await;
+    let values: Vec<String> =
+        (0..100).map(|i| if i == 50 { "FAIL-50".to_string() } else { format!("ok-{i}") }).collect();
+    let placed = produce_all(&input, &values).await;
+    let fail_offset = placed["FAIL-50"].1;
+
+    let mut config = pipeline_config("fail-test", &input, &output, &dlq);
+    config.batch.max_messages = 10;
+    config.batch.max_wait_ms = 1000;
+    config.config.insert("mode".into(), "oversize".into());
+    let group = config.group_id.clone();
+    let failure = start(config.clone(), HOSTILE).failure().await;
+    assert!(failure.contains("delivery") || failure.contains("size"), "{failure}");
+
+    // The committed offset never passes the failed batch.
+    let reader: StreamConsumer =
+        ClientConfig::new().set("bootstrap.servers", kafka()).set("group.id", &group).create().expect("reader");
+    let mut wanted = rdkafka::TopicPartitionList::new();
+    wanted.add_partition(&input, 0);
+    let committed = reader.committed_offsets(wanted, Duration::from_secs(10)).expect("committed offsets");
+    let committed = match committed.find_partition(&input, 0).map(|e| e.offset()) {
+        Some(rdkafka::Offset::Offset(o)) => o,
+        _ => 0,
+    };
+    assert!(committed <= fail_offset, "committed {committed} passed the failed message at {fail_offset}");
+    drop(reader);
+
+    // After a restart (same group, a guest that can deliver) the failed batch is processed.
+    config.config.clear();
+    let running = start(config, PASSTHROUGH);
+    let replayed = payloads(&consume(&output, values.len()).await);
+    running.stop().await;
+    assert!(replayed.contains(&"FAIL-50".to_string()), "the failed batch was not replayed");
+    let all: HashSet<&String> = replayed.iter().collect();
+    assert_eq!(all, values.iter().collect::<HashSet<_>>(), "every input reached the output after the restart");
+}
+
+/// Retriable produce errors, disconnects and responses slower than the
+/// request timeout (injected with librdkafka's mock cluster) lose nothing and
+/// duplicate nothing. (The mock cluster delays requests before appending, so
+/// this does not reproduce "appended, acknowledgement lost"; that case needs
+/// a real broker behind a connection-cutting proxy.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn injected_produce_errors_and_timeouts_lose_and_duplicate_nothing() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let embedded = monasca_wasm::kafka::embedded::EmbeddedKafka::start(&["faults-in", "faults-out", "faults-dlq"], 3)
+        .expect("mock cluster");
+    let bootstrap = embedded.bootstrap();
+    let values: Vec<String> = (0..20_000).map(|i| format!("value-{i:05}")).collect();
+    produce_all_on(&bootstrap, "faults-in", &values).await;
+
+    // The pipeline's produce requests now meet a run of retriable errors and disconnects.
+    let errors = [
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR__TRANSPORT,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+    ];
+    let injected: Vec<RDKafkaRespErr> = errors.iter().cycle().take(20).copied().collect();
+    embedded.cluster().request_errors(RDKafkaApiKey::Produce, &injected);
+
+    let mut kafka = kafka_config(&bootstrap);
+    kafka.properties.insert("request.timeout.ms".into(), "1000".into());
+    let running = start_on(kafka, pipeline_config("faults-test", "faults-in", "faults-out", "faults-dlq"), PASSTHROUGH);
+    embedded.cluster().broker_round_trip_time(-1, Duration::from_millis(1500)).expect("rtt");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    embedded.cluster().broker_round_trip_time(-1, Duration::ZERO).expect("rtt");
+    let got = payloads(&consume_on(&bootstrap, "faults-out", values.len()).await);
+    running.stop().await;
+
+    let unique_got: HashSet<&String> = got.iter().collect();
+    assert_eq!(got.len(), unique_got.len(), "duplicates after injected produce errors");
+    assert_eq!(unique_got, values.iter().collect::<HashSet<_>>(), "messages lost after injected produce errors");
 }

@@ -3,6 +3,8 @@
 //! - `loop`: never returns (must stop at the call deadline);
 //! - `bomb`: allocates until memory runs out (must stop at the memory cap);
 //! - `panic`: panics (must be a trap carrying the panic message);
+//! - `oversize`: passes messages through but answers one containing `FAIL`
+//!   with a record too large to produce (its batch's effects fail);
 //! - `poison`: panics when the batch holds a message containing `POISON`,
 //!   otherwise passes messages through (keys kept);
 //! - `probe`: tries to read files, list directories, read the environment and
@@ -40,6 +42,18 @@ impl Processor for Hostile {
                 }
             }
             "panic" => panic!("hostile guest panics on purpose"),
+            "oversize" => {
+                // Passes messages through, but answers a message containing FAIL
+                // with a 2 MiB record, which the producer refuses: the batch's
+                // effects fail, so its offsets must not be stored.
+                for message in &batch {
+                    if message.value.windows(4).any(|w| w == b"FAIL") {
+                        out.produce(message, vec![b'x'; 2 << 20]);
+                    } else {
+                        out.produce(message, message.value.clone());
+                    }
+                }
+            }
             "poison" => {
                 // Traps on any message containing POISON, passes the rest through:
                 // the host must isolate exactly those.
