@@ -4,7 +4,7 @@
 //! Defaults the host sets (the `[kafka.properties]` table overrides them):
 //! - consumer: `partition.assignment.strategy = cooperative-sticky`,
 //!   `enable.auto.offset.store = false` (offsets are stored only once a
-//!   batch's effects are done), `enable.auto.commit = true` every second (so
+//!   batch's effects are done), `enable.auto.commit = true` every 250 ms (so
 //!   only stored offsets are committed, asynchronously),
 //!   `auto.offset.reset = earliest`;
 //! - producer: `enable.idempotence = true`, `acks = all`, `linger.ms = 5`
@@ -39,7 +39,7 @@ pub fn consumer_config(kafka: &KafkaConfig, bootstrap: &str, group_id: &str) -> 
             ("partition.assignment.strategy", "cooperative-sticky"),
             ("enable.auto.offset.store", "false"),
             ("enable.auto.commit", "true"),
-            ("auto.commit.interval.ms", "1000"),
+            ("auto.commit.interval.ms", "250"),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
             ("session.timeout.ms", "10000"),
