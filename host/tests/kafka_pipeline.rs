@@ -308,3 +308,37 @@ async fn injected_produce_errors_and_timeouts_lose_and_duplicate_nothing() {
     assert_eq!(got.len(), unique_got.len(), "duplicates after injected produce errors");
     assert_eq!(unique_got, values.iter().collect::<HashSet<_>>(), "messages lost after injected produce errors");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_joining_and_another_leaving_mid_stream_lose_nothing() {
+    const N: usize = 60_000;
+    let (input, output, dlq) = (unique("group-in"), unique("group-out"), unique("group-dlq"));
+    create_topics(&[&input, &output, &dlq], 6).await;
+    let values: Vec<String> = (0..N).map(|i| format!("m{i:06}")).collect();
+
+    // Input arrives over about six seconds while the group changes.
+    let feeding = {
+        let input = input.clone();
+        let values = values.clone();
+        tokio::spawn(async move {
+            for chunk in values.chunks(5_000) {
+                produce_all(&input, chunk).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let config = pipeline_config("group-test", &input, &output, &dlq);
+    let first = start(config.clone(), PASSTHROUGH);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = start(config, PASSTHROUGH);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    first.stop().await;
+    feeding.await.expect("feeding");
+    let got = payloads(&consume(&output, N).await);
+    second.stop().await;
+
+    let distinct: HashSet<&String> = got.iter().collect();
+    let missing = values.iter().filter(|v| !distinct.contains(v)).count();
+    assert_eq!(missing, 0, "{missing} messages missing after the group changed");
+    eprintln!("join/leave: {N} inputs, {} outputs ({} duplicates)", got.len(), got.len() - distinct.len());
+}
