@@ -1,0 +1,198 @@
+//! Kafka → guest → Kafka throughput on a real broker, side by side in one run:
+//! the host with the passthrough guest, a raw rdkafka loop with no wasm
+//! (`examples/raw_loop.rs`, the limit) and the same loop on
+//! confluent-kafka-python in asynchronous mode (`benches/raw_loop.py`, what
+//! Monasca's plan would have given), for 100-byte and 1 KiB messages.
+//!
+//! Run: `cargo bench -p monasca-wasm --bench pipeline` (env `MESSAGES`,
+//! default 200000; needs Java 17 + Maven for the broker and
+//! `pip install confluent-kafka` for the Python peer). Prints the table and
+//! writes `target/bench-reports/pipeline.md`.
+//!
+//! Method: the input topic (6 partitions) is filled first; each variant then
+//! drains it into its own output topic as a separate process. Throughput is
+//! the number of messages over the span between the first and the last
+//! output record's timestamps (so process start-up and group join are not
+//! counted); CPU seconds (user + system, whole process life) and peak RSS
+//! (VmHWM) come from /proc.
+
+use monasca_test_programs::{kafka, unique, PASSTHROUGH};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Measured {
+    variant: &'static str,
+    size: usize,
+    rate: f64,
+    cpu_per_million: f64,
+    peak_rss_mb: f64,
+}
+
+fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn proc_peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+async fn create_topic(name: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", kafka()).create().expect("admin");
+    for r in admin.create_topics(&[NewTopic::new(name, 6, TopicReplication::Fixed(1))], &AdminOptions::new()).await.expect("create") {
+        r.expect("created");
+    }
+}
+
+async fn fill(topic: &str, n: usize, size: usize) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer");
+    let pad = "x".repeat(size.saturating_sub(12));
+    for start in (0..n).step_by(10_000) {
+        let values: Vec<String> = (start..(start + 10_000).min(n)).map(|i| format!("{i:011} {pad}")).collect();
+        let sends = values.iter().map(|v| producer.send(FutureRecord::to(topic).payload(v).key(&v[..11]), Duration::from_secs(60)));
+        for r in futures::future::join_all(sends).await {
+            r.expect("filled");
+        }
+    }
+}
+
+/// Wait for `n` records on `topic`; return the span between the first and last record timestamps.
+async fn observe(topic: &str, n: usize, child: &mut Child, peak: &mut (f64, f64)) -> Duration {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("observer"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("observer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let (mut first, mut last, mut seen) = (i64::MAX, i64::MIN, 0usize);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut sampled = Instant::now();
+    while seen < n && Instant::now() < deadline {
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
+            if let Some(ts) = m.timestamp().to_millis() {
+                first = first.min(ts);
+                last = last.max(ts);
+            }
+            seen += 1;
+        }
+        if sampled.elapsed() > Duration::from_millis(200) {
+            sampled = Instant::now();
+            assert!(child.try_wait().ok().flatten().is_none(), "the variant exited early");
+            if let (Some(cpu), Some(rss)) = (proc_cpu_seconds(child.id()), proc_peak_rss_mb(child.id())) {
+                *peak = (cpu, rss);
+            }
+        }
+    }
+    assert_eq!(seen, n, "the output did not reach {n} records in time");
+    if let (Some(cpu), Some(rss)) = (proc_cpu_seconds(child.id()), proc_peak_rss_mb(child.id())) {
+        *peak = (cpu, rss);
+    }
+    Duration::from_millis((last - first).max(1) as u64)
+}
+
+fn host_config(dir: &Path, input: &str, output: &str) -> PathBuf {
+    let path = dir.join(format!("{output}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[kafka]\nbootstrap = \"{}\"\n[[pipeline]]\nname = \"bench\"\nmodule = \"{PASSTHROUGH}\"\ntopics = [\"{input}\"]\ngroup_id = \"{}\"\noutput_topic = \"{output}\"\nconcurrency = 2\n",
+            kafka(),
+            unique("bench")
+        ),
+    )
+    .expect("config");
+    path
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::var("MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let host_bin = root.join("target/release/monasca-wasm");
+    let raw_bin = root.join("target/release/examples/raw_loop");
+    for bin in [&host_bin, &raw_bin] {
+        assert!(bin.exists(), "{} is missing: run `cargo build --release -p monasca-wasm --examples` first", bin.display());
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut results = Vec::new();
+    for size in [100usize, 1024] {
+        let input = unique(&format!("bench-in-{size}"));
+        create_topic(&input).await;
+        fill(&input, n, size).await;
+        for variant in ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"] {
+            let output = unique("bench-out");
+            create_topic(&output).await;
+            let group = unique("bench-raw");
+            let mut child = match variant {
+                "monasca-wasm + passthrough guest" => Command::new(&host_bin)
+                    .args(["run", "--summary-every", "0", "--config"])
+                    .arg(host_config(dir.path(), &input, &output))
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .spawn(),
+                "raw rdkafka loop (no wasm)" => {
+                    Command::new(&raw_bin).args([kafka(), &input, &output, &group]).stdout(Stdio::null()).spawn()
+                }
+                _ => Command::new("python3")
+                    .arg(root.join("host/benches/raw_loop.py"))
+                    .args([kafka(), &input, &output, &group])
+                    .stdout(Stdio::null())
+                    .spawn(),
+            }
+            .expect("variant starts");
+            let mut peak = (0.0, 0.0);
+            let span = observe(&output, n, &mut child, &mut peak).await;
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
+            let m = Measured {
+                variant,
+                size,
+                rate: n as f64 / span.as_secs_f64(),
+                cpu_per_million: peak.0 / n as f64 * 1e6,
+                peak_rss_mb: peak.1,
+            };
+            eprintln!("{size} B, {variant}: {:.0} msg/s", m.rate);
+            results.push(m);
+        }
+    }
+
+    let mut table = format!(
+        "Kafka -> guest -> Kafka, {n} messages drained from a 6-partition topic, real broker on this machine\n\n\
+         | message | variant | messages/s | MB/s | × raw loop | CPU s per million | peak RSS MB |\n|---|---|---:|---:|---:|---:|---:|\n"
+    );
+    for m in &results {
+        let raw = results.iter().find(|r| r.size == m.size && r.variant.starts_with("raw")).map(|r| r.rate).unwrap_or(m.rate);
+        table.push_str(&format!(
+            "| {} B | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} |\n",
+            m.size,
+            m.variant,
+            m.rate,
+            m.rate * m.size as f64 / 1e6,
+            m.rate / raw,
+            m.cpu_per_million,
+            m.peak_rss_mb
+        ));
+    }
+    print!("{table}");
+    let reports = root.join("target/bench-reports");
+    std::fs::create_dir_all(&reports).expect("reports dir");
+    std::fs::write(reports.join("pipeline.md"), &table).expect("report");
+}
