@@ -51,7 +51,11 @@ fn proc_peak_rss_mb(pid: u32) -> Option<f64> {
 async fn create_topic(name: &str) {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", kafka()).create().expect("admin");
-    for r in admin.create_topics(&[NewTopic::new(name, 6, TopicReplication::Fixed(1))], &AdminOptions::new()).await.expect("create") {
+    for r in admin
+        .create_topics(&[NewTopic::new(name, 6, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .await
+        .expect("create")
+    {
         r.expect("created");
     }
 }
@@ -66,7 +70,9 @@ async fn fill(topic: &str, n: usize, size: usize) {
     let pad = "x".repeat(size.saturating_sub(12));
     for start in (0..n).step_by(10_000) {
         let values: Vec<String> = (start..(start + 10_000).min(n)).map(|i| format!("{i:011} {pad}")).collect();
-        let sends = values.iter().map(|v| producer.send(FutureRecord::to(topic).payload(v).key(&v[..11]), Duration::from_secs(60)));
+        let sends = values
+            .iter()
+            .map(|v| producer.send(FutureRecord::to(topic).payload(v).key(&v[..11]), Duration::from_secs(60)));
         for r in futures::future::join_all(sends).await {
             r.expect("filled");
         }
@@ -129,7 +135,11 @@ async fn main() {
     let host_bin = root.join("target/release/monasca-wasm");
     let raw_bin = root.join("target/release/examples/raw_loop");
     for bin in [&host_bin, &raw_bin] {
-        assert!(bin.exists(), "{} is missing: run `cargo build --release -p monasca-wasm --examples` first", bin.display());
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build --release -p monasca-wasm --examples` first",
+            bin.display()
+        );
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let mut results = Vec::new();
@@ -137,7 +147,8 @@ async fn main() {
         let input = unique(&format!("bench-in-{size}"));
         create_topic(&input).await;
         fill(&input, n, size).await;
-        for variant in ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"] {
+        for variant in ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"]
+        {
             let output = unique("bench-out");
             create_topic(&output).await;
             let group = unique("bench-raw");
@@ -179,7 +190,8 @@ async fn main() {
          | message | variant | messages/s | MB/s | × raw loop | CPU s per million | peak RSS MB |\n|---|---|---:|---:|---:|---:|---:|\n"
     );
     for m in &results {
-        let raw = results.iter().find(|r| r.size == m.size && r.variant.starts_with("raw")).map(|r| r.rate).unwrap_or(m.rate);
+        let raw =
+            results.iter().find(|r| r.size == m.size && r.variant.starts_with("raw")).map(|r| r.rate).unwrap_or(m.rate);
         table.push_str(&format!(
             "| {} B | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} |\n",
             m.size,

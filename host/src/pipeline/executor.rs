@@ -1,16 +1,17 @@
 //! Carries out a batch's effects: produce records, write sinks, dead-letter
-//! rejected and poison messages. Everything is sent at once and awaited
-//! together ("fire and collect"); the batch is done only when every delivery
-//! is acknowledged and every sink write returned.
+//! rejected and poison messages. `send` enqueues every record at once, in
+//! order ("fire"); `Pending::finish` awaits them all together ("collect"):
+//! the batch is done only when every delivery is acknowledged and every sink
+//! write returned.
 
 use super::stats::Stats;
 use crate::engine::types::{Effect, Message};
 use crate::engine::Module;
 use crate::sinks::{SinkError, Sinks};
 use futures::future::join_all;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,9 +58,6 @@ pub enum EffectError {
     UnknownOrigin(i32, i64),
 }
 
-/// A record to send, with its destination topic named for error reports.
-type Outgoing<'a> = (String, FutureRecord<'a, [u8], [u8]>);
-
 /// A message to dead-letter and why.
 pub struct DeadLetter<'a> {
     /// The message.
@@ -79,32 +77,79 @@ pub struct Executor {
     pub(crate) stats: Arc<Stats>,
 }
 
+/// A batch whose records are enqueued in the producer and whose sink writes
+/// are ready to go: [`Pending::finish`] waits until all of it is durable.
+pub struct Pending {
+    deliveries: Vec<(String, DeliveryFuture)>,
+    sink_writes: Vec<(String, usize, Option<Vec<u8>>)>,
+    sinks: Arc<Sinks>,
+    stats: Arc<Stats>,
+    produced: u64,
+    dead_lettered: u64,
+}
+
+impl Pending {
+    /// Wait for every acknowledgement and every sink write.
+    pub async fn finish(self) -> Result<(), EffectError> {
+        let sinks = &self.sinks;
+        let writes =
+            join_all(self.sink_writes.iter().map(|(sink, points, body)| sinks.write(sink, *points, body.as_deref())));
+        let acks = join_all(self.deliveries.into_iter().map(|(topic, delivery)| async move {
+            match delivery.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((error, _))) => Err(EffectError::Delivery { topic, error }),
+                Err(_) => Err(EffectError::Delivery { topic, error: KafkaError::Canceled }),
+            }
+        }));
+        let (acks, writes) = tokio::join!(acks, writes);
+        for ack in acks {
+            ack?;
+        }
+        let mut stored = 0;
+        for (write, (_, points, _)) in writes.into_iter().zip(&self.sink_writes) {
+            write?;
+            stored += *points as u64;
+        }
+        Stats::add(&self.stats.produced, self.produced);
+        Stats::add(&self.stats.dead_lettered, self.dead_lettered);
+        Stats::add(&self.stats.stored, stored);
+        Ok(())
+    }
+}
+
 impl Executor {
-    /// Carry out `effects` (from `batch`) and dead-letter `poison`; return
-    /// when all of it is durable.
-    pub async fn execute(
+    /// Enqueue `effects` (from `batch`) and the dead letters for `poison` in
+    /// the producer, in order, and prepare the sink writes. Records of
+    /// successive batches of a partition are enqueued in batch order, so the
+    /// producer keeps them in order; waiting for them is [`Pending::finish`].
+    pub async fn send(
         &self,
         module: &Module,
         batch: &[Message],
-        effects: &[Effect],
+        effects: Vec<Effect>,
         poison: Vec<DeadLetter<'_>>,
-    ) -> Result<(), EffectError> {
+    ) -> Result<Pending, EffectError> {
         let by_offset: HashMap<(i32, i64), &Message> = batch.iter().map(|m| ((m.partition, m.offset), m)).collect();
         let find = |partition: i32, offset: i64| {
             by_offset.get(&(partition, offset)).copied().ok_or(EffectError::UnknownOrigin(partition, offset))
         };
-
-        let mut records: Vec<Outgoing<'_>> = Vec::new();
+        let mut pending = Pending {
+            deliveries: Vec::with_capacity(effects.len()),
+            sink_writes: Vec::new(),
+            sinks: self.sinks.clone(),
+            stats: self.stats.clone(),
+            produced: 0,
+            dead_lettered: 0,
+        };
         let mut dead: Vec<DeadLetter<'_>> = poison;
-        let mut sink_writes: Vec<(&str, usize, Option<&[u8]>)> = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Produce(r) => {
                     let topic = match (&r.topic, &self.output_topic) {
-                        (Some(t), _) | (None, Some(t)) => t.as_str(),
+                        (Some(t), _) | (None, Some(t)) => t.clone(),
                         (None, None) => return Err(EffectError::NoOutputTopic(self.pipeline.clone())),
                     };
-                    let mut record = FutureRecord::to(topic).payload(r.value.as_slice());
+                    let mut record = FutureRecord::to(&topic).payload(r.value.as_slice());
                     if let Some(key) = &r.key {
                         record = record.key(key.as_slice());
                     }
@@ -115,45 +160,48 @@ impl Executor {
                         }
                         record = record.headers(headers);
                     }
-                    records.push((topic.to_string(), record));
+                    let delivery = self
+                        .enqueue(record)
+                        .await
+                        .map_err(|error| EffectError::Delivery { topic: topic.clone(), error })?;
+                    pending.deliveries.push((topic, delivery));
+                    pending.produced += 1;
                 }
-                Effect::Store(s) => sink_writes.push((&s.sink, s.points.len(), None)),
-                Effect::StoreEncoded(e) => sink_writes.push((&e.sink, e.origins.len(), Some(e.body.as_slice()))),
+                Effect::Store(s) => pending.sink_writes.push((s.sink, s.points.len(), None)),
+                Effect::StoreEncoded(e) => pending.sink_writes.push((e.sink, e.origins.len(), Some(e.body))),
                 Effect::Notify(_) => return Err(EffectError::NotifyUnsupported),
-                Effect::Reject(r) => dead
-                    .push(DeadLetter { message: find(r.origin.partition, r.origin.offset)?, reason: r.reason.clone() }),
+                Effect::Reject(r) => {
+                    dead.push(DeadLetter { message: find(r.origin.partition, r.origin.offset)?, reason: r.reason })
+                }
             }
         }
-        let produced = records.len() as u64;
-        let dead_count = dead.len() as u64;
         let module_id = format!("{} {}", module.name(), module.short_digest());
         for letter in &dead {
-            records.push((self.dead_letter_topic.clone(), self.dead_letter_record(letter, &module_id)));
+            let record = self.dead_letter_record(letter, &module_id);
+            let topic = self.dead_letter_topic.clone();
+            let delivery =
+                self.enqueue(record).await.map_err(|error| EffectError::Delivery { topic: topic.clone(), error })?;
+            pending.deliveries.push((topic, delivery));
         }
+        pending.dead_lettered = dead.len() as u64;
+        Ok(pending)
+    }
 
-        // Fire everything, then collect.
-        let deliveries =
-            join_all(records.into_iter().map(|(topic, record)| {
-                let producer = &self.producer;
-                let timeout = self.delivery_timeout;
-                async move {
-                    producer.send(record, timeout).await.map_err(|(error, _)| EffectError::Delivery { topic, error })
+    /// Enqueue one record, waiting while the producer's queue is full.
+    async fn enqueue(&self, mut record: FutureRecord<'_, [u8], [u8]>) -> Result<DeliveryFuture, KafkaError> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
+                    if started.elapsed() < self.delivery_timeout =>
+                {
+                    record = returned;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 }
-            }));
-        let writes = join_all(sink_writes.iter().map(|(sink, points, body)| self.sinks.write(sink, *points, *body)));
-        let (deliveries, writes) = tokio::join!(deliveries, writes);
-        for delivery in deliveries {
-            delivery?;
+                Err((error, _)) => return Err(error),
+            }
         }
-        let mut stored = 0;
-        for (write, (_, points, _)) in writes.into_iter().zip(&sink_writes) {
-            write?;
-            stored += *points as u64;
-        }
-        Stats::add(&self.stats.produced, produced);
-        Stats::add(&self.stats.dead_lettered, dead_count);
-        Stats::add(&self.stats.stored, stored);
-        Ok(())
     }
 
     fn dead_letter_record<'a>(

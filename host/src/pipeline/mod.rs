@@ -1,7 +1,8 @@
 //! A pipeline: one consumer group, one guest module, the effects it asks for.
 //!
-//! The consumer task reads messages and hands each partition's messages to
-//! that partition's worker (`worker`), which batches them, runs the guest
+//! A dedicated consumer thread polls librdkafka (`BaseConsumer::poll`, no
+//! per-message future) and hands each partition's messages to that
+//! partition's worker task (`worker`), which batches them, runs the guest
 //! through a bounded pool of instances (`pool`), isolates poison messages
 //! (`isolate`), carries out the effects (`executor`) and then stores the
 //! offset. Offsets are committed asynchronously by librdkafka (only stored
@@ -20,18 +21,19 @@ use crate::engine::types::{Header, Message};
 use crate::engine::Module;
 use executor::Executor;
 use pool::InstancePool;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::{ClientConfig, ClientContext};
 use stats::Stats;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 /// The consumer type of a pipeline.
-pub type PipelineConsumer = StreamConsumer<RebalanceHandler>;
+pub type PipelineConsumer = BaseConsumer<RebalanceHandler>;
 
 /// Why a pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,7 @@ pub struct Shared {
     stats: Arc<Stats>,
     failure: Mutex<Option<String>>,
     failed: Notify,
+    stopping: AtomicBool,
 }
 
 impl Shared {
@@ -81,6 +84,7 @@ impl Shared {
         tracing::error!(pipeline = %self.name, %reason, "pipeline failed");
         let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         failure.get_or_insert(reason);
+        self.stopping.store(true, Ordering::Relaxed);
         self.failed.notify_one();
     }
 }
@@ -90,6 +94,7 @@ pub struct RebalanceHandler {
     pipeline: String,
     workers: Workers,
     drain_timeout: Duration,
+    runtime: tokio::runtime::Handle,
 }
 
 impl ClientContext for RebalanceHandler {}
@@ -109,16 +114,14 @@ impl ConsumerContext for RebalanceHandler {
         if !revoked.is_empty() {
             let joins: Vec<JoinHandle<()>> = revoked.into_iter().map(|w| w.join).collect();
             let timeout = self.drain_timeout;
-            // The callback runs inside `recv` on a runtime thread: let the
-            // runtime move other tasks away while this one waits.
-            tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(async {
-                    if tokio::time::timeout(timeout, futures::future::join_all(joins)).await.is_err() {
-                        tracing::warn!(
-                            "revoked partitions did not finish within {timeout:?}; their last batches will be replayed"
-                        );
-                    }
-                })
+            // The callback runs inside `poll` on the consumer thread, outside
+            // the runtime: wait there for the workers, which run on the runtime.
+            self.runtime.block_on(async {
+                if tokio::time::timeout(timeout, futures::future::join_all(joins)).await.is_err() {
+                    tracing::warn!(
+                        "revoked partitions did not finish within {timeout:?}; their last batches will be replayed"
+                    );
+                }
             });
         }
         match consumer.commit_consumer_state(CommitMode::Sync) {
@@ -158,6 +161,7 @@ impl Pipeline {
             pipeline: name.clone(),
             workers: workers.clone(),
             drain_timeout: Duration::from_secs(30),
+            runtime: tokio::runtime::Handle::current(),
         };
         let consumer: PipelineConsumer = parts
             .consumer_config
@@ -185,6 +189,7 @@ impl Pipeline {
             stats,
             failure: Mutex::new(None),
             failed: Notify::new(),
+            stopping: AtomicBool::new(false),
         });
         Ok(Pipeline { shared, workers, queue: parts.config.batch.max_messages * 2 })
     }
@@ -203,25 +208,23 @@ impl Pipeline {
     /// batch fails for good.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), PipelineError> {
         let shared = self.shared.clone();
-        let outcome = loop {
-            tokio::select! {
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() { break Ok(()); }
-                }
-                _ = shared.failed.notified() => break Err(()),
-                received = shared.consumer.recv() => match received {
-                    Err(e) => tracing::warn!(pipeline = %shared.name, error = %e, "Kafka error while consuming"),
-                    Ok(borrowed) => {
-                        Stats::add(&shared.stats.consumed, 1);
-                        let message = owned(&borrowed);
-                        drop(borrowed);
-                        if self.dispatch(message).await.is_err() {
-                            break Err(());
-                        }
-                    }
-                },
-            }
+        let runtime = tokio::runtime::Handle::current();
+        let poller = {
+            let polling = shared.clone();
+            let workers = self.workers.clone();
+            let queue = self.queue;
+            std::thread::Builder::new()
+                .name(format!("consume-{}", shared.name))
+                .spawn(move || poll_loop(&polling, &workers, queue, &runtime))
+                .map_err(|e| PipelineError::Failed { pipeline: shared.name.clone(), reason: e.to_string() })?
         };
+        tokio::select! {
+            _ = async { while shutdown.changed().await.is_ok() && !*shutdown.borrow() {} } => {}
+            _ = shared.failed.notified() => {}
+        }
+        shared.stopping.store(true, Ordering::Relaxed);
+        let poller_ended = tokio::task::spawn_blocking(move || poller.join().is_ok()).await.unwrap_or(false);
+
         // Drain: close every worker's queue and let it finish what it holds.
         let workers: Vec<Worker> =
             self.workers.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, w)| w).collect();
@@ -233,8 +236,8 @@ impl Pipeline {
         if let Some(reason) = failure {
             return Err(PipelineError::Failed { pipeline: shared.name.clone(), reason });
         }
-        if outcome.is_err() {
-            let reason = "a partition worker stopped unexpectedly".to_string();
+        if !poller_ended {
+            let reason = "the consumer thread panicked".to_string();
             return Err(PipelineError::Failed { pipeline: shared.name.clone(), reason });
         }
         if let Err(e) = shared.consumer.commit_consumer_state(CommitMode::Sync) {
@@ -243,20 +246,36 @@ impl Pipeline {
         tracing::info!(pipeline = %shared.name, "stopped after draining and committing");
         Ok(())
     }
+}
 
-    /// Hand a message to its partition's worker, starting one if needed.
-    async fn dispatch(&self, message: Message) -> Result<(), ()> {
+/// The consumer thread: poll, copy, hand to the partition's worker (starting
+/// it on the runtime when needed), until the pipeline stops.
+fn poll_loop(shared: &Arc<Shared>, workers: &Workers, queue: usize, runtime: &tokio::runtime::Handle) {
+    while !shared.stopping.load(Ordering::Relaxed) {
+        let message = match shared.consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Err(e)) => {
+                tracing::warn!(pipeline = %shared.name, error = %e, "Kafka error while consuming");
+                continue;
+            }
+            Some(Ok(borrowed)) => owned(&borrowed),
+        };
+        Stats::add(&shared.stats.consumed, 1);
         let key = (message.topic.clone(), message.partition);
         let tx = {
-            let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+            let mut workers = workers.lock().unwrap_or_else(|p| p.into_inner());
             let worker = workers.entry(key.clone()).or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(self.queue);
-                let join = tokio::spawn(worker::run(self.shared.clone(), key.0.clone(), key.1, rx));
+                let (tx, rx) = mpsc::channel(queue);
+                let join = runtime.spawn(worker::run(shared.clone(), key.0.clone(), key.1, rx));
                 Worker { tx, join }
             });
             worker.tx.clone()
         };
-        tx.send(message).await.map_err(|_| ())
+        // Blocks while the partition's queue is full: back-pressure on consumption.
+        if tx.blocking_send(message).is_err() {
+            // The worker stopped (the pipeline is failing); stop consuming.
+            return;
+        }
     }
 }
 
