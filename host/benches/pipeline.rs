@@ -10,7 +10,8 @@
 //! writes `target/bench-reports/pipeline.md`.
 //!
 //! Method: the input topic (6 partitions) is filled first; each variant then
-//! drains it into its own output topic as a separate process. Throughput is
+//! drains it into its own output topic as a separate process, the variants
+//! interleaved over `ROUNDS` rounds (default 3), the median round reported. Throughput is
 //! the number of messages over the span between the first and the last
 //! output record's timestamps (so process start-up and group join are not
 //! counted); CPU seconds (user + system, whole process life) and peak RSS
@@ -27,10 +28,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[derive(Clone)]
 struct Measured {
     variant: &'static str,
     size: usize,
     rate: f64,
+    spread: String,
     cpu_per_million: f64,
     peak_rss_mb: f64,
 }
@@ -141,14 +144,16 @@ async fn main() {
             bin.display()
         );
     }
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut results = Vec::new();
     for size in [100usize, 1024] {
         let input = unique(&format!("bench-in-{size}"));
         create_topic(&input).await;
         fill(&input, n, size).await;
-        for variant in ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"]
-        {
+        let variants =
+            ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"];
+        for variant in (0..rounds).flat_map(|_| variants) {
             let output = unique("bench-out");
             create_topic(&output).await;
             let group = unique("bench-raw");
@@ -177,6 +182,7 @@ async fn main() {
                 variant,
                 size,
                 rate: n as f64 / span.as_secs_f64(),
+                spread: String::new(),
                 cpu_per_million: peak.0 / n as f64 * 1e6,
                 peak_rss_mb: peak.1,
             };
@@ -185,18 +191,33 @@ async fn main() {
         }
     }
 
+    // One row per (size, variant): the median round by rate.
+    let mut rows: Vec<Measured> = Vec::new();
+    for size in [100usize, 1024] {
+        for variant in ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"]
+        {
+            let mut runs: Vec<&Measured> = results.iter().filter(|m| m.size == size && m.variant == variant).collect();
+            runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+            let spread = format!("{:.0}–{:.0}", runs[0].rate, runs[runs.len() - 1].rate);
+            let median = runs[runs.len() / 2];
+            rows.push(Measured { spread, ..*median });
+        }
+    }
+    let results = rows;
     let mut table = format!(
         "Kafka -> guest -> Kafka, {n} messages drained from a 6-partition topic, real broker on this machine\n\n\
+         (median of {rounds} interleaved rounds; the range of rates in brackets)\n\n\
          | message | variant | messages/s | MB/s | × raw loop | CPU s per million | peak RSS MB |\n|---|---|---:|---:|---:|---:|---:|\n"
     );
     for m in &results {
         let raw =
             results.iter().find(|r| r.size == m.size && r.variant.starts_with("raw")).map(|r| r.rate).unwrap_or(m.rate);
         table.push_str(&format!(
-            "| {} B | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} |\n",
+            "| {} B | {} | {:.0} ({}) | {:.1} | {:.2} | {:.1} | {:.0} |\n",
             m.size,
             m.variant,
             m.rate,
+            m.spread,
             m.rate * m.size as f64 / 1e6,
             m.rate / raw,
             m.cpu_per_million,

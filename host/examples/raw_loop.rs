@@ -1,50 +1,84 @@
-//! A raw rdkafka consume-and-produce loop with no wasm and no effects layer:
-//! the limit the pipeline benchmark compares the host against. Same client
-//! settings as the host (`monasca_wasm::kafka`), same batching (up to 1000
-//! messages or 100 ms), offsets stored after each batch is acknowledged.
+//! A raw rdkafka consume-and-produce loop with no wasm, no effects layer and
+//! no per-partition workers: the limit the pipeline benchmark compares the
+//! host against. Same client settings as the host (`monasca_wasm::kafka`),
+//! same batching (up to 1000 messages or 100 ms), records enqueued in order
+//! with `send_result`, up to 4 batches awaiting acknowledgement, offsets
+//! stored in batch order once a batch is acknowledged.
 //!
 //! Run: `cargo run --release -p monasca-wasm --example raw_loop -- BOOTSTRAP INPUT OUTPUT GROUP`
 //! (stops on SIGTERM/SIGINT).
 
 use monasca_wasm::config::KafkaConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use std::time::Duration;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::TopicPartitionList;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [bootstrap, input, output, group] = args.as_slice() else {
         anyhow::bail!("usage: raw_loop BOOTSTRAP INPUT OUTPUT GROUP");
     };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let _entered = runtime.enter();
     let kafka = KafkaConfig { bootstrap: bootstrap.clone(), properties: Default::default(), embedded_partitions: 6 };
-    let consumer: StreamConsumer = monasca_wasm::kafka::consumer_config(&kafka, bootstrap, group).create()?;
+    let consumer: BaseConsumer = monasca_wasm::kafka::consumer_config(&kafka, bootstrap, group).create()?;
     let producer: FutureProducer = monasca_wasm::kafka::producer_config(&kafka, bootstrap).create()?;
     consumer.subscribe(&[input])?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
-        let mut batch = Vec::with_capacity(1000);
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
-        while batch.len() < 1000 {
-            tokio::select! {
-                _ = term.recv() => return Ok(()),
-                m = consumer.recv() => batch.push(m?.detach()),
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        let sends = batch.iter().map(|m| {
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook_flag(&stop);
+
+    let mut in_flight: VecDeque<(TopicPartitionList, Vec<DeliveryFuture>)> = VecDeque::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut offsets = TopicPartitionList::new();
+        let mut deliveries = Vec::with_capacity(1000);
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while deliveries.len() < 1000 && Instant::now() < deadline {
+            let Some(message) = consumer.poll(Duration::from_millis(10)) else { continue };
+            let m = message?;
             let mut record = FutureRecord::to(output).payload(m.payload().unwrap_or_default());
             if let Some(key) = m.key() {
                 record = record.key(key);
             }
-            producer.send(record, Duration::from_secs(60))
-        });
-        for delivery in futures::future::join_all(sends).await {
-            delivery.map_err(|(e, _)| e)?;
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((_, returned)) => {
+                        record = returned;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+            offsets.add_partition_offset(m.topic(), m.partition(), rdkafka::Offset::Offset(m.offset() + 1))?;
         }
-        for m in &batch {
-            consumer.store_offset(m.topic(), m.partition(), m.offset())?;
+        if !deliveries.is_empty() {
+            in_flight.push_back((offsets, deliveries));
+        }
+        // Keep up to four batches awaiting acknowledgement, like the host.
+        while in_flight.len() > 4 {
+            let Some((offsets, deliveries)) = in_flight.pop_front() else { break };
+            for delivery in runtime.block_on(futures::future::join_all(deliveries)) {
+                delivery?.map_err(|(e, _)| e)?;
+            }
+            consumer.store_offsets(&offsets)?;
         }
     }
+    Ok(())
+}
+
+/// Sets `flag` on SIGTERM or SIGINT.
+fn signal_hook_flag(flag: &Arc<AtomicBool>) {
+    let flag = flag.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
+        tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+        flag.store(true, Ordering::Relaxed);
+    });
 }
