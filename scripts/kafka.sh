@@ -11,7 +11,8 @@
 # DIR defaults to target/kafka. KAFKA_PORT picks the client port (default: a
 # free one); the controller listens on another free port. With
 # KAFKA_OWNER_PID set, the broker is stopped when that process exits (tests
-# use it so that no broker outlives them). The jars come from
+# use it so that no broker outlives them). KAFKA_ADVERTISED_PORT makes the
+# broker tell clients to connect to another port (a test proxy in front of it). The jars come from
 # Maven Central through scripts/kafka/pom.xml and are cached in
 # $MONASCA_WASM_CACHE/kafka-<version> (default ~/.cache/monasca-wasm).
 set -euo pipefail
@@ -63,6 +64,7 @@ start() {
   rm -rf "$dir"
   mkdir -p "$dir/data"
   local port=${KAFKA_PORT:-$(free_port)}
+  local advertised_port=${KAFKA_ADVERTISED_PORT:-$port}
   local controller_port
   controller_port=$(free_port)
   cat > "$dir/server.properties" <<PROPS
@@ -70,7 +72,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+advertised.listeners=PLAINTEXT://127.0.0.1:$advertised_port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT

@@ -342,3 +342,39 @@ async fn a_host_joining_and_another_leaving_mid_stream_lose_nothing() {
     assert_eq!(missing, 0, "{missing} messages missing after the group changed");
     eprintln!("join/leave: {N} inputs, {} outputs ({} duplicates)", got.len(), got.len() - distinct.len());
 }
+
+/// Connections cut right after a Produce request (a proxy in front of a real
+/// broker forwards the request and drops the connection before the answer):
+/// the pipeline retries and the output holds every message exactly once.
+///
+/// Open question, see the closing note of session 1: with
+/// `enable.idempotence=false` this test still passes, so the broker (or
+/// librdkafka) does not end up with the appended-then-retried duplicate this
+/// was meant to provoke; it is a loss/duplicate test under cut connections,
+/// not yet a proof of idempotence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_cut_after_produce_requests_lose_and_duplicate_nothing() {
+    use monasca_test_programs::proxy::AckLosingProxy;
+    use monasca_test_programs::{free_port, kafka_behind_proxy};
+    let broker_port = free_port();
+    let proxy = AckLosingProxy::start(broker_port).await.expect("proxy");
+    let proxy_port = proxy.port();
+    tokio::task::spawn_blocking(move || kafka_behind_proxy(broker_port, proxy_port)).await.expect("broker");
+    let bootstrap = format!("127.0.0.1:{proxy_port}");
+
+    create_topics_on(&bootstrap, &["acks-in", "acks-out", "acks-dlq"], 3).await;
+    let values: Vec<String> = (0..20_000).map(|i| format!("a{i:05}")).collect();
+    produce_all_on(&bootstrap, "acks-in", &values).await;
+
+    proxy.arm(3, 12);
+    let mut config = pipeline_config("acks-test", "acks-in", "acks-out", "acks-dlq");
+    config.batch.max_messages = 500;
+    let running = start_on(kafka_config(&bootstrap), config, PASSTHROUGH);
+    let got = payloads(&consume_on(&bootstrap, "acks-out", values.len()).await);
+    running.stop().await;
+
+    assert!(proxy.cuts_made() > 0, "the proxy cut no connection: the test proved nothing");
+    let distinct: HashSet<&String> = got.iter().collect();
+    assert_eq!(got.len() - distinct.len(), 0, "duplicates after {} cut connections", proxy.cuts_made());
+    assert_eq!(distinct, values.iter().collect::<HashSet<_>>());
+}

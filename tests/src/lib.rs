@@ -11,6 +11,8 @@
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -64,4 +66,31 @@ pub fn unique(prefix: &str) -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Start a broker of its own on `port` that tells clients to connect to
+/// `proxy_port` (where a fault-injecting proxy forwards to `port`); it stops
+/// when this test process exits. Blocks until the broker answers.
+pub fn kafka_behind_proxy(port: u16, proxy_port: u16) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("target").join("kafka-tests").join(format!("{}-proxied-{port}", std::process::id()));
+    let output = std::process::Command::new(root.join("scripts/kafka.sh"))
+        .arg("start")
+        .arg(&dir)
+        .env("KAFKA_OWNER_PID", std::process::id().to_string())
+        .env("KAFKA_PORT", port.to_string())
+        .env("KAFKA_ADVERTISED_PORT", proxy_port.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/kafka.sh: {e}"));
+    assert!(
+        output.status.success(),
+        "cannot start a proxied Kafka broker:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -1,0 +1,119 @@
+//! A TCP proxy in front of a Kafka broker that can lose acknowledgements:
+//! when armed, it forwards a Produce request to the broker, lets the broker
+//! append it, and cuts the client's connection before the response arrives.
+//! The client then retries the request. (Whether the broker had appended it
+//! is not verified: a non-idempotent producer shows no duplicate either; see
+//! the test that uses it.)
+//!
+//! The broker must advertise the proxy's port (`KAFKA_ADVERTISED_PORT`), so
+//! that every client connection goes through the proxy.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Kafka API key of Produce requests.
+const PRODUCE: i16 = 0;
+
+/// A running proxy.
+pub struct AckLosingProxy {
+    port: u16,
+    faults: Arc<Faults>,
+}
+
+#[derive(Default)]
+struct Faults {
+    /// Cut after every `every`-th Produce request (0: never).
+    every: AtomicUsize,
+    /// Cuts still allowed.
+    remaining: AtomicUsize,
+    /// Produce requests seen while armed.
+    seen: AtomicUsize,
+    /// Cuts made.
+    made: AtomicUsize,
+}
+
+impl AckLosingProxy {
+    /// Listen on a free loopback port and forward to `127.0.0.1:upstream`.
+    pub async fn start(upstream: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let faults = Arc::new(Faults::default());
+        let shared = faults.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let faults = shared.clone();
+                tokio::spawn(async move {
+                    if let Ok(broker) = TcpStream::connect(("127.0.0.1", upstream)).await {
+                        let _ = relay(client, broker, faults).await;
+                    }
+                });
+            }
+        });
+        Ok(AckLosingProxy { port, faults })
+    }
+
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// From now on, lose the acknowledgement of every `every`-th Produce
+    /// request, at most `cuts` times.
+    pub fn arm(&self, every: usize, cuts: usize) {
+        self.faults.remaining.store(cuts, Ordering::SeqCst);
+        self.faults.seen.store(0, Ordering::SeqCst);
+        self.faults.every.store(every, Ordering::SeqCst);
+    }
+
+    /// How many acknowledgements were lost so far.
+    pub fn cuts_made(&self) -> usize {
+        self.faults.made.load(Ordering::SeqCst)
+    }
+}
+
+impl Faults {
+    fn should_cut(&self) -> bool {
+        let every = self.every.load(Ordering::SeqCst);
+        if every == 0 {
+            return false;
+        }
+        let seen = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if !seen.is_multiple_of(every) {
+            return false;
+        }
+        let taken = self.remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1)).is_ok();
+        if taken {
+            self.made.fetch_add(1, Ordering::SeqCst);
+        }
+        taken
+    }
+}
+
+async fn relay(client: TcpStream, broker: TcpStream, faults: Arc<Faults>) -> std::io::Result<()> {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut broker_read, mut broker_write) = broker.into_split();
+    let responses = tokio::spawn(async move { tokio::io::copy(&mut broker_read, &mut client_write).await });
+    loop {
+        let mut length = [0u8; 4];
+        if client_read.read_exact(&mut length).await.is_err() {
+            break;
+        }
+        let size = i32::from_be_bytes(length).max(0) as usize;
+        let mut frame = vec![0u8; size];
+        client_read.read_exact(&mut frame).await?;
+        broker_write.write_all(&length).await?;
+        broker_write.write_all(&frame).await?;
+        let api_key = if frame.len() >= 2 { i16::from_be_bytes([frame[0], frame[1]]) } else { -1 };
+        if api_key == PRODUCE && faults.should_cut() {
+            // Let the broker append, then drop the connection before its answer.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            responses.abort();
+            return Ok(());
+        }
+    }
+    responses.abort();
+    Ok(())
+}
