@@ -1,9 +1,8 @@
 //! A TCP proxy in front of a Kafka broker that can lose acknowledgements:
 //! when armed, it forwards a Produce request to the broker, lets the broker
 //! append it, and cuts the client's connection before the response arrives.
-//! The client then retries the request. (Whether the broker had appended it
-//! is not verified: a non-idempotent producer shows no duplicate either; see
-//! the test that uses it.)
+//! The client then retries a request the broker has already appended — the
+//! case an idempotent producer must turn into no duplicate.
 //!
 //! The broker must advertise the proxy's port (`KAFKA_ADVERTISED_PORT`), so
 //! that every client connection goes through the proxy.
@@ -104,13 +103,17 @@ async fn relay(client: TcpStream, broker: TcpStream, faults: Arc<Faults>) -> std
         let size = i32::from_be_bytes(length).max(0) as usize;
         let mut frame = vec![0u8; size];
         client_read.read_exact(&mut frame).await?;
+        let api_key = if frame.len() >= 2 { i16::from_be_bytes([frame[0], frame[1]]) } else { -1 };
+        let cut = api_key == PRODUCE && faults.should_cut();
+        if cut {
+            // Stop relaying answers first, so this request's answer is lost.
+            responses.abort();
+        }
         broker_write.write_all(&length).await?;
         broker_write.write_all(&frame).await?;
-        let api_key = if frame.len() >= 2 { i16::from_be_bytes([frame[0], frame[1]]) } else { -1 };
-        if api_key == PRODUCE && faults.should_cut() {
-            // Let the broker append, then drop the connection before its answer.
+        if cut {
+            // Let the broker append, then drop the connection.
             tokio::time::sleep(Duration::from_millis(300)).await;
-            responses.abort();
             return Ok(());
         }
     }
