@@ -42,21 +42,29 @@ pub fn kafka() -> &'static str {
                 return bootstrap;
             }
         }
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let dir = root.join("target").join("kafka-tests").join(std::process::id().to_string());
-        let output = std::process::Command::new(root.join("scripts/kafka.sh"))
-            .arg("start")
-            .arg(&dir)
-            .env("KAFKA_OWNER_PID", std::process::id().to_string())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run scripts/kafka.sh to start Kafka for the tests: {e}"));
-        assert!(
-            output.status.success(),
-            "cannot start Kafka for the tests (scripts/kafka.sh start):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        start_broker(&std::process::id().to_string(), &[])
     })
+}
+
+/// Start a broker with `scripts/kafka.sh` in `target/kafka-tests/<name>`,
+/// stopped when this test process exits; returns the bootstrap address.
+/// Panics with the script's output when the broker cannot be started.
+fn start_broker(name: &str, env: &[(&str, String)]) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("target").join("kafka-tests").join(name);
+    let output = std::process::Command::new(root.join("scripts/kafka.sh"))
+        .arg("start")
+        .arg(&dir)
+        .env("KAFKA_OWNER_PID", std::process::id().to_string())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/kafka.sh to start Kafka for the tests: {e}"));
+    assert!(
+        output.status.success(),
+        "cannot start Kafka for the tests (scripts/kafka.sh start):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 /// A topic or group name no other test uses.
@@ -78,19 +86,6 @@ pub fn free_port() -> u16 {
 /// `proxy_port` (where a fault-injecting proxy forwards to `port`); it stops
 /// when this test process exits. Blocks until the broker answers.
 pub fn kafka_behind_proxy(port: u16, proxy_port: u16) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = root.join("target").join("kafka-tests").join(format!("{}-proxied-{port}", std::process::id()));
-    let output = std::process::Command::new(root.join("scripts/kafka.sh"))
-        .arg("start")
-        .arg(&dir)
-        .env("KAFKA_OWNER_PID", std::process::id().to_string())
-        .env("KAFKA_PORT", port.to_string())
-        .env("KAFKA_ADVERTISED_PORT", proxy_port.to_string())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run scripts/kafka.sh: {e}"));
-    assert!(
-        output.status.success(),
-        "cannot start a proxied Kafka broker:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let name = format!("{}-proxied-{port}", std::process::id());
+    start_broker(&name, &[("KAFKA_PORT", port.to_string()), ("KAFKA_ADVERTISED_PORT", proxy_port.to_string())]);
 }
