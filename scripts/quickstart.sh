@@ -19,5 +19,20 @@ echo
 echo "== 13 malformed messages -> rejects with reasons"
 "$bin" test --module "$module" --input tests/fixtures/metrics-invalid.jsonl --topic metrics --format text
 echo
-echo "== the main job: 200,000 generated metrics through the persister on an embedded Kafka"
+rm -f target/quickstart.sqlite target/quickstart.sqlite-wal target/quickstart.sqlite-shm
+echo "== the main job: 200,000 generated metrics through the persister on an embedded Kafka into SQLite"
 "$bin" run --config examples/quickstart.toml --exit-when-idle 3 --summary-every 2
+echo
+echo "== what the embedded SQLite sink holds (target/quickstart.sqlite; see docs/configuration.md for the schema)"
+if command -v python3 >/dev/null; then
+  python3 - <<'PY'
+import sqlite3
+db = sqlite3.connect("target/quickstart.sqlite")
+total, series = db.execute("SELECT count(*), count(DISTINCT series) FROM points").fetchone()
+print(f"{total} points in {series} series; by measurement:")
+for name, n in db.execute("SELECT measurement, count(*) FROM points GROUP BY 1 ORDER BY 2 DESC LIMIT 5"):
+    print(f"  {name:24} {n}")
+PY
+else
+  echo "(python3 not found: open target/quickstart.sqlite with any SQLite client)"
+fi

@@ -135,6 +135,9 @@ impl OutputRecord {
 pub struct SinkBatch {
     /// Sink name, e.g. `tsdb`.
     pub sink: String,
+    /// The tenant the points belong to, when known: a sink configured with
+    /// one database per tenant writes them to `<database>_<tenant>`.
+    pub tenant: Option<String>,
     /// Points to store.
     pub points: Vec<Point>,
     /// The input message they derive from.
@@ -147,6 +150,8 @@ pub struct SinkBatch {
 pub struct EncodedPoints {
     /// Sink name.
     pub sink: String,
+    /// The tenant of every point, when known (see [`SinkBatch::tenant`]).
+    pub tenant: Option<String>,
     /// Line protocol, `\n`-separated, millisecond timestamps.
     pub body: Vec<u8>,
     /// The input message of each line, in line order.
@@ -259,7 +264,14 @@ impl Effects {
 
     /// Store several points in the named sink.
     pub fn store_all(&mut self, from: &Message, sink: impl Into<String>, points: Vec<Point>) {
-        self.items.push(Effect::Store(SinkBatch { sink: sink.into(), points, origin: from.origin() }));
+        self.items.push(Effect::Store(SinkBatch { sink: sink.into(), tenant: None, points, origin: from.origin() }));
+    }
+
+    /// Store points that belong to `tenant` in the named sink (a sink with one
+    /// database per tenant writes them to that tenant's database).
+    pub fn store_for_tenant(&mut self, from: &Message, sink: impl Into<String>, tenant: &str, points: Vec<Point>) {
+        let tenant = Some(tenant.to_string());
+        self.items.push(Effect::Store(SinkBatch { sink: sink.into(), tenant, points, origin: from.origin() }));
     }
 
     /// Store a batch of encoded points (nothing when it is empty).

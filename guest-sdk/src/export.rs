@@ -160,6 +160,7 @@ pub mod glue {
             }),
             Effect::Store(s) => WitEffect::Store(wit::SinkBatch {
                 sink: s.sink,
+                tenant: s.tenant,
                 points: s
                     .points
                     .into_iter()
@@ -174,6 +175,7 @@ pub mod glue {
             }),
             Effect::StoreEncoded(e) => WitEffect::StoreEncoded(wit::EncodedPoints {
                 sink: e.sink,
+                tenant: e.tenant,
                 format: wit::PointFormat::InfluxLineProtocol,
                 body: e.body,
                 origins: e.origins.into_iter().map(origin_to_wit).collect(),

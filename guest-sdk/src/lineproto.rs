@@ -153,6 +153,7 @@ pub fn escape_string(out: &mut String, s: &str) {
 #[derive(Debug, Clone, Default)]
 pub struct LineBatch {
     sink: String,
+    tenant: Option<String>,
     body: String,
     origins: Vec<Origin>,
 }
@@ -160,7 +161,23 @@ pub struct LineBatch {
 impl LineBatch {
     /// An empty batch for `sink`, with room for about `points` points.
     pub fn new(sink: impl Into<String>, points: usize) -> Self {
-        LineBatch { sink: sink.into(), body: String::with_capacity(points * 192), origins: Vec::with_capacity(points) }
+        LineBatch {
+            sink: sink.into(),
+            tenant: None,
+            body: String::with_capacity(points * 192),
+            origins: Vec::with_capacity(points),
+        }
+    }
+
+    /// An empty batch for the points of one tenant (see
+    /// [`crate::effect::EncodedPoints::tenant`]).
+    pub fn for_tenant(sink: impl Into<String>, tenant: impl Into<String>, points: usize) -> Self {
+        LineBatch { tenant: Some(tenant.into()), ..LineBatch::new(sink, points) }
+    }
+
+    /// The tenant of the batch's points, if it was made for one.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// Append one point derived from `from`.
@@ -208,7 +225,7 @@ impl LineBatch {
     }
 
     pub(crate) fn into_encoded(self) -> EncodedPoints {
-        EncodedPoints { sink: self.sink, body: self.body.into_bytes(), origins: self.origins }
+        EncodedPoints { sink: self.sink, tenant: self.tenant, body: self.body.into_bytes(), origins: self.origins }
     }
 }
 

@@ -16,6 +16,14 @@
 //! output record's timestamps (so process start-up and group join are not
 //! counted); CPU seconds (user + system, whole process life) and peak RSS
 //! (VmHWM) come from /proc.
+//!
+//! Latency is measured separately, at a steady rate below every variant's
+//! limit (`LATENCY_RATE` messages/s, default 10000, for 5 s): each variant
+//! runs on an empty topic, is warmed up until a first record comes through,
+//! then this process produces records stamped with the send time (µs) and
+//! reads the output; end-to-end latency is receipt time minus send time, so
+//! the upstream producer's and the reader's own delays are in every variant's
+//! figure alike.
 
 use monasca_test_programs::{kafka, unique, PASSTHROUGH};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -31,6 +39,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 struct Measured {
     variant: &'static str,
+    round: usize,
+    /// Median over rounds of this variant's rate / the raw loop's rate in the same round.
+    ratio: f64,
     size: usize,
     rate: f64,
     spread: String,
@@ -131,6 +142,104 @@ fn host_config(dir: &Path, input: &str, output: &str) -> PathBuf {
     path
 }
 
+struct Binaries<'a> {
+    host: &'a Path,
+    raw: &'a Path,
+    root: &'a Path,
+}
+
+const VARIANTS: [&str; 3] =
+    ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"];
+
+/// Start one variant as its own process, draining `input` into `output`.
+fn spawn_variant(variant: &str, bins: &Binaries<'_>, dir: &Path, input: &str, output: &str) -> Child {
+    let group = unique("bench-raw");
+    match variant {
+        "monasca-wasm + passthrough guest" => Command::new(bins.host)
+            .args(["run", "--summary-every", "0", "--config"])
+            .arg(host_config(dir, input, output))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn(),
+        "raw rdkafka loop (no wasm)" => {
+            Command::new(bins.raw).args([kafka(), input, output, &group]).stdout(Stdio::null()).spawn()
+        }
+        _ => Command::new("python3")
+            .arg(bins.root.join("host/benches/raw_loop.py"))
+            .args([kafka(), input, output, &group])
+            .stdout(Stdio::null())
+            .spawn(),
+    }
+    .expect("variant starts")
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+fn micros_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// End-to-end latency percentiles (ms) of `count` records sent at `rate`/s
+/// through a variant that reads `input` and writes `output`.
+async fn steady_latency(input: &str, output: &str, size: usize, rate: usize, count: usize) -> (f64, f64) {
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", kafka()).set("linger.ms", "1").create().expect("producer");
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("latency"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("reader");
+    reader.subscribe(&[output]).expect("subscribe");
+    // Warm up: wait until the variant has joined its group and passes records.
+    let warmed = async {
+        loop {
+            let _ = producer.send(FutureRecord::<(), _>::to(input).payload("warm-up"), Duration::from_secs(5)).await;
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), reader.recv()).await {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), warmed).await.expect("the variant never passed a record");
+    let pad = "x".repeat(size.saturating_sub(21));
+    let sender = {
+        let (producer, input) = (producer.clone(), input.to_string());
+        tokio::spawn(async move {
+            let per_tick = (rate / 100).max(1);
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut sent = 0;
+            while sent < count {
+                tick.tick().await;
+                for _ in 0..per_tick.min(count - sent) {
+                    let value = format!("{:020} {pad}", micros_now());
+                    let record = FutureRecord::<(), _>::to(&input).payload(&value);
+                    if producer.send_result(record).is_ok() {
+                        sent += 1;
+                    }
+                }
+            }
+        })
+    };
+    let mut latencies = Vec::with_capacity(count);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while latencies.len() < count && Instant::now() < deadline {
+        let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), reader.recv()).await else { continue };
+        let sent = m.payload().and_then(|p| p.get(..20)).and_then(|p| std::str::from_utf8(p).ok()?.parse::<u64>().ok());
+        if let Some(sent) = sent {
+            latencies.push(micros_now().saturating_sub(sent) as f64 / 1000.0);
+        }
+    }
+    sender.await.expect("sender");
+    assert_eq!(latencies.len(), count, "not every latency probe came through in time");
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    (at(0.50), at(0.99))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n: usize = std::env::var("MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
@@ -151,35 +260,23 @@ async fn main() {
         let input = unique(&format!("bench-in-{size}"));
         create_topic(&input).await;
         fill(&input, n, size).await;
-        let variants =
-            ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"];
-        for variant in (0..rounds).flat_map(|_| variants) {
+        for (round, variant) in (0..rounds).flat_map(|r| VARIANTS.map(|v| (r, v))) {
             let output = unique("bench-out");
             create_topic(&output).await;
-            let group = unique("bench-raw");
-            let mut child = match variant {
-                "monasca-wasm + passthrough guest" => Command::new(&host_bin)
-                    .args(["run", "--summary-every", "0", "--config"])
-                    .arg(host_config(dir.path(), &input, &output))
-                    .env("RUST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .spawn(),
-                "raw rdkafka loop (no wasm)" => {
-                    Command::new(&raw_bin).args([kafka(), &input, &output, &group]).stdout(Stdio::null()).spawn()
-                }
-                _ => Command::new("python3")
-                    .arg(root.join("host/benches/raw_loop.py"))
-                    .args([kafka(), &input, &output, &group])
-                    .stdout(Stdio::null())
-                    .spawn(),
-            }
-            .expect("variant starts");
+            let mut child = spawn_variant(
+                variant,
+                &Binaries { host: &host_bin, raw: &raw_bin, root: &root },
+                dir.path(),
+                &input,
+                &output,
+            );
             let mut peak = (0.0, 0.0);
             let span = observe(&output, n, &mut child, &mut peak).await;
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            let _ = child.wait();
+            stop(child);
             let m = Measured {
                 variant,
+                round,
+                ratio: 0.0,
                 size,
                 rate: n as f64 / span.as_secs_f64(),
                 spread: String::new(),
@@ -194,24 +291,50 @@ async fn main() {
     // One row per (size, variant): the median round by rate.
     let mut rows: Vec<Measured> = Vec::new();
     for size in [100usize, 1024] {
-        for variant in ["monasca-wasm + passthrough guest", "raw rdkafka loop (no wasm)", "confluent-kafka-python loop"]
-        {
+        for variant in VARIANTS {
             let mut runs: Vec<&Measured> = results.iter().filter(|m| m.size == size && m.variant == variant).collect();
+            let mut ratios: Vec<f64> = runs
+                .iter()
+                .filter_map(|m| {
+                    let raw =
+                        results.iter().find(|r| r.size == size && r.round == m.round && r.variant == VARIANTS[1])?;
+                    Some(m.rate / raw.rate)
+                })
+                .collect();
+            ratios.sort_by(f64::total_cmp);
             runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
             let spread = format!("{:.0}–{:.0}", runs[0].rate, runs[runs.len() - 1].rate);
             let median = runs[runs.len() / 2];
-            rows.push(Measured { spread, ..*median });
+            rows.push(Measured { spread, ratio: ratios[ratios.len() / 2], ..*median });
         }
     }
     let results = rows;
+
+    let rate: usize = std::env::var("LATENCY_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let mut latency = format!(
+        "\nEnd-to-end latency at a steady {rate} messages/s for 5 s (send to receipt, after a warm-up)\n\n\
+         | message | variant | p50 ms | p99 ms |\n|---|---|---:|---:|\n"
+    );
+    let bins = Binaries { host: &host_bin, raw: &raw_bin, root: &root };
+    for size in [100usize, 1024] {
+        for variant in VARIANTS {
+            let (input, output) = (unique("lat-in"), unique("lat-out"));
+            create_topic(&input).await;
+            create_topic(&output).await;
+            let child = spawn_variant(variant, &bins, dir.path(), &input, &output);
+            let (p50, p99) = steady_latency(&input, &output, size, rate, rate * 5).await;
+            stop(child);
+            eprintln!("{size} B, {variant}: p50 {p50:.1} ms, p99 {p99:.1} ms");
+            latency.push_str(&format!("| {size} B | {variant} | {p50:.1} | {p99:.1} |\n"));
+        }
+    }
     let mut table = format!(
         "Kafka -> guest -> Kafka, {n} messages drained from a 6-partition topic, real broker on this machine\n\n\
-         (median of {rounds} interleaved rounds; the range of rates in brackets)\n\n\
+         (median of {rounds} interleaved rounds, the range of rates in brackets; × raw loop is the median of \
+         the per-round ratios to the raw loop run next to it)\n\n\
          | message | variant | messages/s | MB/s | × raw loop | CPU s per million | peak RSS MB |\n|---|---|---:|---:|---:|---:|---:|\n"
     );
     for m in &results {
-        let raw =
-            results.iter().find(|r| r.size == m.size && r.variant.starts_with("raw")).map(|r| r.rate).unwrap_or(m.rate);
         table.push_str(&format!(
             "| {} B | {} | {:.0} ({}) | {:.1} | {:.2} | {:.1} | {:.0} |\n",
             m.size,
@@ -219,11 +342,12 @@ async fn main() {
             m.rate,
             m.spread,
             m.rate * m.size as f64 / 1e6,
-            m.rate / raw,
+            m.ratio,
             m.cpu_per_million,
             m.peak_rss_mb
         ));
     }
+    table.push_str(&latency);
     print!("{table}");
     let reports = root.join("target/bench-reports");
     std::fs::create_dir_all(&reports).expect("reports dir");

@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
         if !deliveries.is_empty() {
             in_flight.push_back((offsets, deliveries));
         }
-        // Keep up to four batches awaiting acknowledgement, like the host.
+        // Keep up to four batches (of up to 1000 messages from any partition) awaiting acknowledgement.
         while in_flight.len() > 4 {
             let Some((offsets, deliveries)) = in_flight.pop_front() else { break };
             for delivery in runtime.block_on(futures::future::join_all(deliveries)) {

@@ -146,10 +146,104 @@ impl EngineConfig {
 
 /// A sink (`[sinks.<name>]`), selected by `type`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "kebab-case")]
 pub enum SinkConfig {
     /// Counts points and discards them (for development and benchmarks).
     Null,
+    /// InfluxDB 1.x over HTTP.
+    Influxdb(InfluxDbConfig),
+    /// A SQLite file: the embedded default.
+    Sqlite(SqliteConfig),
+}
+
+/// The sink used when the configuration names none: `tsdb`, a SQLite file
+/// next to the configuration.
+pub const DEFAULT_SINK: &str = "tsdb";
+
+/// A credential: shown as `***` in logs and debug output.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `type = "influxdb"`: InfluxDB 1.x `/write` with line protocol.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxDbConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8086` (https works too).
+    pub url: String,
+    /// Database (monasca-persister's `database_name`).
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// One database per tenant, `<database>_<tenant>` (monasca-persister's
+    /// `db_per_tenant`).
+    #[serde(default)]
+    pub db_per_tenant: bool,
+    /// Retention, hours, of the default policy given to a database this sink
+    /// creates; 0 leaves InfluxDB's (monasca-persister's `default_retention_hours`).
+    #[serde(default)]
+    pub default_retention_hours: u32,
+    /// User name; the environment variable `MONASCA_WASM_INFLUXDB_USER` wins.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password; `MONASCA_WASM_INFLUXDB_PASSWORD` wins. Never logged.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Points per HTTP request (monasca-persister's `batch_size`).
+    #[serde(default = "default_batch_points")]
+    pub batch_points: usize,
+    /// Requests in flight at once, across the host.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Timeout of one request, ms.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Compress request bodies with gzip.
+    #[serde(default = "default_true")]
+    pub gzip: bool,
+    /// Longest pause between retries of a failing request, ms (the pause
+    /// doubles from 100 ms up to this).
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+/// `type = "sqlite"`: points in a SQLite file (see `docs/configuration.md`
+/// for the schema).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// The file, relative to the configuration file; created when missing.
+    pub path: PathBuf,
+    /// Value of the `database` column.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// `database` is `<database>_<tenant>` for each point, as with InfluxDB.
+    #[serde(default)]
+    pub db_per_tenant: bool,
+}
+
+fn default_database() -> String {
+    "mon".to_string()
+}
+fn default_batch_points() -> usize {
+    5000
+}
+fn default_max_in_flight() -> usize {
+    4
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_backoff_ms() -> u64 {
+    10_000
 }
 
 /// One `[[pipeline]]`.
@@ -209,7 +303,10 @@ pub struct BatchConfig {
     /// Bytes of message values per batch.
     #[serde(default = "default_max_bytes")]
     pub max_bytes: usize,
-    /// Longest wait for a batch to fill after its first message, ms.
+    /// Longest wait for more messages once none are queued, ms, counted from
+    /// the batch's first message. 0 (the default): cut the batch as soon as
+    /// nothing more is queued, so batches are small when traffic is light
+    /// (low latency) and fill up under load (while the previous batch runs).
     #[serde(default = "default_max_wait_ms")]
     pub max_wait_ms: u64,
 }
@@ -221,7 +318,7 @@ fn default_max_bytes() -> usize {
     1024 * 1024
 }
 fn default_max_wait_ms() -> u64 {
-    100
+    0
 }
 
 impl Default for BatchConfig {
@@ -259,6 +356,18 @@ impl HostConfig {
             if pipeline.module.is_relative() {
                 pipeline.module = base.join(&pipeline.module);
             }
+        }
+        for sink in config.sinks.values_mut() {
+            if let SinkConfig::Sqlite(sqlite) = sink {
+                if sqlite.path.is_relative() {
+                    sqlite.path = base.join(&sqlite.path);
+                }
+            }
+        }
+        if config.sinks.is_empty() {
+            let path = base.join("monasca-wasm.sqlite");
+            let sqlite = SqliteConfig { path, database: default_database(), db_per_tenant: false };
+            config.sinks.insert(DEFAULT_SINK.to_string(), SinkConfig::Sqlite(sqlite));
         }
         config.validate(&shown, true)?;
         Ok(config)
@@ -303,6 +412,29 @@ impl HostConfig {
             }
             if check_files && !p.module.is_file() {
                 return Err(invalid(key("module"), &format!("no such file: {}", p.module.display())));
+            }
+        }
+        for (name, sink) in &self.sinks {
+            let key = |field: &str| format!("sinks.{name}.{field}");
+            match sink {
+                SinkConfig::Influxdb(c) => {
+                    if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
+                        return Err(invalid(key("url"), "must start with http:// or https://"));
+                    }
+                    if c.database.is_empty() {
+                        return Err(invalid(key("database"), "must not be empty"));
+                    }
+                    if c.batch_points == 0 || c.max_in_flight == 0 || c.timeout_ms == 0 {
+                        return Err(invalid(
+                            key("batch_points"),
+                            "batch_points, max_in_flight and timeout_ms must be at least 1",
+                        ));
+                    }
+                }
+                SinkConfig::Sqlite(c) if c.path.as_os_str().is_empty() => {
+                    return Err(invalid(key("path"), "must name a file"));
+                }
+                SinkConfig::Sqlite(_) | SinkConfig::Null => {}
             }
         }
         if let Some(g) = &self.generator {

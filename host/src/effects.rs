@@ -36,33 +36,35 @@ pub fn encoded_lines(encoded: &EncodedPoints) -> impl Iterator<Item = (Origin, S
     encoded.origins.iter().copied().zip(lines)
 }
 
-/// The JSON objects that describe an effect: one per effect, except encoded
-/// points, which give one `store` object per line so that every stored point
-/// shows with its origin.
-pub fn to_json_lines(effect: &Effect) -> Vec<Value> {
+/// The JSON objects that describe an effect, each with the origin it
+/// describes: one per effect, except encoded points, which give one `store`
+/// object per line so that every stored point shows with its origin.
+pub fn to_json_lines(effect: &Effect) -> Vec<(Origin, Value)> {
     match effect {
         Effect::StoreEncoded(e) => encoded_lines(e)
             .map(|(o, line)| {
-                json!({
+                let value = json!({
                     "kind": "store",
                     "origin": { "partition": o.partition, "offset": o.offset },
                     "sink": e.sink,
+                    "tenant": e.tenant,
                     "format": format_name(e.format),
                     "line": line,
-                })
+                });
+                (o, value)
             })
             .collect(),
-        other => vec![to_json(other)],
+        other => vec![(origin(other), to_json(other))],
     }
 }
 
 /// The text lines that describe an effect (see [`to_json_lines`]).
-pub fn to_text_lines(effect: &Effect) -> Vec<String> {
+pub fn to_text_lines(effect: &Effect) -> Vec<(Origin, String)> {
     match effect {
         Effect::StoreEncoded(e) => encoded_lines(e)
-            .map(|(o, line)| format!("{:<7} p{}@{} -> {}: {line}", "store", o.partition, o.offset, e.sink))
+            .map(|(o, line)| (o, format!("{:<7} p{}@{} -> {}: {line}", "store", o.partition, o.offset, e.sink)))
             .collect(),
-        other => vec![to_text(other)],
+        other => vec![(origin(other), to_text(other))],
     }
 }
 
@@ -89,10 +91,12 @@ pub fn to_json(effect: &Effect) -> Value {
         }),
         Effect::Store(s) => json!({
             "sink": s.sink,
+            "tenant": s.tenant,
             "points": s.points.iter().map(point_to_json).collect::<Vec<_>>(),
         }),
         Effect::StoreEncoded(e) => json!({
             "sink": e.sink,
+            "tenant": e.tenant,
             "format": format_name(e.format),
             "lines": encoded_lines(e).map(|(_, line)| line).collect::<Vec<_>>(),
             "origins": e.origins.iter().map(|o| json!({ "partition": o.partition, "offset": o.offset })).collect::<Vec<_>>(),

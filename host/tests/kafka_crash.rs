@@ -1,8 +1,13 @@
 //! The `monasca-wasm run` binary on a real broker, killed with SIGKILL three
 //! times during a 300,000-message run and restarted each time: no input is
-//! missing from the output, duplicates stay within what uncommitted batches
-//! can explain, and the last run stops cleanly on SIGTERM.
+//! missing from the output, every duplicate is explained by a batch that was
+//! not committed when the host died (its input offset was at or past the
+//! group's committed offset at that kill), and the last run stops cleanly on
+//! SIGTERM.
 
+mod common;
+
+use common::kafka::{committed_offsets, spawn_host, terminate};
 use monasca_test_programs::{kafka, unique, PASSTHROUGH};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -12,24 +17,12 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const N: usize = 300_000;
 const PARTITIONS: i32 = 6;
 const BATCH: usize = 1000;
-
-fn spawn_host(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
-        .args(["run", "--summary-every", "0", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("monasca-wasm starts")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_three_times_loses_nothing() {
@@ -46,15 +39,19 @@ async fn kill_9_three_times_loses_nothing() {
 
     let producer: FutureProducer =
         ClientConfig::new().set("bootstrap.servers", kafka()).set("linger.ms", "5").create().expect("producer");
+    // Where each input landed: (partition, offset) by value.
+    let mut placed: HashMap<String, (i32, i64)> = HashMap::with_capacity(N);
     for chunk in (0..N).collect::<Vec<_>>().chunks(10_000) {
         let values: Vec<String> = chunk.iter().map(|i| format!("v{i:06}")).collect();
         let sends =
             values.iter().map(|v| producer.send(FutureRecord::to(&input).payload(v).key(v), Duration::from_secs(30)));
-        for r in futures::future::join_all(sends).await {
-            r.expect("input delivered");
+        for (value, r) in values.iter().zip(futures::future::join_all(sends).await) {
+            let delivery = r.expect("input delivered");
+            placed.insert(value.clone(), (delivery.partition, delivery.offset));
         }
     }
 
+    let group = unique("crash-group");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("host.toml");
     std::fs::write(
@@ -80,7 +77,7 @@ max_wait_ms = 50
             bootstrap = kafka(),
             cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash-cache").display(),
             module = PASSTHROUGH,
-            group = unique("crash-group"),
+            group = group,
         ),
     )
     .unwrap();
@@ -108,7 +105,9 @@ max_wait_ms = 50
     };
     let distinct = || seen.lock().unwrap().len();
 
-    // Three runs killed with SIGKILL once they have made some progress.
+    // Three runs killed with SIGKILL once they have made some progress; the
+    // group's committed offsets are read after each kill.
+    let mut committed_at_kill: Vec<HashMap<i32, i64>> = Vec::new();
     for kill in 1..=3 {
         let before = distinct();
         let mut host = spawn_host(&config);
@@ -116,35 +115,38 @@ max_wait_ms = 50
         while distinct() < before + N / 8 && distinct() < N && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(host.try_wait().unwrap().is_none(), "run {kill} exited on its own");
-        host.kill().expect("SIGKILL");
-        host.wait().unwrap();
+        assert!(host.running(), "run {kill} exited on its own:\n{}", host.stderr());
+        host.kill();
+        committed_at_kill.push(committed_offsets(kafka(), &group, &input, PARTITIONS));
     }
 
     // The last run finishes the work, then stops on SIGTERM.
-    let mut host = spawn_host(&config);
+    let host = spawn_host(&config);
     let deadline = Instant::now() + Duration::from_secs(120);
     while distinct() < N && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let pid = host.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
-    let status = host.wait().expect("wait");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = terminate(host);
     reader.abort();
     assert!(status.success(), "the last run did not stop cleanly on SIGTERM: {status}\n{stderr}");
 
     let seen = seen.lock().unwrap();
     let missing: Vec<String> = (0..N).map(|i| format!("v{i:06}")).filter(|v| !seen.contains_key(v)).take(5).collect();
     assert!(missing.is_empty(), "{} inputs missing from the output, e.g. {missing:?}", N - seen.len());
-    // A kill can only replay what was processed but not yet committed: the
-    // batches in flight or queued per partition (at most 4 batches each) plus
-    // what was stored in the last auto-commit interval (250 ms at under
-    // 100,000 messages/s on this machine).
-    let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    let bound = 3 * (PARTITIONS as usize * 4 * BATCH + 25_000);
-    assert!(duplicates <= bound, "{duplicates} duplicates, more than uncommitted batches explain ({bound})");
+    // A kill replays only what was not committed when it happened: a message
+    // may have one extra copy per kill at which its offset was at or past the
+    // committed offset of its partition.
+    let mut duplicates = 0;
+    for (value, copies) in seen.iter() {
+        let (partition, offset) = placed[value];
+        let explained = committed_at_kill.iter().filter(|c| offset >= c.get(&partition).copied().unwrap_or(0)).count();
+        assert!(
+            copies - 1 <= explained,
+            "{value} (partition {partition}, offset {offset}) came out {copies} times, but only {explained} kills \
+             happened before it was committed (committed offsets at each kill: {committed_at_kill:?})"
+        );
+        duplicates += copies - 1;
+    }
     eprintln!("kill -9 x3: {N} inputs, {} outputs, {duplicates} duplicates", seen.values().sum::<usize>());
 }

@@ -4,20 +4,20 @@
 
 mod common;
 
+use common::kafka::{consume_on, create_topics_on, produce_all_on};
+
 use monasca_test_programs::{kafka, unique, HOSTILE, PASSTHROUGH};
 use monasca_wasm::config::{BatchConfig, KafkaConfig, PipelineConfig};
 use monasca_wasm::pipeline::stats::Stats;
 use monasca_wasm::pipeline::{Pipeline, PipelineParts};
 use monasca_wasm::sinks::Sinks;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 fn kafka_config(bootstrap: &str) -> KafkaConfig {
@@ -26,16 +26,6 @@ fn kafka_config(bootstrap: &str) -> KafkaConfig {
 
 async fn create_topics(names: &[&str], partitions: i32) {
     create_topics_on(kafka(), names, partitions).await
-}
-
-async fn create_topics_on(bootstrap: &str, names: &[&str], partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin client");
-    let topics: Vec<NewTopic<'_>> =
-        names.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
-    for result in admin.create_topics(&topics, &AdminOptions::new()).await.expect("create topics") {
-        result.expect("topic created");
-    }
 }
 
 struct Running {
@@ -102,54 +92,9 @@ async fn produce_all(topic: &str, values: &[String]) -> HashMap<String, (i32, i6
     produce_all_on(kafka(), topic, values).await
 }
 
-async fn produce_all_on(bootstrap: &str, topic: &str, values: &[String]) -> HashMap<String, (i32, i64)> {
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "5").create().expect("producer");
-    let mut placed = HashMap::new();
-    for chunk in values.chunks(5000) {
-        let sends = chunk.iter().map(|v| {
-            let producer = &producer;
-            async move {
-                let key = v.clone();
-                let delivery = producer
-                    .send(FutureRecord::to(topic).payload(v.as_str()).key(key.as_str()), Duration::from_secs(30))
-                    .await;
-                (v.clone(), delivery.expect("input delivered"))
-            }
-        });
-        for (value, delivery) in futures::future::join_all(sends).await {
-            placed.insert(value, (delivery.partition, delivery.offset));
-        }
-    }
-    placed
-}
-
 /// Read `topic` from the start until `expected` messages arrived (or 120 s passed).
 async fn consume(topic: &str, expected: usize) -> Vec<rdkafka::message::OwnedMessage> {
     consume_on(kafka(), topic, expected).await
-}
-
-async fn consume_on(bootstrap: &str, topic: &str, expected: usize) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut out = Vec::new();
-    while out.len() < expected && Instant::now() < deadline {
-        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
-            out.push(m.detach());
-        }
-    }
-    // Anything beyond `expected` would be a duplicate: give it a moment to show.
-    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
-        out.push(m.detach());
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,7 +11,10 @@
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
+pub mod influx;
 pub mod proxy;
+
+pub use influx::influxdb;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -8,8 +8,10 @@
 //!   `alarm_state_history` point tagged with `tenant_id`, with the fields
 //!   monasca-persister 9.0.0 writes, in its order.
 //!
-//! Points go to the sink named by the `sink` option (default `tsdb`), by
-//! default as one `store-encoded` effect per batch holding InfluxDB line
+//! Points go to the sink named by the `sink` option (default `tsdb`), each
+//! with its tenant (a sink set up with one database per tenant, like
+//! monasca-persister's `db_per_tenant`, routes them by it), by
+//! default as one `store-encoded` effect per batch and tenant holding InfluxDB line
 //! protocol exactly as monasca-persister renders it (one line per message,
 //! each with its origin); `encoding = points` sends structured points instead,
 //! one `store` effect per message. A message that cannot be parsed is rejected
@@ -97,25 +99,72 @@ impl Processor for Persister {
         if !self.encoded {
             for message in &batch {
                 match self.point_for(message) {
-                    Ok(point) => out.store(message, self.sink.as_str(), point),
+                    Ok(point) => {
+                        let tenant = tenant_of(&point).to_string();
+                        out.store_for_tenant(message, self.sink.as_str(), &tenant, vec![point]);
+                    }
                     Err(reason) => out.reject(message, reason),
                 }
             }
             return Ok(());
         }
-        let mut lines = LineBatch::new(self.sink.as_str(), batch.len());
+        let mut tenants = TenantBatches::new(&self.sink, batch.len());
         for message in &batch {
             let written = match self.check_size(message) {
                 Err(reason) => Err(reason),
-                Ok(Kind::Metric) => lines.push_with(message, |out| write_metric_line(out, &message.value)),
-                Ok(Kind::AlarmTransition) => alarm_point(&message.value).map(|point| lines.push(message, &point)),
+                Ok(Kind::Metric) => MetricEnvelope::parse(&message.value).and_then(|envelope| {
+                    tenants.get(&envelope.meta.tenant_id).push_with(message, |out| write_envelope_line(out, &envelope))
+                }),
+                Ok(Kind::AlarmTransition) => {
+                    alarm_point(&message.value).map(|point| tenants.get(tenant_of(&point)).push(message, &point))
+                }
             };
             if let Err(reason) = written {
                 out.reject(message, reason);
             }
         }
-        out.store_lines(lines);
+        for lines in tenants.batches {
+            out.store_lines(lines);
+        }
         Ok(())
+    }
+}
+
+/// The tenant of a point: its `_tenant_id` (metrics) or `tenant_id` (alarms) tag.
+fn tenant_of(point: &Point) -> &str {
+    point.tags.iter().find(|(k, _)| k == "_tenant_id" || k == "tenant_id").map(|(_, v)| v.as_str()).unwrap_or_default()
+}
+
+/// A batch's lines, one [`LineBatch`] per tenant (so that a sink with one
+/// database per tenant can route them). Batches hold few tenants: a linear
+/// search that tries the last one first is enough.
+struct TenantBatches<'s> {
+    sink: &'s str,
+    expected: usize,
+    batches: Vec<LineBatch>,
+    last: usize,
+}
+
+impl<'s> TenantBatches<'s> {
+    fn new(sink: &'s str, expected: usize) -> Self {
+        TenantBatches { sink, expected, batches: Vec::new(), last: 0 }
+    }
+
+    fn get(&mut self, tenant: &str) -> &mut LineBatch {
+        let hit = match self.batches.get(self.last) {
+            Some(b) if b.tenant() == Some(tenant) => Some(self.last),
+            _ => self.batches.iter().position(|b| b.tenant() == Some(tenant)),
+        };
+        self.last = match hit {
+            Some(i) => i,
+            None => {
+                self.batches.push(LineBatch::for_tenant(self.sink, tenant, self.expected));
+                // Later tenants get less room up front.
+                self.expected = (self.expected / 4).max(16);
+                self.batches.len() - 1
+            }
+        };
+        &mut self.batches[self.last]
     }
 }
 
@@ -131,6 +180,7 @@ fn looks_like_alarm(value: &[u8]) -> bool {
 /// `MetricInfluxdbRepository.process_message`).
 pub fn metric_point(value: &[u8]) -> Result<Point, String> {
     let envelope = MetricEnvelope::parse(value)?;
+    refuse_line_breaks(&envelope)?;
     let value_meta = value_meta_text(&envelope)?.into_owned();
     let mut point = Point::new(envelope.metric.name.as_ref(), envelope.metric.timestamp)
         .field("value", envelope.metric.value)
@@ -142,10 +192,15 @@ pub fn metric_point(value: &[u8]) -> Result<Point, String> {
 /// A metric envelope → its line-protocol line, appended to `out` (the same
 /// bytes as `metric_point` rendered, without building the point).
 pub fn write_metric_line(out: &mut String, value: &[u8]) -> Result<(), String> {
-    let envelope = MetricEnvelope::parse(value)?;
-    let value_meta = value_meta_text(&envelope)?;
+    write_envelope_line(out, &MetricEnvelope::parse(value)?)
+}
+
+/// A parsed metric envelope → its line-protocol line, appended to `out`.
+pub fn write_envelope_line(out: &mut String, envelope: &MetricEnvelope<'_>) -> Result<(), String> {
+    refuse_line_breaks(envelope)?;
+    let value_meta = value_meta_text(envelope)?;
     lineproto::escape_key(out, &envelope.metric.name);
-    for (key, value) in metric_tags(&envelope) {
+    for (key, value) in metric_tags(envelope) {
         out.push(',');
         lineproto::escape_key(out, key);
         out.push('=');
@@ -158,6 +213,31 @@ pub fn write_metric_line(out: &mut String, value: &[u8]) -> Result<(), String> {
     out.push(' ');
     out.push_str(itoa(envelope.metric.timestamp).as_str());
     Ok(())
+}
+
+/// Line protocol has no escape for a line break in a measurement or tag (the
+/// original would write a broken line and lose its whole batch): such a
+/// metric is refused, naming the place.
+fn refuse_line_breaks(envelope: &MetricEnvelope<'_>) -> Result<(), String> {
+    let breaks = |s: &str| s.bytes().any(|b| b == b'\n' || b == b'\r');
+    let place = if breaks(&envelope.metric.name) {
+        Some("metric.name".to_string())
+    } else if breaks(&envelope.meta.tenant_id) || breaks(&envelope.meta.region) {
+        Some("meta (tenantId or region)".to_string())
+    } else {
+        envelope
+            .metric
+            .dimensions
+            .iter()
+            .find(|(k, v)| breaks(k) || breaks(v))
+            .map(|(k, _)| format!("metric.dimensions.{}", k.escape_debug()))
+    };
+    match place {
+        Some(place) => {
+            Err(format!("invalid metric envelope: {place} contains a line break, which InfluxDB cannot store"))
+        }
+        None => Ok(()),
+    }
 }
 
 /// The tags of a metric in key order: its dimensions with `_region` and

@@ -63,7 +63,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     let engine = Engine::new(config.engine.settings())?;
     let producer: FutureProducer =
         kafka::producer_config(&config.kafka, &bootstrap).create().context("cannot create the Kafka producer")?;
-    let sinks = Arc::new(Sinks::new(&config.sinks));
+    let sinks = Arc::new(Sinks::new(&config.sinks)?);
+    for line in sinks.describe() {
+        eprintln!("{line}");
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let mut running = JoinSet::new();

@@ -3,7 +3,7 @@
 
 use super::EngineArgs;
 use crate::effects;
-use crate::engine::types::Message;
+use crate::engine::types::{Message, Origin};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -91,19 +91,24 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
     for batch in messages.chunks(args.batch_size) {
         let effects = instance.process(batch).await?;
         batches += 1;
+        // One line per effect (per point for encoded points), in message order.
+        let mut lines: Vec<(Origin, Vec<u8>)> = Vec::with_capacity(effects.len());
         for effect in &effects {
-            let lines: Vec<Vec<u8>> = match args.format {
-                Format::Json => {
-                    effects::to_json_lines(effect).iter().map(serde_json::to_vec).collect::<Result<_, _>>()?
-                }
-                Format::Text => effects::to_text_lines(effect).into_iter().map(String::into_bytes).collect(),
+            let described: Vec<(Origin, Vec<u8>)> = match args.format {
+                Format::Json => effects::to_json_lines(effect)
+                    .into_iter()
+                    .map(|(o, v)| serde_json::to_vec(&v).map(|bytes| (o, bytes)))
+                    .collect::<Result<_, _>>()?,
+                Format::Text => effects::to_text_lines(effect).into_iter().map(|(o, t)| (o, t.into_bytes())).collect(),
             };
-            *counts.entry(effects::kind(effect)).or_default() += lines.len();
-            for mut line in lines {
-                line.push(b'\n');
-                if stdout_closed(out.write_all(&line))? {
-                    return Ok(());
-                }
+            *counts.entry(effects::kind(effect)).or_default() += described.len();
+            lines.extend(described);
+        }
+        lines.sort_by_key(|(o, _)| (o.partition, o.offset));
+        for (_, mut line) in lines {
+            line.push(b'\n');
+            if stdout_closed(out.write_all(&line))? {
+                return Ok(());
             }
         }
     }

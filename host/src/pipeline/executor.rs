@@ -5,14 +5,14 @@
 //! write returned.
 
 use super::stats::Stats;
-use crate::engine::types::{Effect, Message};
+use crate::engine::types::{Effect, Message, Origin};
 use crate::engine::Module;
-use crate::sinks::{SinkError, Sinks};
+use crate::sinks::influxdb::encode;
+use crate::sinks::{lines, Points, SinkError, Sinks};
 use futures::future::join_all;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,51 +70,110 @@ pub struct DeadLetter<'a> {
 pub struct Executor {
     pub(crate) pipeline: String,
     pub(crate) producer: FutureProducer,
-    pub(crate) output_topic: Option<String>,
-    pub(crate) dead_letter_topic: String,
+    pub(crate) output_topic: Option<Arc<str>>,
+    pub(crate) dead_letter_topic: Arc<str>,
     pub(crate) sinks: Arc<Sinks>,
     pub(crate) delivery_timeout: Duration,
     pub(crate) stats: Arc<Stats>,
 }
 
+/// Points for one sink and tenant, gathered from a batch's `store` and
+/// `store-encoded` effects, with the input message of every line.
+struct SinkWrite {
+    sink: String,
+    tenant: Option<String>,
+    body: Vec<u8>,
+    origins: Vec<Origin>,
+}
+
 /// A batch whose records are enqueued in the producer and whose sink writes
 /// are ready to go: [`Pending::finish`] waits until all of it is durable.
 pub struct Pending {
-    deliveries: Vec<(String, DeliveryFuture)>,
-    sink_writes: Vec<(String, usize, Option<Vec<u8>>)>,
-    sinks: Arc<Sinks>,
-    stats: Arc<Stats>,
+    deliveries: Vec<(Arc<str>, DeliveryFuture)>,
+    sink_writes: Vec<SinkWrite>,
+    /// The batch, kept only when a sink may refuse points (to dead-letter
+    /// their messages).
+    batch: Option<Arc<Vec<Message>>>,
+    module_id: String,
     produced: u64,
     dead_lettered: u64,
 }
 
 impl Pending {
-    /// Wait for every acknowledgement and every sink write.
-    pub async fn finish(self) -> Result<(), EffectError> {
-        let sinks = &self.sinks;
-        let writes =
-            join_all(self.sink_writes.iter().map(|(sink, points, body)| sinks.write(sink, *points, body.as_deref())));
-        let acks = join_all(self.deliveries.into_iter().map(|(topic, delivery)| async move {
-            match delivery.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((error, _))) => Err(EffectError::Delivery { topic, error }),
-                Err(_) => Err(EffectError::Delivery { topic, error: KafkaError::Canceled }),
-            }
-        }));
-        let (acks, writes) = tokio::join!(acks, writes);
-        for ack in acks {
-            ack?;
-        }
+    /// Wait for every acknowledgement and every sink write; dead-letter the
+    /// messages whose points a sink refused and wait for those too.
+    pub async fn finish(self, executor: &Executor) -> Result<(), EffectError> {
+        let sinks = &executor.sinks;
+        let writes = join_all(
+            self.sink_writes
+                .iter()
+                .map(|w| sinks.write(&w.sink, Points { tenant: w.tenant.as_deref(), body: &w.body })),
+        );
+        let (acks, writes) = tokio::join!(await_deliveries(self.deliveries), writes);
+        acks?;
         let mut stored = 0;
-        for (write, (_, points, _)) in writes.into_iter().zip(&self.sink_writes) {
-            write?;
-            stored += *points as u64;
+        let mut refused_letters = Vec::new();
+        for (write, job) in writes.into_iter().zip(&self.sink_writes) {
+            let refused = write?;
+            stored += (job.origins.len() - refused.len()) as u64;
+            for r in refused {
+                let origin = job.origins.get(r.line).copied();
+                refused_letters.push((origin, format!("sink `{}` refused the point: {}", job.sink, r.reason)));
+            }
         }
-        Stats::add(&self.stats.produced, self.produced);
-        Stats::add(&self.stats.dead_lettered, self.dead_lettered);
-        Stats::add(&self.stats.stored, stored);
+        let mut dead_lettered = self.dead_lettered;
+        if !refused_letters.is_empty() {
+            let batch = self.batch.as_deref().map(Vec::as_slice).unwrap_or_default();
+            let mut deliveries = Vec::new();
+            for (origin, reason) in refused_letters {
+                let message = origin.and_then(|o| find_message(batch, o.partition, o.offset).ok());
+                let Some(message) = message else { continue };
+                tracing::warn!(pipeline = %executor.pipeline, offset = message.offset, %reason, "point refused; message dead-lettered");
+                deliveries.push(executor.dead_letter(&DeadLetter { message, reason }, &self.module_id).await?);
+                dead_lettered += 1;
+            }
+            await_deliveries(deliveries).await?;
+        }
+        Stats::add(&executor.stats.produced, self.produced);
+        Stats::add(&executor.stats.dead_lettered, dead_lettered);
+        Stats::add(&executor.stats.stored, stored);
         Ok(())
     }
+}
+
+/// The gathered write for `sink` and `tenant`, started when missing.
+fn sink_write(writes: &mut Vec<SinkWrite>, sink: String, tenant: Option<String>) -> &mut SinkWrite {
+    let at = match writes.iter().position(|w| w.sink == sink && w.tenant == tenant) {
+        Some(at) => at,
+        None => {
+            writes.push(SinkWrite { sink, tenant, body: Vec::new(), origins: Vec::new() });
+            writes.len() - 1
+        }
+    };
+    &mut writes[at]
+}
+
+/// Wait for acknowledgements one after another: the batch is done when the
+/// last one is, and most are ready by the time they are polled.
+async fn await_deliveries(deliveries: Vec<(Arc<str>, DeliveryFuture)>) -> Result<(), EffectError> {
+    for (topic, delivery) in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => return Err(EffectError::Delivery { topic: topic.to_string(), error }),
+            Err(_) => return Err(EffectError::Delivery { topic: topic.to_string(), error: KafkaError::Canceled }),
+        }
+    }
+    Ok(())
+}
+
+/// The message of `batch` (one partition's, in offset order) at `offset`.
+fn find_message(batch: &[Message], partition: i32, offset: i64) -> Result<&Message, EffectError> {
+    batch
+        .binary_search_by_key(&offset, |m| m.offset)
+        .ok()
+        .map(|i| &batch[i])
+        .filter(|m| m.partition == partition)
+        .ok_or(EffectError::UnknownOrigin(partition, offset))
 }
 
 impl Executor {
@@ -125,19 +184,16 @@ impl Executor {
     pub async fn send(
         &self,
         module: &Module,
-        batch: &[Message],
+        batch: &Arc<Vec<Message>>,
         effects: Vec<Effect>,
         poison: Vec<DeadLetter<'_>>,
     ) -> Result<Pending, EffectError> {
-        let by_offset: HashMap<(i32, i64), &Message> = batch.iter().map(|m| ((m.partition, m.offset), m)).collect();
-        let find = |partition: i32, offset: i64| {
-            by_offset.get(&(partition, offset)).copied().ok_or(EffectError::UnknownOrigin(partition, offset))
-        };
+        let find = |partition: i32, offset: i64| find_message(batch, partition, offset);
         let mut pending = Pending {
             deliveries: Vec::with_capacity(effects.len()),
             sink_writes: Vec::new(),
-            sinks: self.sinks.clone(),
-            stats: self.stats.clone(),
+            batch: None,
+            module_id: format!("{} {}", module.name(), module.short_digest()),
             produced: 0,
             dead_lettered: 0,
         };
@@ -145,8 +201,9 @@ impl Executor {
         for effect in effects {
             match effect {
                 Effect::Produce(r) => {
-                    let topic = match (&r.topic, &self.output_topic) {
-                        (Some(t), _) | (None, Some(t)) => t.clone(),
+                    let topic: Arc<str> = match (&r.topic, &self.output_topic) {
+                        (Some(t), _) => Arc::from(t.as_str()),
+                        (None, Some(t)) => t.clone(),
                         (None, None) => return Err(EffectError::NoOutputTopic(self.pipeline.clone())),
                     };
                     let mut record = FutureRecord::to(&topic).payload(r.value.as_slice());
@@ -163,38 +220,77 @@ impl Executor {
                     let delivery = self
                         .enqueue(record)
                         .await
-                        .map_err(|error| EffectError::Delivery { topic: topic.clone(), error })?;
+                        .map_err(|error| EffectError::Delivery { topic: topic.to_string(), error })?;
                     pending.deliveries.push((topic, delivery));
                     pending.produced += 1;
                 }
-                Effect::Store(s) => pending.sink_writes.push((s.sink, s.points.len(), None)),
-                Effect::StoreEncoded(e) => pending.sink_writes.push((e.sink, e.origins.len(), Some(e.body))),
+                Effect::Store(s) => {
+                    let job = sink_write(&mut pending.sink_writes, s.sink, s.tenant);
+                    for point in &s.points {
+                        let mut line = String::with_capacity(160);
+                        encode::write_line(&mut line, point);
+                        if !job.body.is_empty() {
+                            job.body.push(b'\n');
+                        }
+                        job.body.extend_from_slice(line.as_bytes());
+                        job.origins.push(s.origin);
+                    }
+                }
+                Effect::StoreEncoded(e) => {
+                    let lines = lines::count(&e.body);
+                    if lines != e.origins.len() {
+                        // A guest bug: the lines cannot be traced to their messages.
+                        let reason = format!("the guest encoded {lines} points with {} origins", e.origins.len());
+                        for o in &e.origins {
+                            dead.push(DeadLetter { message: find(o.partition, o.offset)?, reason: reason.clone() });
+                        }
+                        continue;
+                    }
+                    let job = sink_write(&mut pending.sink_writes, e.sink, e.tenant);
+                    if !job.body.is_empty() {
+                        job.body.push(b'\n');
+                    }
+                    job.body.extend_from_slice(&e.body);
+                    job.origins.extend(e.origins);
+                }
                 Effect::Notify(_) => return Err(EffectError::NotifyUnsupported),
                 Effect::Reject(r) => {
                     dead.push(DeadLetter { message: find(r.origin.partition, r.origin.offset)?, reason: r.reason })
                 }
             }
         }
-        let module_id = format!("{} {}", module.name(), module.short_digest());
         for letter in &dead {
-            let record = self.dead_letter_record(letter, &module_id);
-            let topic = self.dead_letter_topic.clone();
-            let delivery =
-                self.enqueue(record).await.map_err(|error| EffectError::Delivery { topic: topic.clone(), error })?;
-            pending.deliveries.push((topic, delivery));
+            let delivery = self.dead_letter(letter, &pending.module_id).await?;
+            pending.deliveries.push(delivery);
         }
         pending.dead_lettered = dead.len() as u64;
+        if !pending.sink_writes.is_empty() {
+            pending.batch = Some(batch.clone());
+        }
         Ok(pending)
+    }
+
+    /// Enqueue the dead letter of one message.
+    async fn dead_letter(
+        &self,
+        letter: &DeadLetter<'_>,
+        module_id: &str,
+    ) -> Result<(Arc<str>, DeliveryFuture), EffectError> {
+        let record = self.dead_letter_record(letter, module_id);
+        let topic = self.dead_letter_topic.clone();
+        let delivery =
+            self.enqueue(record).await.map_err(|error| EffectError::Delivery { topic: topic.to_string(), error })?;
+        Ok((topic, delivery))
     }
 
     /// Enqueue one record, waiting while the producer's queue is full.
     async fn enqueue(&self, mut record: FutureRecord<'_, [u8], [u8]>) -> Result<DeliveryFuture, KafkaError> {
-        let started = std::time::Instant::now();
+        let mut started = None;
         loop {
             match self.producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
-                    if started.elapsed() < self.delivery_timeout =>
+                    if started.get_or_insert_with(std::time::Instant::now).elapsed() < self.delivery_timeout =>
                 {
                     record = returned;
                     tokio::time::sleep(std::time::Duration::from_millis(5)).await;

@@ -1,8 +1,10 @@
 //! A pipeline: one consumer group, one guest module, the effects it asks for.
 //!
 //! A dedicated consumer thread polls librdkafka (`BaseConsumer::poll`, no
-//! per-message future) and hands each partition's messages to that
-//! partition's worker task (`worker`), which batches them, runs the guest
+//! per-message future), sweeps up what librdkafka already holds, and hands
+//! each partition's share of the sweep to that partition's worker task
+//! (`worker`) in one piece (one channel send and one wake-up per partition
+//! and sweep, not per message). The worker batches them, runs the guest
 //! through a bounded pool of instances (`pool`), isolates poison messages
 //! (`isolate`), carries out the effects (`executor`) and then stores the
 //! offset. Offsets are committed asynchronously by librdkafka (only stored
@@ -60,11 +62,20 @@ pub enum PipelineError {
 type WorkerKey = (String, i32);
 
 struct Worker {
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Vec<Message>>,
     join: JoinHandle<()>,
 }
 
 type Workers = Arc<Mutex<HashMap<WorkerKey, Worker>>>;
+
+/// Partitions revoked while the consumer thread held swept messages of theirs.
+type Revoked = Arc<Mutex<Vec<WorkerKey>>>;
+
+/// Most messages taken from librdkafka in one sweep before they are handed on.
+const SWEEP: usize = 2048;
+
+/// Chunks (one sweep's share) a partition's worker may have queued.
+const QUEUED_CHUNKS: usize = 8;
 
 /// What a pipeline's tasks share.
 pub struct Shared {
@@ -93,6 +104,7 @@ impl Shared {
 pub struct RebalanceHandler {
     pipeline: String,
     workers: Workers,
+    revoked: Revoked,
     drain_timeout: Duration,
     runtime: tokio::runtime::Handle,
 }
@@ -110,6 +122,10 @@ impl ConsumerContext for RebalanceHandler {
                 .filter_map(|e| workers.remove(&(e.topic().to_string(), e.partition())))
                 .collect()
         };
+        self.revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())));
         tracing::info!(pipeline = %self.pipeline, partitions = partitions.count(), busy = revoked.len(), "partitions revoked; finishing their batches");
         if !revoked.is_empty() {
             let joins: Vec<JoinHandle<()>> = revoked.into_iter().map(|w| w.join).collect();
@@ -149,7 +165,7 @@ pub struct PipelineParts {
 pub struct Pipeline {
     shared: Arc<Shared>,
     workers: Workers,
-    queue: usize,
+    revoked: Revoked,
 }
 
 impl Pipeline {
@@ -157,9 +173,11 @@ impl Pipeline {
     pub fn start(parts: PipelineParts) -> Result<Self, PipelineError> {
         let name = parts.config.name.clone();
         let workers: Workers = Arc::default();
+        let revoked: Revoked = Arc::default();
         let handler = RebalanceHandler {
             pipeline: name.clone(),
             workers: workers.clone(),
+            revoked: revoked.clone(),
             drain_timeout: Duration::from_secs(30),
             runtime: tokio::runtime::Handle::current(),
         };
@@ -179,8 +197,8 @@ impl Pipeline {
             executor: Executor {
                 pipeline: name.clone(),
                 producer: parts.producer,
-                output_topic: parts.config.output_topic.clone(),
-                dead_letter_topic: parts.config.dead_letter_topic(),
+                output_topic: parts.config.output_topic.as_deref().map(Arc::from),
+                dead_letter_topic: Arc::from(parts.config.dead_letter_topic()),
                 sinks: parts.sinks,
                 delivery_timeout: Duration::from_millis(parts.config.delivery_timeout_ms),
                 stats: stats.clone(),
@@ -191,7 +209,7 @@ impl Pipeline {
             failed: Notify::new(),
             stopping: AtomicBool::new(false),
         });
-        Ok(Pipeline { shared, workers, queue: parts.config.batch.max_messages * 2 })
+        Ok(Pipeline { shared, workers, revoked })
     }
 
     /// The pipeline's counters.
@@ -212,10 +230,10 @@ impl Pipeline {
         let poller = {
             let polling = shared.clone();
             let workers = self.workers.clone();
-            let queue = self.queue;
+            let revoked = self.revoked.clone();
             std::thread::Builder::new()
                 .name(format!("consume-{}", shared.name))
-                .spawn(move || poll_loop(&polling, &workers, queue, &runtime))
+                .spawn(move || poll_loop(&polling, &workers, &revoked, &runtime))
                 .map_err(|e| PipelineError::Failed { pipeline: shared.name.clone(), reason: e.to_string() })?
         };
         tokio::select! {
@@ -248,34 +266,72 @@ impl Pipeline {
     }
 }
 
-/// The consumer thread: poll, copy, hand to the partition's worker (starting
-/// it on the runtime when needed), until the pipeline stops.
-fn poll_loop(shared: &Arc<Shared>, workers: &Workers, queue: usize, runtime: &tokio::runtime::Handle) {
+/// The consumer thread: wait for a message, sweep up to [`SWEEP`] more that
+/// librdkafka already holds, copy them, and hand each partition's share to
+/// its worker (starting it on the runtime when needed), until the pipeline
+/// stops.
+fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime: &tokio::runtime::Handle) {
+    let mut swept: Vec<(WorkerKey, Vec<Message>)> = Vec::new();
     while !shared.stopping.load(Ordering::Relaxed) {
-        let message = match shared.consumer.poll(Duration::from_millis(100)) {
-            None => continue,
-            Some(Err(e)) => {
-                tracing::warn!(pipeline = %shared.name, error = %e, "Kafka error while consuming");
-                continue;
+        let mut taken = 0;
+        let mut wait = Duration::from_millis(100);
+        while taken < SWEEP {
+            let polled = shared.consumer.poll(wait);
+            // A revocation runs inside `poll`: what this thread still holds of
+            // the revoked partitions was never handed on, so its offsets were
+            // never stored; the partitions' next owner reads it again.
+            forget_revoked(&mut swept, revoked);
+            match polled {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(pipeline = %shared.name, error = %e, "Kafka error while consuming");
+                    break;
+                }
+                Some(Ok(borrowed)) => {
+                    push_swept(&mut swept, owned(&borrowed));
+                    taken += 1;
+                }
             }
-            Some(Ok(borrowed)) => owned(&borrowed),
-        };
-        Stats::add(&shared.stats.consumed, 1);
-        let key = (message.topic.clone(), message.partition);
-        let tx = {
-            let mut workers = workers.lock().unwrap_or_else(|p| p.into_inner());
-            let worker = workers.entry(key.clone()).or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(queue);
-                let join = runtime.spawn(worker::run(shared.clone(), key.0.clone(), key.1, rx));
-                Worker { tx, join }
-            });
-            worker.tx.clone()
-        };
-        // Blocks while the partition's queue is full: back-pressure on consumption.
-        if tx.blocking_send(message).is_err() {
-            // The worker stopped (the pipeline is failing); stop consuming.
-            return;
+            wait = Duration::ZERO;
         }
+        Stats::add(&shared.stats.consumed, taken as u64);
+        for (key, chunk) in swept.drain(..) {
+            let tx = {
+                let mut workers = workers.lock().unwrap_or_else(|p| p.into_inner());
+                let worker = workers.entry(key).or_insert_with_key(|key| {
+                    let (tx, rx) = mpsc::channel(QUEUED_CHUNKS);
+                    let join = runtime.spawn(worker::run(shared.clone(), key.0.clone(), key.1, rx));
+                    Worker { tx, join }
+                });
+                worker.tx.clone()
+            };
+            // Blocks while the partition's queue is full: back-pressure on consumption.
+            if tx.blocking_send(chunk).is_err() {
+                // The worker stopped (the pipeline is failing); stop consuming.
+                return;
+            }
+        }
+    }
+}
+
+/// Add a message to its partition's share of the sweep.
+fn push_swept(swept: &mut Vec<(WorkerKey, Vec<Message>)>, message: Message) {
+    let found = swept
+        .iter_mut()
+        .rev()
+        .find(|((topic, partition), _)| *partition == message.partition && *topic == message.topic);
+    match found {
+        Some((_, chunk)) => chunk.push(message),
+        None => swept.push(((message.topic.clone(), message.partition), vec![message])),
+    }
+}
+
+/// Drop the swept messages of partitions revoked since the last look.
+fn forget_revoked(swept: &mut Vec<(WorkerKey, Vec<Message>)>, revoked: &Revoked) {
+    let mut revoked = revoked.lock().unwrap_or_else(|p| p.into_inner());
+    if !revoked.is_empty() {
+        swept.retain(|(key, _)| !revoked.contains(key));
+        revoked.clear();
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Batches of one partition whose effects may be in flight at once.
-const MAX_IN_FLIGHT: usize = 4;
+const MAX_IN_FLIGHT: usize = 8;
 
 /// A batch whose effects are being carried out.
 struct InFlight {
@@ -29,13 +29,14 @@ struct InFlight {
 
 /// Run until the channel closes (revocation or shutdown: what is queued is
 /// processed and every in-flight batch settled first) or a batch fails.
-pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, mut rx: mpsc::Receiver<Message>) {
+pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::Receiver<Vec<Message>>) {
     let limits = shared.batch;
+    let mut intake = Intake { rx, held: VecDeque::new(), closed: false };
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     loop {
         // Wait for the first message of the next batch, settling finished
         // batches meanwhile so an idle partition's offsets are stored too.
-        let first = loop {
+        while intake.held.is_empty() && !intake.closed {
             let settle_front = async {
                 match in_flight.front_mut() {
                     Some(front) => (&mut front.effects).await,
@@ -43,7 +44,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, mut rx: mps
                 }
             };
             tokio::select! {
-                message = rx.recv() => break message,
+                chunk = intake.rx.recv() => intake.take(chunk),
                 outcome = settle_front => {
                     let done = in_flight.pop_front().map(|b| b.last_offset);
                     if !settled(&shared, &topic, partition, outcome, done) {
@@ -51,22 +52,43 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, mut rx: mps
                     }
                 }
             }
-        };
-        let Some(first) = first else { break };
+        }
+        if intake.held.is_empty() {
+            break;
+        }
 
-        let deadline = Instant::now() + Duration::from_millis(limits.max_wait_ms);
-        let mut bytes = first.value.len();
-        let mut batch = vec![first];
-        while batch.len() < limits.max_messages && bytes < limits.max_bytes {
+        // Cut the batch: what is held and queued, then (with `max_wait_ms`)
+        // what arrives until a limit or the deadline. Under load the batches
+        // fill up on their own while the previous one is being processed.
+        let deadline = tokio::time::sleep_until(Instant::now() + Duration::from_millis(limits.max_wait_ms));
+        tokio::pin!(deadline);
+        let mut batch = Vec::with_capacity(limits.max_messages.min(intake.held.len().max(64)));
+        let mut bytes = 0;
+        loop {
+            while batch.len() < limits.max_messages && bytes < limits.max_bytes {
+                let Some(message) = intake.held.pop_front() else { break };
+                bytes += message.value.len();
+                batch.push(message);
+            }
+            if batch.len() >= limits.max_messages || bytes >= limits.max_bytes || intake.closed {
+                break;
+            }
+            // Whatever is queued already joins the batch without waiting.
+            match intake.rx.try_recv() {
+                Ok(chunk) => {
+                    intake.take(Some(chunk));
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => intake.closed = true,
+                Err(mpsc::error::TryRecvError::Empty) if limits.max_wait_ms == 0 => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            if intake.closed {
+                break;
+            }
             tokio::select! {
-                next = rx.recv() => match next {
-                    Some(message) => {
-                        bytes += message.value.len();
-                        batch.push(message);
-                    }
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
+                chunk = intake.rx.recv() => intake.take(chunk),
+                _ = &mut deadline => break,
             }
         }
 
@@ -78,6 +100,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, mut rx: mps
             }
         };
         let last_offset = batch[batch.len() - 1].offset;
+        let batch = Arc::new(batch);
         // Enqueue in order here; wait for the acknowledgements in the background.
         let poison = poison.into_iter().map(|(i, reason)| DeadLetter { message: &batch[i], reason }).collect();
         let pending = match shared.executor.send(shared.pool.module(), &batch, effects, poison).await {
@@ -87,7 +110,8 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, mut rx: mps
                 return;
             }
         };
-        let effects = tokio::spawn(async move { pending.finish().await.map_err(|e| e.to_string()) });
+        let finishing = shared.clone();
+        let effects = tokio::spawn(async move { pending.finish(&finishing.executor).await.map_err(|e| e.to_string()) });
         in_flight.push_back(InFlight { last_offset, effects });
 
         // Settle what is finished, and wait for the oldest when too many are open.
@@ -107,6 +131,23 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, mut rx: mps
         let outcome = oldest.effects.await;
         if !settled(&shared, &topic, partition, outcome, Some(oldest.last_offset)) {
             return;
+        }
+    }
+}
+
+/// A partition's incoming messages: the chunks the consumer thread sends, and
+/// what is left of them after the last batch was cut.
+struct Intake {
+    rx: mpsc::Receiver<Vec<Message>>,
+    held: VecDeque<Message>,
+    closed: bool,
+}
+
+impl Intake {
+    fn take(&mut self, chunk: Option<Vec<Message>>) {
+        match chunk {
+            Some(chunk) => self.held.extend(chunk),
+            None => self.closed = true,
         }
     }
 }

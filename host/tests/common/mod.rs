@@ -1,6 +1,8 @@
 //! Helpers shared by the host's integration tests.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use monasca_wasm::engine::types::Message;
 use monasca_wasm::engine::{Engine, EngineSettings};
 use std::path::PathBuf;

@@ -1,4 +1,168 @@
-//! The InfluxDB 1.x sink. `encode` renders points as line protocol, byte for
-//! byte as monasca-persister 9.0.0 does.
+//! The InfluxDB 1.x sink. A write is cut into requests of at most
+//! `batch_points` lines, sent concurrently (at most `max_in_flight` requests
+//! at once across the host). Each request is retried with backoff on 5xx,
+//! timeouts and connection errors for as long as it takes (the partition's
+//! offsets wait: back-pressure, nothing lost); a missing database is created
+//! (with the default retention policy, as monasca-persister does); a 400 is
+//! narrowed down by halving the request until the refused points are alone,
+//! and only those are returned (writing a point twice is harmless: same
+//! series and time, same point). Refused credentials stop the pipeline.
+//!
+//! `encode` renders structured points as line protocol, byte for byte as
+//! monasca-persister 9.0.0 does.
 
+pub mod client;
 pub mod encode;
+
+use super::{database_for, lines, Points, Refused, SinkError};
+use crate::config::InfluxDbConfig;
+use client::{quote_identifier, Answer, Client};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// First pause before retrying a failed request.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// An InfluxDB server and where points go in it.
+pub struct InfluxDb {
+    name: String,
+    client: Client,
+    database: String,
+    per_tenant: bool,
+    retention_hours: u32,
+    batch_points: usize,
+    slots: Semaphore,
+    max_backoff: Duration,
+    /// When the last retry warning was logged (ms since `started`): one
+    /// every few seconds is enough for an outage.
+    last_warning_ms: AtomicU64,
+    started: Instant,
+}
+
+/// Least time between two "retrying" warnings of one sink.
+const WARNING_EVERY: Duration = Duration::from_secs(5);
+
+impl InfluxDb {
+    /// A sink for the configured server (nothing is contacted yet).
+    pub fn new(name: &str, config: &InfluxDbConfig) -> Result<Self, SinkError> {
+        let client = Client::new(config)
+            .map_err(|e| SinkError::Setup { sink: name.to_string(), reason: format!("HTTP client: {e}") })?;
+        Ok(InfluxDb {
+            name: name.to_string(),
+            client,
+            database: config.database.clone(),
+            per_tenant: config.db_per_tenant,
+            retention_hours: config.default_retention_hours,
+            batch_points: config.batch_points.max(1),
+            slots: Semaphore::new(config.max_in_flight.max(1)),
+            max_backoff: Duration::from_millis(config.max_backoff_ms).max(FIRST_BACKOFF),
+            last_warning_ms: AtomicU64::new(0),
+            started: Instant::now(),
+        })
+    }
+
+    /// For the start-up banner (no credentials).
+    pub fn describe(&self) -> String {
+        let tenants =
+            if self.per_tenant { format!(" (`{}_<tenant>` per tenant)", self.database) } else { String::new() };
+        format!("InfluxDB at {}, database `{}`{tenants}", self.client.base(), self.database)
+    }
+
+    /// Store the points; see the module documentation.
+    pub async fn write(&self, points: Points<'_>) -> Result<Vec<Refused>, SinkError> {
+        let database = database_for(&self.database, self.per_tenant, points.tenant);
+        let all: Vec<&[u8]> = lines::split(points.body).collect();
+        let requests = all
+            .chunks(self.batch_points)
+            .enumerate()
+            .map(|(i, chunk)| self.write_lines(&database, i * self.batch_points, chunk));
+        let mut refused = Vec::new();
+        for outcome in futures::future::join_all(requests).await {
+            refused.extend(outcome?);
+        }
+        refused.sort_by_key(|r| r.line);
+        Ok(refused)
+    }
+
+    /// Write `lines` (numbered from `first`), halving on refusal until the
+    /// refused points are alone.
+    async fn write_lines(&self, database: &str, first: usize, lines: &[&[u8]]) -> Result<Vec<Refused>, SinkError> {
+        let mut refused = Vec::new();
+        let mut todo = vec![(first, lines)];
+        while let Some((start, part)) = todo.pop() {
+            match self.write_until_answered(database, part).await? {
+                None => {}
+                Some(reason) if part.len() == 1 => refused.push(Refused { line: start, reason }),
+                Some(_) => {
+                    let middle = part.len() / 2;
+                    todo.push((start + middle, &part[middle..]));
+                    todo.push((start, &part[..middle]));
+                }
+            }
+        }
+        Ok(refused)
+    }
+
+    /// One request, retried until InfluxDB stores it (`None`) or refuses it
+    /// (`Some(reason)`).
+    async fn write_until_answered(&self, database: &str, lines: &[&[u8]]) -> Result<Option<String>, SinkError> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut failures = 0u32;
+        loop {
+            let answer = {
+                let _slot = self.slots.acquire().await.map_err(|e| self.fatal(e.to_string()))?;
+                self.client.write(database, lines).await
+            };
+            let trouble = match answer {
+                Answer::Stored => {
+                    if failures > 0 {
+                        tracing::info!(sink = %self.name, %database, failures, "InfluxDB write went through after retries");
+                    }
+                    return Ok(None);
+                }
+                Answer::Refused(reason) => return Ok(Some(reason)),
+                Answer::Fatal(reason) => return Err(self.fatal(reason)),
+                Answer::NoDatabase => match self.create_database(database).await {
+                    Ok(()) => continue,
+                    Err(reason) => reason,
+                },
+                Answer::Retry(reason) => reason,
+            };
+            failures += 1;
+            if self.warning_due() {
+                tracing::warn!(sink = %self.name, %database, failures, retry_in_ms = backoff.as_millis() as u64, reason = %trouble, "InfluxDB write failed; retrying (offsets wait)");
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.max_backoff);
+        }
+    }
+
+    /// `CREATE DATABASE`, then the default retention policy when configured
+    /// (only at creation, so that an operator's own policies stay).
+    async fn create_database(&self, database: &str) -> Result<(), String> {
+        let quoted = quote_identifier(database);
+        self.client.query(&format!("CREATE DATABASE {quoted}")).await?;
+        if self.retention_hours > 0 {
+            let hours = self.retention_hours;
+            let policy = quote_identifier(&format!("{hours}h"));
+            self.client
+                .query(&format!("CREATE RETENTION POLICY {policy} ON {quoted} DURATION {hours}h REPLICATION 1 DEFAULT"))
+                .await?;
+        }
+        tracing::info!(sink = %self.name, %database, retention_hours = self.retention_hours, "created InfluxDB database");
+        Ok(())
+    }
+
+    /// True at most once per [`WARNING_EVERY`].
+    fn warning_due(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64 + WARNING_EVERY.as_millis() as u64;
+        let last = self.last_warning_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= WARNING_EVERY.as_millis() as u64
+            && self.last_warning_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+
+    fn fatal(&self, reason: String) -> SinkError {
+        SinkError::Fatal { sink: self.name.clone(), reason }
+    }
+}

@@ -1,0 +1,119 @@
+//! The embedded sink: points in a SQLite file, for a laptop and the
+//! quickstart, with the same identity as InfluxDB (series key + timestamp:
+//! writing a point again replaces it, so a replay leaves one row).
+//!
+//! Schema (created when missing):
+//!
+//! ```sql
+//! CREATE TABLE points (
+//!     database    TEXT    NOT NULL,  -- `mon`, or `mon_<tenant>` with db_per_tenant
+//!     series      TEXT    NOT NULL,  -- measurement and tags as in line protocol
+//!     time_ms     INTEGER NOT NULL,  -- milliseconds since the Unix epoch
+//!     measurement TEXT    NOT NULL,  -- the measurement, escaped as in line protocol
+//!     fields      TEXT    NOT NULL,  -- the field set as in line protocol
+//!     PRIMARY KEY (database, series, time_ms)
+//! ) WITHOUT ROWID;
+//! ```
+//!
+//! The file is in WAL mode with `synchronous = NORMAL`: a write that returned
+//! survives the host being killed (not a power cut). Each write is one
+//! transaction, run on the blocking pool.
+
+use super::{database_for, lines, Points, Refused, SinkError};
+use crate::config::SqliteConfig;
+use rusqlite::Connection;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS points (
+    database    TEXT    NOT NULL,
+    series      TEXT    NOT NULL,
+    time_ms     INTEGER NOT NULL,
+    measurement TEXT    NOT NULL,
+    fields      TEXT    NOT NULL,
+    PRIMARY KEY (database, series, time_ms)
+) WITHOUT ROWID;
+";
+
+const UPSERT: &str = "
+INSERT INTO points (database, series, time_ms, measurement, fields) VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (database, series, time_ms) DO UPDATE SET fields = excluded.fields
+";
+
+/// A SQLite file sink.
+pub struct SqliteSink {
+    name: String,
+    path: PathBuf,
+    database: String,
+    per_tenant: bool,
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteSink {
+    /// Open (or create) the file and its table.
+    pub fn open(name: &str, config: &SqliteConfig) -> Result<Self, SinkError> {
+        let setup = |e: rusqlite::Error| SinkError::Setup {
+            sink: name.to_string(),
+            reason: format!("{}: {e}", config.path.display()),
+        };
+        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| SinkError::Setup {
+                sink: name.to_string(),
+                reason: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let connection = Connection::open(&config.path).map_err(setup)?;
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(setup)?;
+        connection.pragma_update(None, "synchronous", "NORMAL").map_err(setup)?;
+        connection.busy_timeout(std::time::Duration::from_secs(30)).map_err(setup)?;
+        connection.execute_batch(SCHEMA).map_err(setup)?;
+        Ok(SqliteSink {
+            name: name.to_string(),
+            path: config.path.clone(),
+            database: config.database.clone(),
+            per_tenant: config.db_per_tenant,
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// For the start-up banner.
+    pub fn describe(&self) -> String {
+        let tenants = if self.per_tenant { " (one database per tenant)" } else { "" };
+        format!("SQLite file {}, database `{}`{tenants}", self.path.display(), self.database)
+    }
+
+    /// Store the points in one transaction; lines that are not line protocol
+    /// are refused.
+    pub async fn write(&self, points: Points<'_>) -> Result<Vec<Refused>, SinkError> {
+        let database = database_for(&self.database, self.per_tenant, points.tenant);
+        let body = points.body.to_vec();
+        let connection = self.connection.clone();
+        let name = self.name.clone();
+        let fatal = move |e: String| SinkError::Fatal { sink: name.clone(), reason: e };
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().unwrap_or_else(|p| p.into_inner());
+            let transaction = connection.transaction().map_err(|e| e.to_string())?;
+            let mut refused = Vec::new();
+            {
+                let mut upsert = transaction.prepare_cached(UPSERT).map_err(|e| e.to_string())?;
+                for (i, line) in lines::split(&body).enumerate() {
+                    match lines::parse(line) {
+                        Ok(p) => {
+                            upsert
+                                .execute((&database, p.series, p.timestamp_ms, p.measurement, p.fields))
+                                .map_err(|e| e.to_string())?;
+                        }
+                        Err(reason) => refused.push(Refused { line: i, reason }),
+                    }
+                }
+            }
+            transaction.commit().map_err(|e| e.to_string())?;
+            Ok(refused)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(fatal)
+    }
+}

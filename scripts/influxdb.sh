@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# A real InfluxDB 1.x for development, CI and tests, on 127.0.0.1 only.
+#
+#   scripts/influxdb.sh start [DIR]   install Debian's `influxdb` package if
+#                                     influxd is missing, start a server with
+#                                     its data in DIR (fresh each time), wait
+#                                     for /ping; prints the URL on stdout
+#   scripts/influxdb.sh stop [DIR]    stop the server started in DIR
+#   scripts/influxdb.sh resume [DIR]  start the server of DIR again, same port
+#                                     and data (after `stop`)
+#   scripts/influxdb.sh status [DIR]  exit 0 when it answers /ping
+#
+# DIR defaults to target/influxdb. INFLUXDB_PORT picks the HTTP port (default:
+# a free one). With INFLUXDB_OWNER_PID set, the server is stopped when that
+# process exits (tests use it so that no server outlives them).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+command=${1:-}
+dir=${2:-$root/target/influxdb}
+
+die() { echo "influxdb.sh: $*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+install() {
+  if command -v influxd >/dev/null; then return; fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "influxd is missing and installing Debian's influxdb package needs root or sudo"
+    sudo="sudo"
+  fi
+  echo "influxdb.sh: installing Debian's influxdb package" >&2
+  $sudo apt-get update -q >&2 || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q influxdb >&2 \
+    || die "could not install Debian's influxdb package (see the apt-get output above)"
+  # The package may start a system-wide server on 0.0.0.0:8086: stop it, ours listen on loopback.
+  $sudo service influxdb stop >/dev/null 2>&1 || true
+}
+
+answers_ping() {
+  local url
+  url=$(cat "$dir/url" 2>/dev/null) || return 1
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/ping")" = 204 ]
+}
+
+start() {
+  install
+  if [ -f "$dir/influxd.pid" ] && kill -0 "$(cat "$dir/influxd.pid")" 2>/dev/null; then
+    die "a server is already running from $dir (pid $(cat "$dir/influxd.pid")); stop it first"
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  local port=${INFLUXDB_PORT:-$(free_port)}
+  local rpc_port
+  rpc_port=$(free_port)
+  cat > "$dir/influxdb.conf" <<CONF
+reporting-enabled = false
+bind-address = "127.0.0.1:$rpc_port"
+[meta]
+  dir = "$dir/meta"
+  logging-enabled = false
+[data]
+  dir = "$dir/data"
+  wal-dir = "$dir/wal"
+  query-log-enabled = false
+  trace-logging-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:$port"
+  log-enabled = false
+  max-body-size = 0
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+[[udp]]
+  enabled = false
+CONF
+  echo "http://127.0.0.1:$port" > "$dir/url"
+  launch
+}
+
+resume() {
+  [ -f "$dir/influxdb.conf" ] || die "no server was started in $dir"
+  if [ -f "$dir/influxd.pid" ] && kill -0 "$(cat "$dir/influxd.pid")" 2>/dev/null; then
+    die "the server of $dir is running (pid $(cat "$dir/influxd.pid"))"
+  fi
+  launch
+}
+
+# Start influxd on the configuration in $dir and wait for /ping.
+launch() {
+  nohup influxd -config "$dir/influxdb.conf" >>"$dir/influxd.log" 2>&1 &
+  echo $! > "$dir/influxd.pid"
+  for _ in $(seq 1 120); do
+    if ! kill -0 "$(cat "$dir/influxd.pid")" 2>/dev/null; then
+      die "influxd exited during start-up: $(tail -20 "$dir/influxd.log")"
+    fi
+    if answers_ping; then
+      if [ -n "${INFLUXDB_OWNER_PID:-}" ]; then
+        nohup bash -c "while kill -0 $INFLUXDB_OWNER_PID 2>/dev/null; do sleep 1; done; '$0' stop '$dir' && rm -rf '$dir'" \
+          </dev/null >/dev/null 2>&1 &
+      fi
+      echo "influxdb.sh: $(influxd version 2>/dev/null | head -1) answers on $(cat "$dir/url") (data and log in $dir)" >&2
+      cat "$dir/url"
+      return 0
+    fi
+    sleep 0.5
+  done
+  stop
+  die "influxd did not answer /ping within 60 s: $(tail -20 "$dir/influxd.log")"
+}
+
+stop() {
+  [ -f "$dir/influxd.pid" ] || return 0
+  local pid
+  pid=$(cat "$dir/influxd.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 30); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/influxd.pid"
+}
+
+case "$command" in
+  start) start ;;
+  resume) resume ;;
+  stop) stop ;;
+  status) answers_ping ;;
+  *) die "usage: scripts/influxdb.sh start|stop|resume|status [DIR]" ;;
+esac
