@@ -13,7 +13,7 @@ use monasca_test_programs::{fixture_lines, influxdb, kafka, unique, PERSISTER};
 use monasca_wasm::sinks::lines;
 use rdkafka::message::{Headers, Message};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -405,4 +405,58 @@ async fn an_influxdb_outage_loses_nothing_and_holds_the_offsets_back() {
     assert_eq!(stored, N as usize, "the backlog drained after the outage\n{stderr}");
     let committed: i64 = committed_offsets(kafka(), &group, &metrics, 3).values().sum();
     assert_eq!(committed, N as i64, "every offset committed once stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_database_per_tenant_with_the_default_retention_policy() {
+    let url = influxdb();
+    let prefix = database("tenants");
+    let (metrics, alarms, dlq) = (unique("t-metrics"), unique("t-alarms"), unique("t-dlq"));
+    create_topics_on(kafka(), &[&metrics, &alarms, &dlq], 3).await;
+    let metric_values = fixture_lines("metrics.jsonl");
+    let alarm_values = fixture_lines("alarm-transitions.jsonl");
+    produce_values(kafka(), &metrics, &metric_values).await;
+    produce_values(kafka(), &alarms, &alarm_values).await;
+
+    // Points expected per tenant database, from the inputs themselves.
+    let mut expected: BTreeMap<String, HashSet<Identity>> = BTreeMap::new();
+    for (value, expected_file) in metric_values.iter().zip(fixture_lines("metrics.expected.lp")) {
+        let envelope: Value = serde_json::from_slice(value).expect("JSON");
+        let tenant = envelope["meta"]["tenantId"].as_str().expect("tenant").to_string();
+        let (identity, _) = expected_point(std::str::from_utf8(&expected_file).expect("UTF-8"));
+        expected.entry(format!("{prefix}_{tenant}")).or_default().insert(identity);
+    }
+    for (value, expected_file) in alarm_values.iter().zip(fixture_lines("alarm-transitions.expected.lp")) {
+        let alarm: Value = serde_json::from_slice(value).expect("JSON");
+        let tenant = alarm["alarm-transitioned"]["tenantId"].as_str().expect("tenant").to_string();
+        let (identity, _) = expected_point(std::str::from_utf8(&expected_file).expect("UTF-8"));
+        expected.entry(format!("{prefix}_{tenant}")).or_default().insert(identity);
+    }
+    assert!(expected.len() > 1, "the fixtures hold several tenants");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), url, &prefix, &[&metrics, &alarms], &unique("tenants"), &dlq);
+    let text = std::fs::read_to_string(&path)
+        .expect("config")
+        .replace("batch_points = 1000", "batch_points = 1000\ndb_per_tenant = true\ndefault_retention_hours = 48");
+    std::fs::write(&path, text).expect("config");
+    let host = spawn_host(&path);
+    for (db, identities) in &expected {
+        let stored = wait_for_points(url, db, identities.len(), 60).await;
+        assert_eq!(stored, identities.len(), "points in {db}");
+        let got: HashSet<Identity> =
+            influx::points(url, db).await.into_iter().map(|p| (p.measurement, p.tags, p.time_ms)).collect();
+        assert_eq!(&got, identities, "points of {db}");
+        let policies = influx::query(url, db, &format!("SHOW RETENTION POLICIES ON \"{db}\"")).await;
+        let rows =
+            policies.pointer("/results/0/series/0/values").and_then(Value::as_array).cloned().unwrap_or_default();
+        // Columns: name, duration, shardGroupDuration, replicaN, default.
+        let default: Vec<&Value> = rows.iter().filter(|r| r[4] == Value::Bool(true)).collect();
+        assert_eq!(default.len(), 1, "one default policy on {db}: {rows:?}");
+        // Ten years: the fixtures' points are from 2023 and must be kept.
+        assert_eq!(default[0][0], "87600h", "the default policy of {db}");
+        assert_eq!(default[0][1], "87600h0m0s", "its duration");
+    }
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "the host did not stop cleanly: {status}\n{stderr}");
 }

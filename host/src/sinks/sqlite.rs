@@ -117,3 +117,55 @@ impl SqliteSink {
         .map_err(fatal)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(dir: &std::path::Path, per_tenant: bool) -> SqliteSink {
+        let config =
+            SqliteConfig { path: dir.join("points.sqlite"), database: "mon".into(), db_per_tenant: per_tenant };
+        SqliteSink::open("tsdb", &config).expect("sink opens")
+    }
+
+    fn rows(sink: &SqliteSink) -> Vec<(String, String, i64, String)> {
+        let connection = sink.connection.lock().expect("lock");
+        let mut query =
+            connection.prepare("SELECT database, series, time_ms, fields FROM points ORDER BY 1, 2, 3").expect("query");
+        query
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    #[tokio::test]
+    async fn a_point_written_twice_is_one_row_and_bad_lines_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = sink(dir.path(), false);
+        let body =
+            b"cpu,host=a value=1.0 1000\nnot line protocol\ncpu,host=a value=2.0 1000\ncpu,host=b value=3.0 1000";
+        let refused = sink.write(Points { tenant: Some("t1"), body }).await.expect("write");
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].line, 1);
+        sink.write(Points { tenant: Some("t1"), body: b"cpu,host=b value=3.0 1000" }).await.expect("replay");
+        assert_eq!(
+            rows(&sink),
+            vec![
+                ("mon".into(), "cpu,host=a".into(), 1000, "value=2.0".into()),
+                ("mon".into(), "cpu,host=b".into(), 1000, "value=3.0".into()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn tenants_get_their_own_database_when_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = sink(dir.path(), true);
+        sink.write(Points { tenant: Some("t1"), body: b"m v=1 1" }).await.expect("write");
+        sink.write(Points { tenant: Some("t2"), body: b"m v=1 1" }).await.expect("write");
+        sink.write(Points { tenant: None, body: b"m v=1 1" }).await.expect("write");
+        let databases: Vec<String> = rows(&sink).into_iter().map(|r| r.0).collect();
+        assert_eq!(databases, ["mon", "mon_t1", "mon_t2"]);
+    }
+}

@@ -21,6 +21,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+/// The `dropped=N` count at the end of an InfluxDB "partial write" error.
+fn dropped(reason: &str) -> Option<usize> {
+    reason.rsplit_once("dropped=").and_then(|(_, n)| n.trim().parse().ok())
+}
+
 /// First pause before retrying a failed request.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -94,6 +99,10 @@ impl InfluxDb {
             match self.write_until_answered(database, part).await? {
                 None => {}
                 Some(reason) if part.len() == 1 => refused.push(Refused { line: start, reason }),
+                // Every point refused (e.g. all older than the retention policy): no need to halve.
+                Some(reason) if dropped(&reason) == Some(part.len()) => {
+                    refused.extend((start..start + part.len()).map(|line| Refused { line, reason: reason.clone() }))
+                }
                 Some(_) => {
                     let middle = part.len() / 2;
                     todo.push((start + middle, &part[middle..]));
@@ -164,5 +173,15 @@ impl InfluxDb {
 
     fn fatal(&self, reason: String) -> SinkError {
         SinkError::Fatal { sink: self.name.clone(), reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_dropped_count() {
+        let reason = "InfluxDB 400 Bad Request: partial write: points beyond retention policy dropped=37";
+        assert_eq!(super::dropped(reason), Some(37));
+        assert_eq!(super::dropped("InfluxDB 400: unable to parse 'x': bad"), None);
     }
 }
