@@ -438,12 +438,12 @@ async fn one_database_per_tenant_with_the_default_retention_policy() {
     let path = write_config(dir.path(), url, &prefix, &[&metrics, &alarms], &unique("tenants"), &dlq);
     let text = std::fs::read_to_string(&path)
         .expect("config")
-        .replace("batch_points = 1000", "batch_points = 1000\ndb_per_tenant = true\ndefault_retention_hours = 48");
+        .replace("batch_points = 1000", "batch_points = 1000\ndb_per_tenant = true\ndefault_retention_hours = 87600");
     std::fs::write(&path, text).expect("config");
     let host = spawn_host(&path);
     for (db, identities) in &expected {
         let stored = wait_for_points(url, db, identities.len(), 60).await;
-        assert_eq!(stored, identities.len(), "points in {db}");
+        assert_eq!(stored, identities.len(), "points in {db}\n{}", host.stderr());
         let got: HashSet<Identity> =
             influx::points(url, db).await.into_iter().map(|p| (p.measurement, p.tags, p.time_ms)).collect();
         assert_eq!(&got, identities, "points of {db}");
