@@ -17,13 +17,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 command=${1:-}
+name=influxdb.sh
+# shellcheck source=lib/servers.sh
+. "$here/lib/servers.sh"
 dir=${2:-$root/target/influxdb}
 
-die() { echo "influxdb.sh: $*" >&2; exit 1; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 install() {
   if command -v influxd >/dev/null; then return; fi
@@ -101,8 +100,7 @@ launch() {
     fi
     if answers_ping; then
       if [ -n "${INFLUXDB_OWNER_PID:-}" ]; then
-        nohup bash -c "while kill -0 $INFLUXDB_OWNER_PID 2>/dev/null; do sleep 1; done; '$0' stop '$dir' && rm -rf '$dir'" \
-          </dev/null >/dev/null 2>&1 &
+        stop_with_owner "$0" "$dir" "$INFLUXDB_OWNER_PID"
       fi
       echo "influxdb.sh: $(influxd version 2>/dev/null | head -1) answers on $(cat "$dir/url") (data and log in $dir)" >&2
       cat "$dir/url"
@@ -114,20 +112,7 @@ launch() {
   die "influxd did not answer /ping within 60 s: $(tail -20 "$dir/influxd.log")"
 }
 
-stop() {
-  [ -f "$dir/influxd.pid" ] || return 0
-  local pid
-  pid=$(cat "$dir/influxd.pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 30); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/influxd.pid"
-}
+stop() { stop_pidfile "$dir/influxd.pid"; }
 
 case "$command" in
   start) start ;;

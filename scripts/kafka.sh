@@ -19,13 +19,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 command=${1:-}
+name=kafka.sh
+# shellcheck source=lib/servers.sh
+. "$here/lib/servers.sh"
 dir=${2:-$root/target/kafka}
 
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")
 cache=${MONASCA_WASM_CACHE:-$HOME/.cache/monasca-wasm}/kafka-$version
 lib=$cache/lib
 
-die() { echo "kafka.sh: $*" >&2; exit 1; }
 
 fetch_jars() {
   if [ -f "$cache/.complete" ]; then return; fi
@@ -39,9 +41,6 @@ fetch_jars() {
   touch "$cache/.complete"
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 kafka_java() {
   java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
@@ -104,8 +103,7 @@ PROPS
     fi
     if answers_metadata; then
       if [ -n "${KAFKA_OWNER_PID:-}" ]; then
-        nohup bash -c "while kill -0 $KAFKA_OWNER_PID 2>/dev/null; do sleep 1; done; '$0' stop '$dir' && rm -rf '$dir'" \
-          </dev/null >/dev/null 2>&1 &
+        stop_with_owner "$0" "$dir" "$KAFKA_OWNER_PID"
       fi
       echo "kafka.sh: Kafka $version answers on 127.0.0.1:$port (data and logs in $dir)" >&2
       cat "$dir/bootstrap"
@@ -117,20 +115,7 @@ PROPS
   die "the broker did not answer metadata requests within 60 s: $(tail -20 "$dir/broker.log")"
 }
 
-stop() {
-  [ -f "$dir/broker.pid" ] || return 0
-  local pid
-  pid=$(cat "$dir/broker.pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 30); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/broker.pid"
-}
+stop() { stop_pidfile "$dir/broker.pid"; }
 
 case "$command" in
   start) start ;;

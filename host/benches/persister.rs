@@ -129,7 +129,8 @@ fn spawn(variant: Variant, setup: &Setup, topic: &str, group: &str, database: &s
 /// SIGTERM to the variant's process group, then SIGKILL after 10 s.
 fn stop(mut child: Child) {
     let group = format!("-{}", child.id());
-    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let quiet = |signal: &str| Command::new("kill").args([signal, "--", &group]).stderr(Stdio::null()).status();
+    let _ = quiet("-TERM");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
@@ -137,7 +138,7 @@ fn stop(mut child: Child) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = quiet("-KILL");
     let _ = child.wait();
 }
 
@@ -238,7 +239,7 @@ struct Drained {
 
 async fn drain(variant: Variant, setup: &Setup, topic: &str, n: u64) -> Drained {
     let (group, database) = (unique("pbench"), unique("pbench").replace('-', "_"));
-    let child = spawn(variant, setup, topic, &group, &database);
+    let mut child = spawn(variant, setup, topic, &group, &database);
     let reader: BaseConsumer =
         ClientConfig::new().set("bootstrap.servers", kafka()).set("group.id", &group).create().expect("reader");
     let deadline = Instant::now() + Duration::from_secs(900);
@@ -248,6 +249,7 @@ async fn drain(variant: Variant, setup: &Setup, topic: &str, n: u64) -> Drained 
         let now = Instant::now();
         let c = committed(&reader, topic);
         let usage = tree_usage(child.id());
+        assert!(child.try_wait().ok().flatten().is_none(), "{} exited early", variant.name());
         if c > 0 && first.is_none() {
             first = Some((now, c));
         }

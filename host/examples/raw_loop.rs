@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +34,9 @@ fn main() -> anyhow::Result<()> {
 
     let mut in_flight: VecDeque<(TopicPartitionList, Vec<DeliveryFuture>)> = VecDeque::new();
     while !stop.load(Ordering::Relaxed) {
-        let mut offsets = TopicPartitionList::new();
+        // The next offset to read per partition of the one topic (one entry each: a list with
+        // the same partition twice does not store the later offset).
+        let mut next: HashMap<i32, i64> = HashMap::new();
         let mut deliveries = Vec::with_capacity(1000);
         let deadline = Instant::now() + Duration::from_millis(100);
         while deliveries.len() < 1000 && Instant::now() < deadline {
@@ -56,7 +58,11 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-            offsets.add_partition_offset(m.topic(), m.partition(), rdkafka::Offset::Offset(m.offset() + 1))?;
+            next.insert(m.partition(), m.offset() + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (partition, offset) in &next {
+            offsets.add_partition_offset(input, *partition, rdkafka::Offset::Offset(*offset))?;
         }
         if !deliveries.is_empty() {
             in_flight.push_back((offsets, deliveries));

@@ -247,10 +247,13 @@ impl Executor {
                         continue;
                     }
                     let job = sink_write(&mut pending.sink_writes, e.sink, e.tenant);
-                    if !job.body.is_empty() {
+                    if job.body.is_empty() {
+                        // The usual case (one encoded effect per sink and tenant): no copy.
+                        job.body = e.body;
+                    } else {
                         job.body.push(b'\n');
+                        job.body.extend_from_slice(&e.body);
                     }
-                    job.body.extend_from_slice(&e.body);
                     job.origins.extend(e.origins);
                 }
                 Effect::Notify(_) => return Err(EffectError::NotifyUnsupported),

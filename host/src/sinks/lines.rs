@@ -8,6 +8,23 @@ pub fn split(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     body.split(|b| *b == b'\n').filter(|l| !l.is_empty())
 }
 
+/// The (start, end) byte offsets of the lines of a body (empty lines
+/// skipped, numbered as [`split`] numbers them).
+pub fn split_with_offsets(body: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || loop {
+        if start >= body.len() {
+            return None;
+        }
+        let end = body[start..].iter().position(|b| *b == b'\n').map_or(body.len(), |i| start + i);
+        let line = (start, end);
+        start = end + 1;
+        if line.1 > line.0 {
+            return Some(line);
+        }
+    })
+}
+
 /// Number of lines in a body.
 pub fn count(body: &[u8]) -> usize {
     split(body).count()
@@ -90,5 +107,10 @@ mod tests {
     fn splits_and_counts_lines() {
         assert_eq!(count(b"a v=1 1\nb v=2 2\n"), 2);
         assert_eq!(count(b""), 0);
+        let body = b"a 1\n\nbb 2\nc 3";
+        let spans: Vec<(usize, usize)> = split_with_offsets(body).collect();
+        assert_eq!(spans, [(0, 3), (5, 9), (10, 13)]);
+        let lines: Vec<&[u8]> = split(body).collect();
+        assert_eq!(lines, spans.iter().map(|(s, e)| &body[*s..*e]).collect::<Vec<_>>());
     }
 }

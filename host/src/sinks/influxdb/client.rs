@@ -59,29 +59,26 @@ impl Client {
         }
     }
 
-    /// Write `lines` (joined with `\n`) to `database`.
-    pub async fn write(&self, database: &str, lines: &[&[u8]]) -> Answer {
-        let size: usize = lines.iter().map(|l| l.len() + 1).sum();
-        let mut body = Vec::with_capacity(size);
-        for line in lines {
-            body.extend_from_slice(line);
-            body.push(b'\n');
-        }
+    /// Write `body` (line protocol, `\n`-separated) to `database`.
+    pub async fn write(&self, database: &str, body: &[u8]) -> Answer {
         let mut request = self
             .http
             .post(format!("{}/write", self.base))
             .query(&[("db", database), ("precision", "ms")])
             .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8");
-        if self.gzip {
-            let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(size / 4), flate2::Compression::fast());
-            match encoder.write_all(&body).and_then(|()| encoder.finish()) {
+        let body = if self.gzip {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+            match encoder.write_all(body).and_then(|()| encoder.finish()) {
                 Ok(compressed) => {
-                    body = compressed;
                     request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+                    compressed
                 }
                 Err(e) => return Answer::Retry(format!("cannot compress the request: {e}")),
             }
-        }
+        } else {
+            body.to_vec()
+        };
         let response = match self.credentials(request).body(body).send().await {
             Ok(response) => response,
             Err(e) => return Answer::Retry(describe(&e)),

@@ -17,9 +17,37 @@ pub mod encode;
 use super::{database_for, lines, Points, Refused, SinkError};
 use crate::config::InfluxDbConfig;
 use client::{quote_identifier, Answer, Client};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+
+/// A write's body with where each of its lines is, so that a run of lines
+/// is one slice of it (no copy per request).
+struct Body<'a> {
+    bytes: &'a [u8],
+    /// (start, end) of each non-empty line, in order.
+    spans: Vec<(usize, usize)>,
+}
+
+impl<'a> Body<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Body { bytes, spans: lines::split_with_offsets(bytes).collect() }
+    }
+
+    fn lines(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The bytes from the first line of `range` to the end of its last (empty
+    /// lines between them included: InfluxDB skips them).
+    fn bytes(&self, range: Range<usize>) -> &'a [u8] {
+        match (self.spans.get(range.start), range.end.checked_sub(1).and_then(|last| self.spans.get(last))) {
+            (Some(first), Some(last)) if range.start < range.end => &self.bytes[first.0..last.1],
+            _ => &[],
+        }
+    }
+}
 
 /// The `dropped=N` count at the end of an InfluxDB "partial write" error.
 fn dropped(reason: &str) -> Option<usize> {
@@ -77,11 +105,10 @@ impl InfluxDb {
     /// Store the points; see the module documentation.
     pub async fn write(&self, points: Points<'_>) -> Result<Vec<Refused>, SinkError> {
         let database = database_for(&self.database, self.per_tenant, points.tenant);
-        let all: Vec<&[u8]> = lines::split(points.body).collect();
-        let requests = all
-            .chunks(self.batch_points)
-            .enumerate()
-            .map(|(i, chunk)| self.write_lines(&database, i * self.batch_points, chunk));
+        let body = Body::new(points.body);
+        let requests = (0..body.lines())
+            .step_by(self.batch_points)
+            .map(|first| self.write_lines(&database, &body, first..(first + self.batch_points).min(body.lines())));
         let mut refused = Vec::new();
         for outcome in futures::future::join_all(requests).await {
             refused.extend(outcome?);
@@ -90,23 +117,28 @@ impl InfluxDb {
         Ok(refused)
     }
 
-    /// Write `lines` (numbered from `first`), halving on refusal until the
+    /// Write the lines `range` of `body`, halving on refusal until the
     /// refused points are alone.
-    async fn write_lines(&self, database: &str, first: usize, lines: &[&[u8]]) -> Result<Vec<Refused>, SinkError> {
+    async fn write_lines(
+        &self,
+        database: &str,
+        body: &Body<'_>,
+        range: Range<usize>,
+    ) -> Result<Vec<Refused>, SinkError> {
         let mut refused = Vec::new();
-        let mut todo = vec![(first, lines)];
-        while let Some((start, part)) = todo.pop() {
-            match self.write_until_answered(database, part).await? {
+        let mut todo = vec![range];
+        while let Some(part) = todo.pop() {
+            match self.write_until_answered(database, body.bytes(part.clone())).await? {
                 None => {}
-                Some(reason) if part.len() == 1 => refused.push(Refused { line: start, reason }),
+                Some(reason) if part.len() == 1 => refused.push(Refused { line: part.start, reason }),
                 // Every point refused (e.g. all older than the retention policy): no need to halve.
                 Some(reason) if dropped(&reason) == Some(part.len()) => {
-                    refused.extend((start..start + part.len()).map(|line| Refused { line, reason: reason.clone() }))
+                    refused.extend(part.map(|line| Refused { line, reason: reason.clone() }))
                 }
                 Some(_) => {
-                    let middle = part.len() / 2;
-                    todo.push((start + middle, &part[middle..]));
-                    todo.push((start, &part[..middle]));
+                    let middle = part.start + part.len() / 2;
+                    todo.push(middle..part.end);
+                    todo.push(part.start..middle);
                 }
             }
         }
@@ -115,7 +147,7 @@ impl InfluxDb {
 
     /// One request, retried until InfluxDB stores it (`None`) or refuses it
     /// (`Some(reason)`).
-    async fn write_until_answered(&self, database: &str, lines: &[&[u8]]) -> Result<Option<String>, SinkError> {
+    async fn write_until_answered(&self, database: &str, lines: &[u8]) -> Result<Option<String>, SinkError> {
         let mut backoff = FIRST_BACKOFF;
         let mut failures = 0u32;
         loop {
@@ -147,18 +179,19 @@ impl InfluxDb {
         }
     }
 
-    /// `CREATE DATABASE`, then the default retention policy when configured
-    /// (only at creation, so that an operator's own policies stay).
+    /// `CREATE DATABASE`, with the default retention policy when configured
+    /// (only at creation, so that an operator's own policies stay). One
+    /// statement: a concurrent write never lands in `autogen` in between.
     async fn create_database(&self, database: &str) -> Result<(), String> {
         let quoted = quote_identifier(database);
-        self.client.query(&format!("CREATE DATABASE {quoted}")).await?;
-        if self.retention_hours > 0 {
-            let hours = self.retention_hours;
-            let policy = quote_identifier(&format!("{hours}h"));
-            self.client
-                .query(&format!("CREATE RETENTION POLICY {policy} ON {quoted} DURATION {hours}h REPLICATION 1 DEFAULT"))
-                .await?;
-        }
+        let statement = match self.retention_hours {
+            0 => format!("CREATE DATABASE {quoted}"),
+            hours => {
+                let policy = quote_identifier(&format!("{hours}h"));
+                format!("CREATE DATABASE {quoted} WITH DURATION {hours}h REPLICATION 1 NAME {policy}")
+            }
+        };
+        self.client.query(&statement).await?;
         tracing::info!(sink = %self.name, %database, retention_hours = self.retention_hours, "created InfluxDB database");
         Ok(())
     }

@@ -1,0 +1,35 @@
+# Helpers shared by the scripts that start test servers (kafka.sh,
+# influxdb.sh). Source it; it expects `$name` (the script's name, for
+# messages) to be set.
+
+die() { echo "$name: $*" >&2; exit 1; }
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# stop_pidfile FILE: stop the process whose pid FILE holds (SIGTERM, then
+# SIGKILL after 30 s) and remove FILE.
+stop_pidfile() {
+  local file=$1 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 30); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+# stop_with_owner SCRIPT DIR OWNER_PID: when OWNER_PID exits, run
+# `SCRIPT stop DIR` and remove DIR (so that no server outlives its tests).
+stop_with_owner() {
+  local script=$1 dir=$2 owner=$3
+  nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; '$script' stop '$dir' && rm -rf '$dir'" \
+    </dev/null >/dev/null 2>&1 &
+}
