@@ -58,6 +58,23 @@ pub struct HostConfig {
     /// Optional built-in load generator (for the quickstart and benchmarks).
     #[serde(default)]
     pub generator: Option<GeneratorConfig>,
+    /// The admin HTTP server (health, Prometheus metrics, pipelines); off
+    /// without an `[admin]` table.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `address:port` to listen on; loopback unless you name another address.
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9464".to_string()
 }
 
 /// `[kafka]`.

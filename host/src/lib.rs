@@ -22,6 +22,7 @@
 //! branch on (a trap versus a deadline, a corrupt cache entry versus a missing
 //! file); `anyhow` is used only at the binary's edge, in `main.rs` and `cli`.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod effects;

@@ -2,6 +2,7 @@
 //! pipeline, prints a summary line per pipeline every few seconds, and on
 //! SIGTERM/SIGINT drains, flushes and commits before exiting.
 
+use crate::admin::{self, PipelineState, PipelineView, Registry};
 use crate::config::HostConfig;
 use crate::engine::Engine;
 use crate::kafka::{self, embedded::EmbeddedKafka};
@@ -70,6 +71,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let mut running = JoinSet::new();
+    let mut registry = Registry::default();
     let mut stats: Vec<(String, Arc<Stats>)> = Vec::new();
     for p in &config.pipelines {
         let module = engine.load_file(&p.module)?;
@@ -82,6 +84,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             p.topics.join(", "),
             p.group_id
         );
+        let (module_name, digest) = (module.name().to_string(), module.digest().to_string());
         let pipeline = Pipeline::start(PipelineParts {
             config: p.clone(),
             module,
@@ -90,7 +93,27 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             sinks: sinks.clone(),
         })?;
         stats.push((pipeline.name().to_string(), pipeline.stats()));
-        running.spawn(pipeline.run(shutdown_rx.clone()));
+        let view =
+            Arc::new(PipelineView::new(&p.name, &module_name, &digest, &p.topics, &p.group_id, pipeline.stats()));
+        registry.pipelines.push(view.clone());
+        let run = pipeline.run(shutdown_rx.clone());
+        running.spawn(async move {
+            let outcome = run.await;
+            view.set_state(if outcome.is_ok() { PipelineState::Stopped } else { PipelineState::Failed });
+            outcome
+        });
+    }
+    if let Some(admin) = &config.admin {
+        let listener = tokio::net::TcpListener::bind(&admin.listen)
+            .await
+            .with_context(|| format!("admin server: cannot listen on {}", admin.listen))?;
+        eprintln!("admin server on http://{} (/healthz, /readyz, /metrics, /v1/pipelines)", listener.local_addr()?);
+        let registry = Arc::new(std::mem::take(&mut registry));
+        tokio::spawn(async move {
+            if let Err(e) = admin::serve(listener, registry).await {
+                tracing::error!(error = %e, "admin server stopped");
+            }
+        });
     }
 
     let generated = Arc::new(AtomicBool::new(config.generator.is_none()));
