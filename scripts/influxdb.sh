@@ -94,22 +94,12 @@ resume() {
 launch() {
   nohup influxd -config "$dir/influxdb.conf" >>"$dir/influxd.log" 2>&1 &
   echo $! > "$dir/influxd.pid"
-  for _ in $(seq 1 120); do
-    if ! kill -0 "$(cat "$dir/influxd.pid")" 2>/dev/null; then
-      die "influxd exited during start-up: $(tail -20 "$dir/influxd.log")"
-    fi
-    if answers_ping; then
-      if [ -n "${INFLUXDB_OWNER_PID:-}" ]; then
-        stop_with_owner "$0" "$dir" "$INFLUXDB_OWNER_PID"
-      fi
-      echo "influxdb.sh: $(influxd version 2>/dev/null | head -1) answers on $(cat "$dir/url") (data and log in $dir)" >&2
-      cat "$dir/url"
-      return 0
-    fi
-    sleep 0.5
-  done
-  stop
-  die "influxd did not answer /ping within 60 s: $(tail -20 "$dir/influxd.log")"
+  wait_until_up influxd "$dir/influxd.pid" "$dir/influxd.log" 120 0.5 answers_ping
+  if [ -n "${INFLUXDB_OWNER_PID:-}" ]; then
+    stop_with_owner "$0" "$dir" "$INFLUXDB_OWNER_PID"
+  fi
+  echo "influxdb.sh: $(influxd version 2>/dev/null | head -1) answers on $(cat "$dir/url") (data and log in $dir)" >&2
+  cat "$dir/url"
 }
 
 stop() { stop_pidfile "$dir/influxd.pid"; }

@@ -97,22 +97,12 @@ PROPS
        -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
        -cp "$lib/*" kafka.Kafka "$dir/server.properties" >"$dir/broker.log" 2>&1 &
   echo $! > "$dir/broker.pid"
-  for _ in $(seq 1 60); do
-    if ! kill -0 "$(cat "$dir/broker.pid")" 2>/dev/null; then
-      die "the broker exited during start-up: $(tail -20 "$dir/broker.log")"
-    fi
-    if answers_metadata; then
-      if [ -n "${KAFKA_OWNER_PID:-}" ]; then
-        stop_with_owner "$0" "$dir" "$KAFKA_OWNER_PID"
-      fi
-      echo "kafka.sh: Kafka $version answers on 127.0.0.1:$port (data and logs in $dir)" >&2
-      cat "$dir/bootstrap"
-      return 0
-    fi
-    sleep 1
-  done
-  stop
-  die "the broker did not answer metadata requests within 60 s: $(tail -20 "$dir/broker.log")"
+  wait_until_up "the broker" "$dir/broker.pid" "$dir/broker.log" 60 1 answers_metadata
+  if [ -n "${KAFKA_OWNER_PID:-}" ]; then
+    stop_with_owner "$0" "$dir" "$KAFKA_OWNER_PID"
+  fi
+  echo "kafka.sh: Kafka $version answers on 127.0.0.1:$port (data and logs in $dir)" >&2
+  cat "$dir/bootstrap"
 }
 
 stop() { stop_pidfile "$dir/broker.pid"; }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::kafka::{committed_offsets, spawn_host, terminate};
+use common::kafka::{committed_offsets, config_head, spawn_host, terminate};
 use monasca_test_programs::{kafka, unique, PASSTHROUGH};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -16,7 +16,6 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,13 +56,7 @@ async fn kill_9_three_times_loses_nothing() {
     std::fs::write(
         &config,
         format!(
-            r#"
-[kafka]
-bootstrap = "{bootstrap}"
-[kafka.properties]
-"session.timeout.ms" = "6000"
-[engine]
-cache_dir = "{cache}"
+            r#"{head}
 [[pipeline]]
 name = "crash"
 module = "{module}"
@@ -74,8 +67,7 @@ output_topic = "{output}"
 max_messages = {BATCH}
 max_wait_ms = 50
 "#,
-            bootstrap = kafka(),
-            cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash-cache").display(),
+            head = config_head("crash-cache"),
             module = PASSTHROUGH,
             group = group,
         ),

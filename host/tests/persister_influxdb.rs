@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::kafka::{committed_offsets, consume_on, create_topics_on, produce_values, spawn_host, terminate};
+use common::kafka::{
+    committed_offsets, config_head, consume_on, create_topics_on, produce_values, spawn_host, terminate,
+};
 use monasca_test_programs::influx::{self, OwnInflux, StoredPoint};
 use monasca_test_programs::{fixture_lines, influxdb, kafka, unique, PERSISTER};
 use monasca_wasm::sinks::lines;
@@ -27,17 +29,10 @@ fn database(prefix: &str) -> String {
 fn write_config(dir: &Path, url: &str, database: &str, topics: &[&str], group: &str, dlq: &str) -> PathBuf {
     let path = dir.join("host.toml");
     let topics: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("persister-cache");
     std::fs::write(
         &path,
         format!(
-            r#"
-[kafka]
-bootstrap = "{bootstrap}"
-[kafka.properties]
-"session.timeout.ms" = "6000"
-[engine]
-cache_dir = "{cache}"
+            r#"{head}
 [sinks.tsdb]
 type = "influxdb"
 url = "{url}"
@@ -54,8 +49,7 @@ dead_letter_topic = "{dlq}"
 [pipeline.batch]
 max_messages = 1000
 "#,
-            bootstrap = kafka(),
-            cache = cache.display(),
+            head = config_head("persister-cache"),
             module = PERSISTER,
             topics = topics.join(", "),
         ),

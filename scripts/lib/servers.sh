@@ -33,3 +33,22 @@ stop_with_owner() {
   nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; '$script' stop '$dir' && rm -rf '$dir'" \
     </dev/null >/dev/null 2>&1 &
 }
+
+# wait_until_up WHAT PIDFILE LOG TRIES INTERVAL CHECK...: wait until the
+# command CHECK succeeds, failing (with the log's tail) when the process of
+# PIDFILE exits or after TRIES tries INTERVAL seconds apart (then `stop`).
+wait_until_up() {
+  local what=$1 pidfile=$2 log=$3 tries=$4 interval=$5
+  shift 5
+  for _ in $(seq 1 "$tries"); do
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      die "$what exited during start-up: $(tail -20 "$log")"
+    fi
+    if "$@"; then
+      return 0
+    fi
+    sleep "$interval"
+  done
+  stop
+  die "$what did not come up in time: $(tail -20 "$log")"
+}

@@ -68,8 +68,15 @@ struct Worker {
 
 type Workers = Arc<Mutex<HashMap<WorkerKey, Worker>>>;
 
-/// Partitions revoked while the consumer thread held swept messages of theirs.
-type Revoked = Arc<Mutex<Vec<WorkerKey>>>;
+/// Partitions revoked while the consumer thread held swept messages of
+/// theirs. `any` lets the consumer thread skip the lock on every poll.
+#[derive(Default)]
+struct RevokedList {
+    any: AtomicBool,
+    keys: Mutex<Vec<WorkerKey>>,
+}
+
+type Revoked = Arc<RevokedList>;
 
 /// Most messages taken from librdkafka in one sweep before they are handed on.
 const SWEEP: usize = 2048;
@@ -123,9 +130,11 @@ impl ConsumerContext for RebalanceHandler {
                 .collect()
         };
         self.revoked
+            .keys
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())));
+        self.revoked.any.store(true, Ordering::Release);
         tracing::info!(pipeline = %self.pipeline, partitions = partitions.count(), busy = revoked.len(), "partitions revoked; finishing their batches");
         if !revoked.is_empty() {
             let joins: Vec<JoinHandle<()>> = revoked.into_iter().map(|w| w.join).collect();
@@ -328,11 +337,12 @@ fn push_swept(swept: &mut Vec<(WorkerKey, Vec<Message>)>, message: Message) {
 
 /// Drop the swept messages of partitions revoked since the last look.
 fn forget_revoked(swept: &mut Vec<(WorkerKey, Vec<Message>)>, revoked: &Revoked) {
-    let mut revoked = revoked.lock().unwrap_or_else(|p| p.into_inner());
-    if !revoked.is_empty() {
-        swept.retain(|(key, _)| !revoked.contains(key));
-        revoked.clear();
+    if !revoked.any.swap(false, Ordering::Acquire) {
+        return;
     }
+    let mut keys = revoked.keys.lock().unwrap_or_else(|p| p.into_inner());
+    swept.retain(|(key, _)| !keys.contains(key));
+    keys.clear();
 }
 
 /// Copy a consumed message into the host's type.

@@ -88,6 +88,18 @@ pub async fn consume_on(bootstrap: &str, topic: &str, expected: usize) -> Vec<Ow
     out
 }
 
+/// The `[kafka]` and `[engine]` tables of a test host's configuration: the
+/// test broker, a short session timeout (a killed host leaves the group
+/// soon), compiled modules cached under cargo's temp dir in `cache`.
+pub fn config_head(cache: &str) -> String {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join(cache);
+    format!(
+        "[kafka]\nbootstrap = \"{}\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n[engine]\ncache_dir = \"{}\"\n",
+        monasca_test_programs::kafka(),
+        cache.display()
+    )
+}
+
 /// A running `monasca-wasm run` process. Its stderr is read as it comes (a
 /// full pipe would block the host's logging and stall it) and kept.
 pub struct Host {
