@@ -33,6 +33,12 @@ pub fn write_float_repr(out: &mut String, x: f64) {
         out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
+    // Whole numbers below 10^16 (most metric values) print as `digits.0`.
+    if x.fract() == 0.0 && x.abs() < 1e16 {
+        write_integer(out, x as i64);
+        out.push_str(".0");
+        return;
+    }
     // Rust's `{:e}` prints the shortest round-trip digits: "-1.8446744073709552e19".
     // Format into a stack buffer: this runs once per metric on the hot path.
     let mut sci = StackText::new();
@@ -77,6 +83,26 @@ pub fn write_float_repr(out: &mut String, x: f64) {
             out.push_str(&digits[point..]);
         }
     }
+}
+
+/// Append the decimal digits of `n` without going through `fmt`.
+pub fn write_integer(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
 }
 
 /// A small text buffer on the stack, for formatting a float without allocating.
@@ -207,6 +233,10 @@ mod tests {
             (-0.0, "-0.0"),
             (0.1, "0.1"),
             (1e22, "1e+22"),
+            (-5.0, "-5.0"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (-1234567890123456.0, "-1234567890123456.0"),
+            (1700000000000.0, "1700000000000.0"),
         ];
         for (value, python) in cases {
             assert_eq!(float_repr(value), python, "repr({value:?})");

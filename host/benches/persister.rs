@@ -8,7 +8,9 @@
 //!    (`examples/raw_influx.rs`): InfluxDB's limit on this machine.
 //!
 //! Run: `cargo bench -p monasca-wasm --bench persister` (env `MESSAGES`,
-//! default 1000000; `LATENCY_RATE`, default 5000 metrics/s). Needs Java 17 +
+//! default 1000000; `LATENCY_RATE`, default 5000 metrics/s; `VARIANTS`, a
+//! comma-separated subset of `persister1,persister2,host,raw`, default all;
+//! the ratio column is then to the first variant run). Needs Java 17 +
 //! Maven (broker), Debian's `influxdb` (installed by `scripts/influxdb.sh`
 //! when missing) and Python 3 with pip: monasca-persister is installed into
 //! a virtualenv under `~/.cache/monasca-wasm/persister-venv` on first use.
@@ -20,7 +22,9 @@
 //! the rate is counted from the first commit to the last, so start-up is
 //! left out; the database must then hold every metric. CPU seconds and peak
 //! RSS are those of the variant's whole process tree (monasca-persister forks
-//! one process per `num_processors`). Latency: each variant on an empty topic,
+//! one process per `num_processors`); CPU per million is counted over the same
+//! window as the rate (first to last commit), and the CPU spent before the
+//! first commit (start-up) is reported on its own, as is the whole-run figure. Latency: each variant on an empty topic,
 //! warmed up, then fed at a steady rate for 10 s; the k-th metric's latency is
 //! the time from its send until the database held k metrics.
 
@@ -42,6 +46,25 @@ enum Variant {
     Persister(u32),
     Host,
     Raw,
+}
+
+/// The variants named by `VARIANTS` (all when unset), in the table's order.
+fn selected_variants() -> Vec<Variant> {
+    let all = [
+        ("persister1", Variant::Persister(1)),
+        ("persister2", Variant::Persister(2)),
+        ("host", Variant::Host),
+        ("raw", Variant::Raw),
+    ];
+    let wanted = std::env::var("VARIANTS").unwrap_or_default();
+    let wanted: Vec<&str> = wanted.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
+    for w in &wanted {
+        assert!(
+            all.iter().any(|(name, _)| name == w),
+            "VARIANTS: unknown variant {w:?} (expected persister1, persister2, host, raw)"
+        );
+    }
+    all.into_iter().filter(|(name, _)| wanted.is_empty() || wanted.contains(name)).map(|(_, v)| v).collect()
 }
 
 impl Variant {
@@ -233,7 +256,12 @@ fn committed(reader: &BaseConsumer, topic: &str) -> i64 {
 
 struct Drained {
     rate: f64,
+    /// CPU seconds per million metrics between the first and the last commit.
     cpu_per_million: f64,
+    /// CPU seconds up to the first commit (start-up, module compile, first batches).
+    startup_cpu: f64,
+    /// CPU seconds per million over the whole run, start-up included.
+    total_cpu_per_million: f64,
     peak_rss_mb: f64,
 }
 
@@ -251,7 +279,7 @@ async fn drain(variant: Variant, setup: &Setup, topic: &str, n: u64) -> Drained 
         let usage = tree_usage(child.id());
         assert!(child.try_wait().ok().flatten().is_none(), "{} exited early", variant.name());
         if c > 0 && first.is_none() {
-            first = Some((now, c));
+            first = Some((now, c, usage.0));
         }
         if c >= n as i64 {
             break (now, usage);
@@ -262,9 +290,16 @@ async fn drain(variant: Variant, setup: &Setup, topic: &str, n: u64) -> Drained 
     let stored = influx::count(influxdb(), &database).await;
     assert_eq!(stored, n as usize, "{} stored {stored} of {n} metrics", variant.name());
     let _ = influx::query(influxdb(), &database, &format!("DROP DATABASE \"{database}\"")).await;
-    let (t1, c1) = first.unwrap_or((done, 0));
-    let rate = (n as f64 - c1 as f64) / done.duration_since(t1).as_secs_f64().max(0.2);
-    Drained { rate, cpu_per_million: usage.0 / n as f64 * 1e6, peak_rss_mb: usage.1 }
+    let (t1, c1, cpu1) = first.unwrap_or((done, 0, 0.0));
+    let steady = (n as f64 - c1 as f64).max(1.0);
+    let rate = steady / done.duration_since(t1).as_secs_f64().max(0.2);
+    Drained {
+        rate,
+        cpu_per_million: (usage.0 - cpu1) / steady * 1e6,
+        startup_cpu: cpu1,
+        total_cpu_per_million: usage.0 / n as f64 * 1e6,
+        peak_rss_mb: usage.1,
+    }
 }
 
 /// p50 and p99 latency (ms) at a steady `rate` for 10 s.
@@ -352,11 +387,11 @@ async fn main() {
     fill(&lines, n, true).await;
     eprintln!("filled {n} metric envelopes and their {n} lines");
 
-    let variants = [Variant::Persister(1), Variant::Persister(2), Variant::Host, Variant::Raw];
+    let variants = selected_variants();
     let mut table = format!(
         "Persister: {n} metric envelopes from a 6-partition topic into InfluxDB 1.x, real broker and InfluxDB on this machine\n\n\
-         | variant | metrics/s | × monasca-persister (1 process) | CPU s per million | peak RSS MB | p50 ms at {rate}/s | p99 ms at {rate}/s |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n"
+         | variant | metrics/s | × first variant | CPU s per million | start-up CPU s | CPU s per million, start-up included | peak RSS MB | p50 ms at {rate}/s | p99 ms at {rate}/s |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     let mut baseline = None;
     for variant in variants {
@@ -364,13 +399,21 @@ async fn main() {
         let d = drain(variant, &setup, topic, n).await;
         let (p50, p99) = latency(variant, &setup, rate).await;
         let base = *baseline.get_or_insert(d.rate);
-        eprintln!("{}: {:.0} metrics/s, p50 {p50:.0} ms, p99 {p99:.0} ms", variant.name(), d.rate);
+        eprintln!(
+            "{}: {:.0} metrics/s, {:.2} CPU s per million (start-up {:.2} s), p50 {p50:.0} ms, p99 {p99:.0} ms",
+            variant.name(),
+            d.rate,
+            d.cpu_per_million,
+            d.startup_cpu
+        );
         table.push_str(&format!(
-            "| {} | {:.0} | {:.2} | {:.1} | {:.0} | {p50:.0} | {p99:.0} |\n",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {p50:.0} | {p99:.0} |\n",
             variant.name(),
             d.rate,
             d.rate / base,
             d.cpu_per_million,
+            d.startup_cpu,
+            d.total_cpu_per_million,
             d.peak_rss_mb
         ));
     }

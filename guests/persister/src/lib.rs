@@ -211,7 +211,7 @@ pub fn write_envelope_line(out: &mut String, envelope: &MetricEnvelope<'_>) -> R
     out.push_str(",value_meta=");
     lineproto::escape_string(out, &value_meta);
     out.push(' ');
-    out.push_str(itoa(envelope.metric.timestamp).as_str());
+    pyjson::write_integer(out, envelope.metric.timestamp);
     Ok(())
 }
 
@@ -219,6 +219,9 @@ pub fn write_envelope_line(out: &mut String, envelope: &MetricEnvelope<'_>) -> R
 /// original would write a broken line and lose its whole batch): such a
 /// metric is refused, naming the place.
 fn refuse_line_breaks(envelope: &MetricEnvelope<'_>) -> Result<(), String> {
+    if envelope.strings_are_plain() {
+        return Ok(());
+    }
     // `contains` on bytes searches a word at a time (a byte loop costs more
     // than the rest of the check in the guest).
     let breaks = |s: &str| s.as_bytes().contains(&b'\n');
@@ -283,37 +286,6 @@ fn value_meta_text<'e>(envelope: &MetricEnvelope<'e>) -> Result<std::borrow::Cow
                 .map_err(|e| format!("invalid metric envelope: metric.value_meta: {e}"))?;
             Ok(if is_falsy(&meta) { "{}".into() } else { pyjson::dumps(&meta).into() })
         }
-    }
-}
-
-/// Decimal text of an integer without allocating.
-fn itoa(n: i64) -> ItoaBuf {
-    let mut buf = ItoaBuf { bytes: [0; 20], start: 20 };
-    let negative = n < 0;
-    let mut rest = n.unsigned_abs();
-    loop {
-        buf.start -= 1;
-        buf.bytes[buf.start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if negative {
-        buf.start -= 1;
-        buf.bytes[buf.start] = b'-';
-    }
-    buf
-}
-
-struct ItoaBuf {
-    bytes: [u8; 20],
-    start: usize,
-}
-
-impl ItoaBuf {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[self.start..]).unwrap_or_default()
     }
 }
 

@@ -3,6 +3,8 @@
 //! The types borrow from the message bytes where they can (`Cow<str>`), so
 //! parsing a metric envelope allocates only for escaped strings.
 
+mod scan;
+
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -21,6 +23,10 @@ pub struct MetricEnvelope<'a> {
     /// When the API received it (seconds since the Unix epoch).
     #[serde(default)]
     pub creation_time: Option<f64>,
+    /// True when it was read by the fast path: no string held an escape
+    /// sequence, so none holds a control character such as a line break.
+    #[serde(skip)]
+    plain_strings: bool,
 }
 
 /// One measurement of a metric.
@@ -75,6 +81,24 @@ impl<'a> Dimensions<'a> {
     pub fn into_pairs(self) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
         self.pairs
     }
+
+    /// Dimensions from pairs in message order: sorted by key (stably), and a
+    /// repeated key keeps its last value.
+    fn from_unsorted(mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        // Agents send dimensions sorted more often than not.
+        if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            pairs.dedup_by(|later, kept| {
+                if later.0 == kept.0 {
+                    std::mem::swap(later, kept);
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        Dimensions { pairs }
+    }
 }
 
 /// A string that borrows from the input when it has no escapes.
@@ -97,17 +121,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Dimensions<'a> {
                 while let Some((CowStr(k), CowStr(v))) = map.next_entry::<CowStr<'de>, CowStr<'de>>()? {
                     pairs.push((k, v));
                 }
-                // Stable sort, then keep the last value of a repeated key.
-                pairs.sort_by(|a: &(Cow<str>, Cow<str>), b| a.0.cmp(&b.0));
-                pairs.dedup_by(|later, kept| {
-                    if later.0 == kept.0 {
-                        std::mem::swap(later, kept);
-                        true
-                    } else {
-                        false
-                    }
-                });
-                Ok(Dimensions { pairs })
+                Ok(Dimensions::from_unsorted(pairs))
             }
         }
 
@@ -127,12 +141,24 @@ pub struct MetricMeta<'a> {
 }
 
 impl<'a> MetricEnvelope<'a> {
+    /// True when no string of the message held an escape sequence, so no
+    /// name, dimension or meta value can hold a control character (a line
+    /// break, say): a check for those can be skipped.
+    pub fn strings_are_plain(&self) -> bool {
+        self.plain_strings
+    }
+
     /// Parse and check an envelope: valid UTF-8, JSON object, required keys
     /// present, non-empty name, numeric value and timestamp. The error is a
     /// reason a person can read.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
-        let text = std::str::from_utf8(bytes).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
-        let envelope: MetricEnvelope<'a> = parse_json(text, "metric envelope")?;
+        let envelope: MetricEnvelope<'a> = match scan::metric_envelope(bytes) {
+            Some(envelope) => envelope,
+            None => {
+                let text = std::str::from_utf8(bytes).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
+                parse_json(text, "metric envelope")?
+            }
+        };
         if envelope.metric.name.is_empty() {
             return Err("invalid metric envelope: metric.name is empty".to_string());
         }
@@ -230,10 +256,13 @@ fn parse_json<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, St
     }
 }
 
+/// Largest timestamp magnitude accepted, in milliseconds (about year 287,000).
+const MAX_TIMESTAMP: f64 = 9.0e15;
+
 /// A timestamp in milliseconds given as a JSON integer or float (truncated).
 fn millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     let value = f64::deserialize(deserializer)?;
-    if !value.is_finite() || value.abs() > 9.0e15 {
+    if !value.is_finite() || value.abs() > MAX_TIMESTAMP {
         return Err(serde::de::Error::custom(format!("timestamp {value} is out of range")));
     }
     Ok(value.trunc() as i64)

@@ -1,0 +1,512 @@
+//! The fast path for metric envelopes: one pass over the bytes, strings
+//! borrowed from the message, no serde machinery.
+//!
+//! Metric envelopes are most of Monasca's traffic and nearly all of them have
+//! the same plain shape, so this scanner handles exactly that shape and
+//! answers `None` for anything else: a backslash in any string, a control
+//! character, a duplicate key, nesting deeper than [`MAX_DEPTH`], a number it
+//! cannot read exactly, malformed JSON. The serde path then parses the
+//! message and, if it is invalid, says why. So the scanner never decides
+//! that a message is invalid, and whatever it accepts it reads as the serde
+//! path would (a differential test checks that on generated envelopes).
+
+use super::{Dimensions, Metric, MetricEnvelope, MetricMeta};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// Deepest nesting the scanner skips through (serde_json allows 128).
+const MAX_DEPTH: usize = 32;
+
+/// `bytes` as a metric envelope, when it has the plain shape. Only strings
+/// may hold non-ASCII bytes (anything else fails the grammar), so UTF-8 is
+/// checked string by string, and only for strings that are not pure ASCII.
+pub(super) fn metric_envelope(bytes: &[u8]) -> Option<MetricEnvelope<'_>> {
+    let mut scan = Scanner { bytes, pos: 0 };
+    let (mut metric, mut meta, mut creation_time) = (None, None, None);
+    scan.object(|scan, key| match key {
+        "metric" => set_once(&mut metric, scan.metric()?),
+        "meta" => set_once(&mut meta, scan.meta()?),
+        "creation_time" => set_once(&mut creation_time, scan.optional_number()?),
+        _ => scan.skip_value(0),
+    })?;
+    scan.end()?;
+    Some(MetricEnvelope { metric: metric?, meta: meta?, creation_time: creation_time.flatten(), plain_strings: true })
+}
+
+/// Store a field's value, refusing a second one (serde refuses duplicate fields).
+fn set_once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    match slot {
+        Some(_) => None,
+        None => {
+            *slot = Some(value);
+            Some(())
+        }
+    }
+}
+
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The bytes of `word` that end a plain string's scan (`"`, `\`, a control
+/// character) as high bits. Bits above the lowest set one may be spurious
+/// (borrows), the lowest one is exact.
+fn string_stops(word: u64) -> u64 {
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\'))) | below_space
+}
+
+/// Text that was checked to be UTF-8 (or ASCII).
+fn text(bytes: &[u8], ascii: bool) -> Option<&str> {
+    if ascii {
+        // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
+impl<'a> Scanner<'a> {
+    /// The next byte after whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(b);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    /// Consume `expected` (after whitespace).
+    fn eat(&mut self, expected: u8) -> Option<()> {
+        (self.peek()? == expected).then(|| self.pos += 1)
+    }
+
+    /// Only whitespace is left.
+    fn end(&mut self) -> Option<()> {
+        self.peek().is_none().then_some(())
+    }
+
+    /// Consume an object, calling `entry` with each key; `entry` consumes the value.
+    fn object(&mut self, mut entry: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            entry(self, key)?;
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string without escapes or control characters, borrowed.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let rest = self.bytes.get(start..)?;
+        // Eight bytes at a time to the closing quote (or to what stops the
+        // fast path), noting whether any byte is not ASCII.
+        let mut high = 0u64;
+        let mut len = 0;
+        let stop = loop {
+            let Some(chunk) = rest.get(len..len + 8) else {
+                let tail = rest.get(len..)?;
+                high |= tail.iter().fold(0, |h, &b| h | u64::from(b & 0x80));
+                let at = tail.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+                len += at;
+                break rest[len];
+            };
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            let stops = string_stops(word);
+            if stops != 0 {
+                let at = (stops.trailing_zeros() / 8) as usize;
+                // Only the bytes before the stop belong to the string.
+                high |= word & HIGHS & ((1u64 << (at * 8)) - 1);
+                len += at;
+                break rest[len];
+            }
+            high |= word & HIGHS;
+            len += 8;
+        };
+        if stop != b'"' {
+            return None;
+        }
+        self.pos = start + len + 1;
+        text(&rest[..len], high == 0)
+    }
+
+    /// A JSON number as `f64`, when reading it as one is exact and unambiguous.
+    fn number(&mut self) -> Option<f64> {
+        self.peek()?;
+        let start = self.pos;
+        let b = self.bytes;
+        let digits = |mut i: usize| {
+            let from = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            (i > from).then_some(i)
+        };
+        let mut i = start;
+        let negative = b.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let int_start = i;
+        i = digits(i)?;
+        if b[int_start] == b'0' && i - int_start > 1 {
+            return None; // leading zero: not JSON
+        }
+        let mut integer = true;
+        if b.get(i) == Some(&b'.') {
+            i = digits(i + 1)?;
+            integer = false;
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            i = digits(i)?;
+            integer = false;
+        }
+        let text = text(&b[start..i], true)?;
+        // serde_json reads `-0` as a float minus zero and a whole number as an
+        // integer first; leave the former to it, the latter agrees.
+        if integer && negative && b[int_start..i].iter().all(|&d| d == b'0') {
+            return None;
+        }
+        let value: f64 = text.parse().ok()?;
+        self.pos = i;
+        value.is_finite().then_some(value)
+    }
+
+    /// A number or `null`.
+    fn optional_number(&mut self) -> Option<Option<f64>> {
+        if self.peek()? == b'n' {
+            self.literal("null")?;
+            return Some(None);
+        }
+        self.number().map(Some)
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        self.peek()?;
+        let end = self.pos + word.len();
+        (self.bytes.get(self.pos..end)? == word.as_bytes()).then(|| self.pos = end)
+    }
+
+    /// Consume any JSON value, checking its syntax.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.object(|scan, _| scan.skip_value(depth + 1)),
+            b'[' => {
+                self.pos += 1;
+                if self.peek()? == b']' {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    match self.peek()? {
+                        b',' => self.pos += 1,
+                        b']' => {
+                            self.pos += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string().map(drop),
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            _ => self.number().map(drop),
+        }
+    }
+
+    /// The text of the next value, checked.
+    fn raw_value(&mut self) -> Option<&'a str> {
+        self.peek()?;
+        let start = self.pos;
+        self.skip_value(0)?;
+        std::str::from_utf8(self.bytes.get(start..self.pos)?).ok()
+    }
+
+    fn metric(&mut self) -> Option<Metric<'a>> {
+        let (mut name, mut dimensions, mut timestamp, mut value, mut value_meta) = (None, None, None, None, None);
+        self.object(|scan, key| match key {
+            "name" => set_once(&mut name, scan.string()?),
+            "dimensions" => set_once(&mut dimensions, scan.dimensions()?),
+            "timestamp" => set_once(&mut timestamp, scan.number()?),
+            "value" => set_once(&mut value, scan.number()?),
+            "value_meta" => set_once(&mut value_meta, scan.value_meta()?),
+            _ => scan.skip_value(0),
+        })?;
+        let timestamp = timestamp?;
+        if timestamp.abs() > super::MAX_TIMESTAMP {
+            return None;
+        }
+        Some(Metric {
+            name: Cow::Borrowed(name?),
+            dimensions: dimensions.unwrap_or_default(),
+            timestamp: timestamp.trunc() as i64,
+            value: value?,
+            value_meta: value_meta.flatten(),
+        })
+    }
+
+    /// `value_meta`: `None` for `null`, else the raw value.
+    fn value_meta(&mut self) -> Option<Option<&'a RawValue>> {
+        if self.peek()? == b'n' {
+            self.literal("null")?;
+            return Some(None);
+        }
+        let raw = self.raw_value()?;
+        serde_json::from_str::<&RawValue>(raw).ok().map(Some)
+    }
+
+    fn dimensions(&mut self) -> Option<Dimensions<'a>> {
+        let mut pairs = Vec::with_capacity(8);
+        self.object(|scan, key| {
+            pairs.push((Cow::Borrowed(key), Cow::Borrowed(scan.string()?)));
+            Some(())
+        })?;
+        Some(Dimensions::from_unsorted(pairs))
+    }
+
+    fn meta(&mut self) -> Option<MetricMeta<'a>> {
+        let (mut tenant_id, mut region) = (None, None);
+        self.object(|scan, key| match key {
+            "tenantId" => set_once(&mut tenant_id, scan.string()?),
+            "region" => set_once(&mut region, scan.string()?),
+            _ => scan.skip_value(0),
+        })?;
+        Some(MetricMeta { tenant_id: Cow::Borrowed(tenant_id?), region: Cow::Borrowed(region?) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn pick<'p>(&mut self, items: &[&'p str]) -> &'p str {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+
+        fn chance(&mut self, percent: u64) -> bool {
+            self.next() % 100 < percent
+        }
+    }
+
+    const NUMBERS: &[&str] = &[
+        "0",
+        "-0",
+        "-0.0",
+        "97",
+        "-3",
+        "1e3",
+        "1E+2",
+        "0.1",
+        "-1.5e-7",
+        "1700000000000.9",
+        "1700000000000",
+        "12345678901234567890123",
+        "9007199254740993",
+        "1e400",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "2.2250738585072011e-308",
+        "123456789012345678",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "4.9e-324",
+        "0.30000000000000004",
+        "9000000000000001",
+        "9e15",
+        "true",
+        "null",
+        "\"5\"",
+    ];
+    const STRINGS: &[&str] = &[
+        "\"cpu.idle_perc\"",
+        "\"\"",
+        "\"a b,c=d\"",
+        "\"é😀\"",
+        "\"with\\\"quote\"",
+        "\"tab\\t\"",
+        "\"\\u00e9\"",
+        "\"\\ud800\"",
+        "\"h1\"",
+        "\"hostname\"",
+        "\"zone\"",
+        "1",
+        "null",
+        "\"r1\"",
+        "\"t1\"",
+        "\"compute-001.example.com\"",
+        "\"ünïcödé-hostname-rather-long\"",
+        "\"0f1c8f4a7a9e4b5b9c1d2e3f40516273\"",
+        "\"a-long-name-with-an-escape\\n-after-eight-bytes\"",
+        "\"exactly8\"",
+        "\"sixteen-bytes-ab\"",
+    ];
+    const VALUES: &[&str] =
+        &["{}", "[]", "{\"a\":[1,2,{\"b\":null}],\"c\":true}", "\"x\"", "null", "false", "[1,]", "{\"a\" 1}", "-2.5e3"];
+    const SPACE: &[&str] = &["", "", "", " ", "\n\t ", "\r"];
+
+    fn entry(rng: &mut Rng, key: &str, value: &str) -> String {
+        let (a, b) = (rng.pick(SPACE), rng.pick(SPACE));
+        format!("{a}\"{key}\"{b}:{}{value}{}", rng.pick(SPACE), rng.pick(SPACE))
+    }
+
+    fn pick_entry(rng: &mut Rng, key: &str, values: &[&str]) -> String {
+        let value = rng.pick(values);
+        entry(rng, key, value)
+    }
+
+    fn object(rng: &mut Rng, mut entries: Vec<String>) -> String {
+        if rng.chance(10) && !entries.is_empty() {
+            let twice = entries[(rng.next() % entries.len() as u64) as usize].clone();
+            entries.push(twice);
+        }
+        if rng.chance(20) {
+            entries.push(pick_entry(rng, "extra", VALUES));
+        }
+        if rng.chance(5) && !entries.is_empty() {
+            entries.remove(0);
+        }
+        format!("{{{}}}", entries.join(","))
+    }
+
+    fn envelope(rng: &mut Rng) -> String {
+        let mut dims = Vec::new();
+        for _ in 0..rng.next() % 5 {
+            let key = rng.pick(&["hostname", "zone", "_region", "service", "a b", "zone"]);
+            dims.push(pick_entry(rng, key, STRINGS));
+        }
+        let dims = object(rng, dims);
+        let mut metric = vec![
+            pick_entry(rng, "name", STRINGS),
+            pick_entry(rng, "timestamp", NUMBERS),
+            pick_entry(rng, "value", NUMBERS),
+        ];
+        if rng.chance(80) {
+            metric.push(entry(rng, "dimensions", &dims));
+        }
+        if rng.chance(30) {
+            metric.push(pick_entry(rng, "value_meta", VALUES));
+        }
+        let metric = object(rng, metric);
+        let meta = vec![pick_entry(rng, "tenantId", STRINGS), pick_entry(rng, "region", STRINGS)];
+        let meta = object(rng, meta);
+        let mut top = vec![entry(rng, "metric", &metric), entry(rng, "meta", &meta)];
+        if rng.chance(50) {
+            top.push(pick_entry(rng, "creation_time", NUMBERS));
+        }
+        let mut text = object(rng, top);
+        if rng.chance(10) {
+            let cut = (rng.next() % text.len() as u64) as usize;
+            if text.is_char_boundary(cut) {
+                text.truncate(cut);
+            }
+        }
+        if rng.chance(5) {
+            text.push_str(rng.pick(&[" ", "x", "{}", "\n"]));
+        }
+        text
+    }
+
+    #[test]
+    fn fast_path_reads_what_serde_reads() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut accepted = 0;
+        for _ in 0..200_000 {
+            let text = envelope(&mut rng);
+            if let Some(fast) = metric_envelope(text.as_bytes()) {
+                accepted += 1;
+                let slow: Result<MetricEnvelope<'_>, _> = serde_json::from_str(&text);
+                match slow {
+                    Ok(mut slow) => {
+                        slow.plain_strings = true;
+                        assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "input: {text}");
+                    }
+                    Err(e) => panic!("the fast path accepted what serde refuses ({e}): {text}"),
+                }
+            }
+        }
+        assert!(accepted > 2_000, "the fast path accepted only {accepted} generated envelopes");
+    }
+
+    #[test]
+    fn plain_envelopes_take_the_fast_path() {
+        let text = r#"{"metric":{"name":"cpu.idle_perc","dimensions":{"zone":"z","hostname":"h1"},"timestamp":1700000000000.9,"value":97,"value_meta":{"b":1}},"meta":{"tenantId":"t1","region":"r1"},"creation_time":1700000000}"#;
+        let envelope = metric_envelope(text.as_bytes()).expect("fast path");
+        assert_eq!(envelope.metric.name, "cpu.idle_perc");
+        assert_eq!(envelope.metric.dimensions.iter().collect::<Vec<_>>(), [("hostname", "h1"), ("zone", "z")]);
+        assert_eq!(envelope.metric.timestamp, 1_700_000_000_000);
+        assert_eq!(envelope.metric.value, 97.0);
+        assert_eq!(envelope.metric.value_meta.map(RawValue::get), Some(r#"{"b":1}"#));
+        assert_eq!((envelope.meta.tenant_id.as_ref(), envelope.meta.region.as_ref()), ("t1", "r1"));
+        assert_eq!(envelope.creation_time, Some(1_700_000_000.0));
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_string_is_left_to_serde() {
+        for at in 0..40 {
+            let mut text = br#"{"metric":{"name":"a-name-long-enough-to-span-words","timestamp":1,"value":1},"meta":{"tenantId":"t","region":"r"}}"#.to_vec();
+            let name = text.windows(6).position(|w| w == b"a-name").expect("name") + at;
+            text[name] = 0xff;
+            assert!(metric_envelope(&text).is_none(), "0xff at {at}");
+        }
+    }
+
+    #[test]
+    fn unusual_input_is_left_to_serde() {
+        for text in [
+            r#"{"metric":{"name":"a\"b","timestamp":1,"value":1},"meta":{"tenantId":"t","region":"r"}}"#,
+            r#"{"metric":{"name":"a","timestamp":1,"value":1},"meta":{"tenantId":"t","region":"r"},"meta":{}}"#,
+            r#"{"metric":{"name":"a","timestamp":1,"value":-0},"meta":{"tenantId":"t","region":"r"}}"#,
+            r#"{"metric":{"name":"a","timestamp":1,"value":1e999},"meta":{"tenantId":"t","region":"r"}}"#,
+            r#"{"metric":{"name":"a","timestamp":1,"value":1},"meta":{"tenantId":"t","region":"r"}} x"#,
+            r#"{"metric":{"name":"a","timestamp":1,"value":1},"meta":{"tenantId":"t"}}"#,
+        ] {
+            assert!(metric_envelope(text.as_bytes()).is_none(), "{text}");
+        }
+    }
+}
