@@ -39,6 +39,7 @@
 //! - [`pyjson`]: JSON and float text exactly as Monasca's Python code writes them.
 //! - [`lineproto`]: InfluxDB line protocol as monasca-persister writes it, and [`LineBatch`].
 //! - [`log`] and [`lookup`]: the two host imports a guest may call.
+//! - [`memory`]: the guest's allocator (small blocks from free lists).
 //! - [`testing`]: a native harness for `cargo test`.
 //! - [`export!`]: the one macro that turns your type into a component.
 #![deny(missing_docs)]
@@ -51,6 +52,7 @@ mod export;
 pub mod lineproto;
 pub mod log;
 pub mod lookup;
+pub mod memory;
 pub mod message;
 pub mod monasca;
 pub mod pyjson;
@@ -123,6 +125,12 @@ pub trait Processor: Sized + 'static {
         }
     }
 }
+
+/// Wasm guests allocate through [`memory::SmallBlockAllocator`] (feature
+/// `small-block-allocator`, on by default).
+#[cfg(all(target_arch = "wasm32", feature = "small-block-allocator"))]
+#[global_allocator]
+static GUEST_ALLOCATOR: memory::SmallBlockAllocator = memory::SmallBlockAllocator::new();
 
 #[doc(hidden)]
 pub mod __private {

@@ -101,8 +101,8 @@ pub fn write_field_ref(out: &mut String, value: FieldRef<'_>) {
 
 /// monasca-persister's `line_utils.escape_tag`: `\`, space, `,` and `=` get a backslash.
 pub fn escape_key(out: &mut String, s: &str) {
-    // Most names and values need no escape: check eight bytes at a time.
-    if !has_any_of(s.as_bytes(), *b"\\ ,=") {
+    // Most names and values need no escape: check them in one pass first.
+    if !s.bytes().any(|b| KEY_SPECIAL[usize::from(b)]) {
         out.push_str(s);
         return;
     }
@@ -116,6 +116,16 @@ pub fn escape_key(out: &mut String, s: &str) {
         },
     )
 }
+
+/// The bytes [`escape_key`] escapes, as a table (one load per byte).
+static KEY_SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'\\' as usize] = true;
+    table[b' ' as usize] = true;
+    table[b',' as usize] = true;
+    table[b'=' as usize] = true;
+    table
+};
 
 /// True when `bytes` holds one of the four `wanted` bytes, testing a word of
 /// eight bytes at a time (a byte loop is the slow part of escaping in a guest).

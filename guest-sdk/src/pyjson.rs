@@ -39,34 +39,45 @@ pub fn write_float_repr(out: &mut String, x: f64) {
         out.push_str(".0");
         return;
     }
-    // Rust's `{:e}` prints the shortest round-trip digits: "-1.8446744073709552e19".
-    // Format into a stack buffer: this runs once per metric on the hot path.
-    let mut sci = StackText::new();
-    let _ = write!(sci, "{x:e}");
-    let sci = sci.as_str();
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+    // ryu prints the shortest digits that read back as `x` (as Python's
+    // repr does), in plain or scientific form; Python chooses the form by
+    // the decimal point's position, so take ryu's digits and place the point.
+    let mut ryu = ryu::Buffer::new();
+    let text = ryu.format_finite(x);
+    let (negative, text) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
-        None => (false, mantissa),
+        None => (false, text),
     };
+    let (mantissa, exponent) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // The significant digits, without leading or trailing zeros.
     let mut digit_buf = StackText::new();
-    for c in mantissa.chars().filter(|c| *c != '.') {
-        let _ = digit_buf.write_char(c);
-    }
-    let digits = digit_buf.as_str();
+    let _ = digit_buf.write_str(whole);
+    let _ = digit_buf.write_str(fraction);
+    let all = digit_buf.as_str();
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0');
     // The value is 0.DIGITS × 10^point.
-    let point = exponent + 1;
+    let point = whole.len() as i32 - leading as i32 + exponent;
     if negative {
         out.push('-');
     }
+    let exponent = point - 1;
     if !(-3..=16).contains(&point) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');
             out.push_str(&digits[1..]);
         }
-        let _ = write!(out, "e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs());
+        out.push('e');
+        out.push(if exponent < 0 { '-' } else { '+' });
+        if exponent.abs() < 10 {
+            out.push('0');
+        }
+        write_integer(out, i64::from(exponent.abs()));
     } else if point <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-point) as usize));
@@ -215,6 +226,21 @@ pub fn write_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_match_python_repr_on_thousands_of_values() {
+        // Written by Python 3.11 (see the file's first line); includes
+        // halfway cases, where the shortest digits must round to even.
+        let table = include_str!("../testdata/float-repr.txt");
+        let mut checked = 0;
+        for line in table.lines().filter(|l| !l.starts_with('#')) {
+            let (bits, python) = line.split_once(' ').expect("bits and repr");
+            let x = f64::from_bits(u64::from_str_radix(bits, 16).expect("hex bits"));
+            assert_eq!(float_repr(x), python, "bits {bits}");
+            checked += 1;
+        }
+        assert!(checked >= 3000, "only {checked} values checked");
+    }
 
     #[test]
     fn floats_match_python_repr() {

@@ -172,8 +172,13 @@ monasca_guest_sdk::export!(Persister);
 
 /// True when the value's first key is `alarm-transitioned`.
 fn looks_like_alarm(value: &[u8]) -> bool {
-    let head = &value[..value.len().min(64)];
-    head.windows(b"\"alarm-transitioned\"".len()).any(|w| w == b"\"alarm-transitioned\"")
+    let json_space = |b: &u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    let rest = value.trim_ascii_start();
+    let Some(rest) = rest.strip_prefix(b"{") else {
+        return false;
+    };
+    let skip = rest.iter().take_while(|b| json_space(b)).count();
+    rest[skip..].starts_with(b"\"alarm-transitioned\"")
 }
 
 /// A metric envelope → its point (monasca-persister's
@@ -185,7 +190,7 @@ pub fn metric_point(value: &[u8]) -> Result<Point, String> {
     let mut point = Point::new(envelope.metric.name.as_ref(), envelope.metric.timestamp)
         .field("value", envelope.metric.value)
         .field("value_meta", value_meta);
-    point.tags = metric_tags(&envelope).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    for_each_tag(&envelope, |k, v| point.tags.push((k.to_string(), v.to_string())));
     Ok(point)
 }
 
@@ -200,12 +205,12 @@ pub fn write_envelope_line(out: &mut String, envelope: &MetricEnvelope<'_>) -> R
     refuse_line_breaks(envelope)?;
     let value_meta = value_meta_text(envelope)?;
     lineproto::escape_key(out, &envelope.metric.name);
-    for (key, value) in metric_tags(envelope) {
+    for_each_tag(envelope, |key, value| {
         out.push(',');
         lineproto::escape_key(out, key);
         out.push('=');
         lineproto::escape_key(out, value);
-    }
+    });
     out.push_str(" value=");
     pyjson::write_float_repr(out, envelope.metric.value);
     out.push_str(",value_meta=");
@@ -245,34 +250,24 @@ fn refuse_line_breaks(envelope: &MetricEnvelope<'_>) -> Result<(), String> {
     }
 }
 
-/// The tags of a metric in key order: its dimensions with `_region` and
-/// `_tenant_id` merged in (a dimension of the same name is overwritten by
-/// them, as in the original).
-fn metric_tags<'e>(envelope: &'e MetricEnvelope<'_>) -> impl Iterator<Item = (&'e str, &'e str)> {
+/// Calls `tag` with each tag of a metric in key order: its dimensions with
+/// `_region` and `_tenant_id` merged in (a dimension of the same name is
+/// overwritten by them, as in the original).
+fn for_each_tag<'e>(envelope: &'e MetricEnvelope<'_>, mut tag: impl FnMut(&'e str, &'e str)) {
     let meta = [("_region", envelope.meta.region.as_ref()), ("_tenant_id", envelope.meta.tenant_id.as_ref())];
-    let dimensions = envelope.metric.dimensions.iter().filter(|(k, _)| *k != "_region" && *k != "_tenant_id");
-    MergeSorted { left: dimensions.peekable(), right: meta.into_iter().peekable() }
-}
-
-/// Merges two iterators of pairs sorted by key.
-struct MergeSorted<L: Iterator, R: Iterator> {
-    left: std::iter::Peekable<L>,
-    right: std::iter::Peekable<R>,
-}
-
-impl<'a, L, R> Iterator for MergeSorted<L, R>
-where
-    L: Iterator<Item = (&'a str, &'a str)>,
-    R: Iterator<Item = (&'a str, &'a str)>,
-{
-    type Item = (&'a str, &'a str);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match (self.left.peek(), self.right.peek()) {
-            (Some(l), Some(r)) if r.0 < l.0 => self.right.next(),
-            (Some(_), _) => self.left.next(),
-            (None, _) => self.right.next(),
+    let mut next_meta = 0;
+    for (key, value) in envelope.metric.dimensions.iter() {
+        if key.starts_with('_') && (key == "_region" || key == "_tenant_id") {
+            continue;
         }
+        while let Some(&(meta_key, meta_value)) = meta.get(next_meta).filter(|(k, _)| *k < key) {
+            tag(meta_key, meta_value);
+            next_meta += 1;
+        }
+        tag(key, value);
+    }
+    for &(meta_key, meta_value) in &meta[next_meta..] {
+        tag(meta_key, meta_value);
     }
 }
 
