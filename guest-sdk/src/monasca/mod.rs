@@ -27,6 +27,9 @@ pub struct MetricEnvelope<'a> {
     /// sequence, so none holds a control character such as a line break.
     #[serde(skip)]
     plain_strings: bool,
+    /// True when, besides, no string held a space, a comma or an equals sign.
+    #[serde(skip)]
+    key_plain_strings: bool,
 }
 
 /// One measurement of a metric.
@@ -146,6 +149,13 @@ impl<'a> MetricEnvelope<'a> {
     /// break, say): a check for those can be skipped.
     pub fn strings_are_plain(&self) -> bool {
         self.plain_strings
+    }
+
+    /// True when, besides being plain, no string of the message holds a
+    /// space, a comma or an equals sign: names, tag keys and tag values can
+    /// go into InfluxDB line protocol as they are, without escaping.
+    pub fn strings_need_no_key_escape(&self) -> bool {
+        self.plain_strings && self.key_plain_strings
     }
 
     /// Parse and check an envelope: valid UTF-8, JSON object, required keys

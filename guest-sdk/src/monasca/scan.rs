@@ -21,7 +21,7 @@ const MAX_DEPTH: usize = 32;
 /// may hold non-ASCII bytes (anything else fails the grammar), so UTF-8 is
 /// checked string by string, and only for strings that are not pure ASCII.
 pub(super) fn metric_envelope(bytes: &[u8]) -> Option<MetricEnvelope<'_>> {
-    let mut scan = Scanner { bytes, pos: 0 };
+    let mut scan = Scanner { bytes, pos: 0, key_specials: false };
     let (mut metric, mut meta, mut creation_time) = (None, None, None);
     scan.object(|scan, key| match key {
         "metric" => set_once(&mut metric, scan.metric()?),
@@ -30,7 +30,13 @@ pub(super) fn metric_envelope(bytes: &[u8]) -> Option<MetricEnvelope<'_>> {
         _ => scan.skip_value(0),
     })?;
     scan.end()?;
-    Some(MetricEnvelope { metric: metric?, meta: meta?, creation_time: creation_time.flatten(), plain_strings: true })
+    Some(MetricEnvelope {
+        metric: metric?,
+        meta: meta?,
+        creation_time: creation_time.flatten(),
+        plain_strings: true,
+        key_plain_strings: !scan.key_specials,
+    })
 }
 
 /// Store a field's value, refusing a second one (serde refuses duplicate fields).
@@ -47,18 +53,98 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 struct Scanner<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Some string so far held a space, a comma or an equals sign.
+    key_specials: bool,
+}
+
+/// What [`scan_string`] found before the byte that stopped it.
+struct StringScan {
+    /// Bytes before the stop (`"`, `\` or a control character).
+    len: usize,
+    /// Some byte was not ASCII.
+    non_ascii: bool,
+    /// Some byte was a space, a comma or an equals sign.
+    key_specials: bool,
+}
+
+/// Scan a string's bytes to the first `"`, `\` or control character,
+/// sixteen bytes at a time with wasm SIMD, else eight at a time in a word.
+/// `None` when no byte stops the scan.
+fn scan_string(rest: &[u8]) -> Option<StringScan> {
+    let mut scan = StringScan { len: 0, non_ascii: false, key_specials: false };
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{u8x16, u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
+        while let Some(chunk) = rest.get(scan.len..scan.len + 16) {
+            let b = chunk;
+            let v = u8x16(
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15],
+            );
+            let is = |byte: u8| u8x16_eq(v, u8x16_splat(byte));
+            let stops = u8x16_bitmask(v128_or(v128_or(is(b'"'), is(b'\\')), u8x16_lt(v, u8x16_splat(0x20))));
+            let specials = u8x16_bitmask(v128_or(v128_or(is(b' '), is(b',')), is(b'=')));
+            let high = u8x16_bitmask(v);
+            let before = if stops == 0 { u16::MAX } else { (1u16 << stops.trailing_zeros()) - 1 };
+            scan.non_ascii |= high & before != 0;
+            scan.key_specials |= specials & before != 0;
+            if stops != 0 {
+                scan.len += stops.trailing_zeros() as usize;
+                return Some(scan);
+            }
+            scan.len += 16;
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    while let Some(chunk) = rest.get(scan.len..scan.len + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let stops = string_stops(word);
+        // Marks below the first stop are exact (see `zero_byte`).
+        let before = if stops == 0 { u64::MAX } else { (1u64 << stops.trailing_zeros()) - 1 };
+        scan.non_ascii |= word & HIGHS & before != 0;
+        scan.key_specials |= key_specials(word) & before != 0;
+        if stops != 0 {
+            scan.len += (stops.trailing_zeros() / 8) as usize;
+            return Some(scan);
+        }
+        scan.len += 8;
+    }
+    for &b in rest.get(scan.len..)? {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return Some(scan);
+        }
+        scan.non_ascii |= b >= 0x80;
+        scan.key_specials |= matches!(b, b' ' | b',' | b'=');
+        scan.len += 1;
+    }
+    None
 }
 
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
 const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
 
+/// The zero bytes of `x` as their high bits. A borrow can mark a byte just
+/// above a zero byte too, so only marks below the lowest true one are exact:
+/// the lowest mark, and "is there a mark below position k", are always right.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn zero_byte(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
 /// The bytes of `word` that end a plain string's scan (`"`, `\`, a control
-/// character) as high bits. Bits above the lowest set one may be spurious
-/// (borrows), the lowest one is exact.
+/// character) as high bits (see [`zero_byte`] for which marks are exact).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 fn string_stops(word: u64) -> u64 {
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
     zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\'))) | below_space
+}
+
+/// The spaces, commas and equals signs of `word` as high bits.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn key_specials(word: u64) -> u64 {
+    let is = |b: u8| zero_byte(word ^ (ONES * u64::from(b)));
+    is(b' ') | is(b',') | is(b'=')
 }
 
 /// Text that was checked to be UTF-8 (or ASCII).
@@ -120,37 +206,13 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let start = self.pos;
         let rest = self.bytes.get(start..)?;
-        // Eight bytes at a time to the closing quote (or to what stops the
-        // fast path), noting whether any byte is not ASCII.
-        let mut high = 0u64;
-        let mut len = 0;
-        let stop = loop {
-            let Some(chunk) = rest.get(len..len + 8) else {
-                let tail = rest.get(len..)?;
-                high |= tail.iter().fold(0, |h, &b| h | u64::from(b & 0x80));
-                let at = tail.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-                len += at;
-                break rest[len];
-            };
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let word = u64::from_le_bytes(word);
-            let stops = string_stops(word);
-            if stops != 0 {
-                let at = (stops.trailing_zeros() / 8) as usize;
-                // Only the bytes before the stop belong to the string.
-                high |= word & HIGHS & ((1u64 << (at * 8)) - 1);
-                len += at;
-                break rest[len];
-            }
-            high |= word & HIGHS;
-            len += 8;
-        };
-        if stop != b'"' {
+        let found = scan_string(rest)?;
+        if rest[found.len] != b'"' {
             return None;
         }
-        self.pos = start + len + 1;
-        text(&rest[..len], high == 0)
+        self.key_specials |= found.key_specials;
+        self.pos = start + found.len + 1;
+        text(&rest[..found.len], !found.non_ascii)
     }
 
     /// A JSON number as `f64`, when reading it as one is exact and unambiguous.
@@ -464,6 +526,16 @@ mod tests {
                 match slow {
                     Ok(mut slow) => {
                         slow.plain_strings = true;
+                        slow.key_plain_strings = fast.key_plain_strings;
+                        let specials = |s: &str| s.contains([' ', ',', '=']);
+                        if fast.key_plain_strings {
+                            // What the persister writes unescaped must need no escape.
+                            assert!(!specials(&fast.metric.name) && !specials(&fast.meta.region), "{text}");
+                            assert!(!specials(&fast.meta.tenant_id), "{text}");
+                            assert!(!fast.metric.dimensions.iter().any(|(k, v)| specials(k) || specials(v)), "{text}");
+                        } else {
+                            assert!(text.contains([' ', ',', '=']), "{text}");
+                        }
                         assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "input: {text}");
                     }
                     Err(e) => panic!("the fast path accepted what serde refuses ({e}): {text}"),

@@ -158,9 +158,11 @@ impl<'s> TenantBatches<'s> {
         self.last = match hit {
             Some(i) => i,
             None => {
-                // Room for the whole batch: growing a buffer copies it, and
-                // the guest's allocator reuses these blocks batch after batch.
-                self.batches.push(LineBatch::for_tenant(self.sink, tenant, self.expected));
+                // The first tenant gets room for the whole batch (growing a
+                // buffer copies it), the k-th a k-th of it: a batch of many
+                // tenants then reserves about ln(k) batches, not k.
+                let room = (self.expected / (self.batches.len() + 1)).max(16);
+                self.batches.push(LineBatch::for_tenant(self.sink, tenant, room));
                 self.batches.len() - 1
             }
         };
@@ -204,13 +206,23 @@ pub fn write_metric_line(out: &mut String, value: &[u8]) -> Result<(), String> {
 pub fn write_envelope_line(out: &mut String, envelope: &MetricEnvelope<'_>) -> Result<(), String> {
     refuse_line_breaks(envelope)?;
     let value_meta = value_meta_text(envelope)?;
-    lineproto::escape_key(out, &envelope.metric.name);
-    for_each_tag(envelope, |key, value| {
-        out.push(',');
-        lineproto::escape_key(out, key);
-        out.push('=');
-        lineproto::escape_key(out, value);
-    });
+    if envelope.strings_need_no_key_escape() {
+        out.push_str(&envelope.metric.name);
+        for_each_tag(envelope, |key, value| {
+            out.push(',');
+            out.push_str(key);
+            out.push('=');
+            out.push_str(value);
+        });
+    } else {
+        lineproto::escape_key(out, &envelope.metric.name);
+        for_each_tag(envelope, |key, value| {
+            out.push(',');
+            lineproto::escape_key(out, key);
+            out.push('=');
+            lineproto::escape_key(out, value);
+        });
+    }
     out.push_str(" value=");
     pyjson::write_float_repr(out, envelope.metric.value);
     out.push_str(",value_meta=");
