@@ -30,7 +30,7 @@ macro_rules! export {
                 }
 
                 fn process(
-                    batch: ::std::vec::Vec<$crate::__private::WitMessage>,
+                    batch: $crate::__private::WitBatch,
                 ) -> ::core::result::Result<
                     ::std::vec::Vec<$crate::__private::WitEffect>,
                     $crate::__private::WitProcessError,
@@ -72,14 +72,15 @@ macro_rules! __export_state {
 
 #[cfg(target_arch = "wasm32")]
 pub mod glue {
-    //! Conversions between the generated bindings and the SDK types. The
-    //! conversions move buffers; they never copy message bytes.
+    //! Conversions between the generated bindings and the SDK types. They
+    //! move buffers, except that each message gets its own copy of its value
+    //! out of the batch's shared buffer.
     use crate::bindings::monasca::processor::types as wit;
     use crate::{Config, Effect, Effects, FieldValue, Header, Message, Origin, Processor};
     use std::cell::RefCell;
     use std::thread::LocalKey;
 
-    pub use wit::{Effect as WitEffect, Message as WitMessage, ProcessError as WitProcessError};
+    pub use wit::{Batch as WitBatch, Effect as WitEffect, ProcessError as WitProcessError};
 
     /// The slot that holds the guest's instance of `P`.
     pub type Slot<P> = LocalKey<RefCell<Option<P>>>;
@@ -92,11 +93,8 @@ pub mod glue {
     }
 
     /// Run one batch through the guest.
-    pub fn process<P: Processor>(
-        slot: &'static Slot<P>,
-        batch: Vec<WitMessage>,
-    ) -> Result<Vec<WitEffect>, WitProcessError> {
-        let batch: Vec<Message> = batch.into_iter().map(message_from_wit).collect();
+    pub fn process<P: Processor>(slot: &'static Slot<P>, batch: WitBatch) -> Result<Vec<WitEffect>, WitProcessError> {
+        let batch = messages_from_wit(batch);
         let mut out = Effects::with_capacity(batch.len());
         slot.with(|cell| match cell.borrow_mut().as_mut() {
             Some(guest) => guest.process(batch, &mut out),
@@ -119,16 +117,29 @@ pub mod glue {
         })
     }
 
-    fn message_from_wit(m: WitMessage) -> Message {
-        Message {
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp_ms: m.timestamp_ms,
-            key: m.key,
-            value: m.value,
-            headers: m.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect(),
-        }
+    /// The batch's messages, each with its own copy of its value (values
+    /// beyond the batch's buffer, or ending before they start, are cut to
+    /// what the buffer holds: the host never sends such a batch).
+    fn messages_from_wit(batch: WitBatch) -> Vec<Message> {
+        let mut start = 0usize;
+        batch
+            .messages
+            .into_iter()
+            .map(|m| {
+                let end = (m.value_end as usize).clamp(start, batch.values.len());
+                let value = batch.values[start..end].to_vec();
+                start = end;
+                Message {
+                    topic: batch.topic.clone(),
+                    partition: batch.partition,
+                    offset: m.offset,
+                    timestamp_ms: m.timestamp_ms,
+                    key: m.key,
+                    value,
+                    headers: m.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect(),
+                }
+            })
+            .collect()
     }
 
     fn origin_to_wit(o: Origin) -> wit::Origin {

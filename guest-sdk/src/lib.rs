@@ -64,7 +64,7 @@ pub use lookup::{Cell, Row};
 pub use message::{Config, Header, Message, Origin};
 
 /// The version of the `monasca:processor` WIT package this SDK builds guests for.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// A failure of a whole batch. The host then bisects the batch to find the
 /// messages that cause it; prefer [`Effects::reject`] for a single bad message.

@@ -74,12 +74,10 @@ fn scan_string(rest: &[u8]) -> Option<StringScan> {
     let mut scan = StringScan { len: 0, non_ascii: false, key_specials: false };
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        use core::arch::wasm32::{u8x16, u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
+        use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_load, v128_or};
         while let Some(chunk) = rest.get(scan.len..scan.len + 16) {
-            let b = chunk;
-            let v = u8x16(
-                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15],
-            );
+            // SAFETY: `chunk` is 16 readable bytes; `v128_load` takes any alignment.
+            let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
             let is = |byte: u8| u8x16_eq(v, u8x16_splat(byte));
             let stops = u8x16_bitmask(v128_or(v128_or(is(b'"'), is(b'\\')), u8x16_lt(v, u8x16_splat(0x20))));
             let specials = u8x16_bitmask(v128_or(v128_or(is(b' '), is(b',')), is(b'=')));
@@ -147,6 +145,10 @@ fn key_specials(word: u64) -> u64 {
     is(b' ') | is(b',') | is(b'=')
 }
 
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
 /// Text that was checked to be UTF-8 (or ASCII).
 fn text(bytes: &[u8], ascii: bool) -> Option<&str> {
     if ascii {
@@ -159,9 +161,20 @@ fn text(bytes: &[u8], ascii: bool) -> Option<&str> {
 
 impl<'a> Scanner<'a> {
     /// The next byte after whitespace, not consumed.
+    #[inline]
     fn peek(&mut self) -> Option<u8> {
+        // Compact JSON has no whitespace: answer without entering a loop
+        // (in a guest, every loop iteration also checks the epoch deadline).
+        match self.bytes.get(self.pos) {
+            Some(&b) if !is_json_space(b) => Some(b),
+            _ => self.skip_space(),
+        }
+    }
+
+    #[cold]
+    fn skip_space(&mut self) -> Option<u8> {
         while let Some(&b) = self.bytes.get(self.pos) {
-            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            if !is_json_space(b) {
                 return Some(b);
             }
             self.pos += 1;

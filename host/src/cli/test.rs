@@ -64,12 +64,13 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let input = read_input(&args.input)?;
+    let topic: std::sync::Arc<str> = args.topic.as_str().into();
     let messages: Vec<Message> = input
         .split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
         .map(|(number, line)| Message {
-            topic: args.topic.clone(),
+            topic: topic.clone(),
             partition: args.partition,
             offset: number as i64,
             timestamp_ms: None,

@@ -11,5 +11,3 @@ wasmtime::component::bindgen!({
     },
     exports: { default: async },
 });
-
-pub use monasca::processor::types;

@@ -3,10 +3,11 @@
 //! ends that call with a typed error and the instance is rebuilt (and
 //! re-initialised) before the next batch.
 
-use super::bindings::{types, Stateless};
+use super::bindings::Stateless;
 use super::error::{GuestError, GuestErrorKind};
 use super::module::Module;
 use super::sandbox::{GuestIdentity, HostState, Lookups, MemoryLimitHit};
+use super::types;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::{Store, UpdateDeadline};
@@ -46,8 +47,21 @@ impl Instance {
         &self.module
     }
 
-    /// Run `process` on one batch and return the guest's effects.
-    pub async fn process(&mut self, batch: &[types::Message]) -> Result<Vec<types::Effect>, GuestError> {
+    /// Run `process` on a batch and return the guest's effects. Messages of
+    /// several partitions are handed over as one batch per partition, in turn.
+    pub async fn process(&mut self, messages: &[types::Message]) -> Result<Vec<types::Effect>, GuestError> {
+        let mut batches = types::wit_batches(messages).into_iter();
+        let mut effects = match batches.next() {
+            Some(first) => self.process_batch(&first).await?,
+            None => return Ok(Vec::new()),
+        };
+        for batch in batches {
+            effects.extend(self.process_batch(&batch).await?);
+        }
+        Ok(effects)
+    }
+
+    async fn process_batch(&mut self, batch: &types::WitBatch) -> Result<Vec<types::Effect>, GuestError> {
         if self.live.is_none() {
             let (module, identity) = (self.module.clone(), self.identity.clone());
             self.live = Some(boot(module, identity, self.config.clone(), self.lookups.clone()).await?);

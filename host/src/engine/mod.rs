@@ -16,9 +16,9 @@ pub mod error;
 mod instance;
 mod module;
 pub mod sandbox;
+pub mod types;
 pub mod world;
 
-pub use bindings::types;
 pub use cache::{CacheOutcome, ModuleCache};
 pub use error::{GuestError, GuestErrorKind, LoadError};
 pub use instance::Instance;

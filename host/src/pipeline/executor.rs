@@ -319,7 +319,7 @@ impl Executor {
             (headers::REASON, letter.reason.as_str()),
             (headers::PIPELINE, self.pipeline.as_str()),
             (headers::MODULE, module_id),
-            (headers::TOPIC, m.topic.as_str()),
+            (headers::TOPIC, &*m.topic),
             (headers::PARTITION, partition.as_str()),
             (headers::OFFSET, offset.as_str()),
         ] {

@@ -281,6 +281,7 @@ impl Pipeline {
 /// stops.
 fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime: &tokio::runtime::Handle) {
     let mut swept: Vec<(WorkerKey, Vec<Message>)> = Vec::new();
+    let mut topics = TopicNames::default();
     while !shared.stopping.load(Ordering::Relaxed) {
         let mut taken = 0;
         let mut wait = Duration::from_millis(100);
@@ -297,7 +298,7 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
                     break;
                 }
                 Some(Ok(borrowed)) => {
-                    push_swept(&mut swept, owned(&borrowed));
+                    push_swept(&mut swept, owned(&borrowed, &mut topics));
                     taken += 1;
                 }
             }
@@ -328,10 +329,26 @@ fn push_swept(swept: &mut Vec<(WorkerKey, Vec<Message>)>, message: Message) {
     let found = swept
         .iter_mut()
         .rev()
-        .find(|((topic, partition), _)| *partition == message.partition && *topic == message.topic);
+        .find(|((topic, partition), _)| *partition == message.partition && **topic == *message.topic);
     match found {
         Some((_, chunk)) => chunk.push(message),
-        None => swept.push(((message.topic.clone(), message.partition), vec![message])),
+        None => swept.push(((message.topic.to_string(), message.partition), vec![message])),
+    }
+}
+
+/// The topic names seen so far, shared by their messages (a pipeline reads
+/// a few topics: a linear search is enough).
+#[derive(Default)]
+struct TopicNames(Vec<Arc<str>>);
+
+impl TopicNames {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.0.iter().find(|t| ***t == *name) {
+            return known.clone();
+        }
+        let new: Arc<str> = name.into();
+        self.0.push(new.clone());
+        new
     }
 }
 
@@ -346,7 +363,7 @@ fn forget_revoked(swept: &mut Vec<(WorkerKey, Vec<Message>)>, revoked: &Revoked)
 }
 
 /// Copy a consumed message into the host's type.
-fn owned(m: &BorrowedMessage<'_>) -> Message {
+fn owned(m: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Message {
     let headers = m
         .headers()
         .map(|hs| {
@@ -356,7 +373,7 @@ fn owned(m: &BorrowedMessage<'_>) -> Message {
         })
         .unwrap_or_default();
     Message {
-        topic: m.topic().to_string(),
+        topic: topics.get(m.topic()),
         partition: m.partition(),
         offset: m.offset(),
         timestamp_ms: m.timestamp().to_millis(),

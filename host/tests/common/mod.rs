@@ -29,7 +29,7 @@ pub fn messages<V: AsRef<[u8]>>(topic: &str, values: &[V]) -> Vec<Message> {
         .iter()
         .enumerate()
         .map(|(offset, value)| Message {
-            topic: topic.to_string(),
+            topic: topic.into(),
             partition: 0,
             offset: offset as i64,
             timestamp_ms: None,

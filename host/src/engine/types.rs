@@ -1,0 +1,115 @@
+//! The data types of the WIT contract as the host uses them: the generated
+//! ones, except [`Message`]. The contract carries a batch's topic and
+//! partition once and its values in one buffer ([`WitBatch`]); the host keeps
+//! each consumed message on its own, with the topic shared, and builds the
+//! contract's batch when it calls the guest ([`wit_batches`]).
+
+use std::sync::Arc;
+
+pub use super::bindings::monasca::processor::types::*;
+pub use super::bindings::monasca::processor::types::{Batch as WitBatch, Message as WitMessage};
+
+/// One consumed Kafka message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Topic it was read from (shared by the messages of a topic).
+    pub topic: Arc<str>,
+    /// Partition of that topic.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// Kafka timestamp in milliseconds since the Unix epoch.
+    pub timestamp_ms: Option<i64>,
+    /// Record key.
+    pub key: Option<Vec<u8>>,
+    /// Record value.
+    pub value: Vec<u8>,
+    /// Record headers.
+    pub headers: Vec<Header>,
+}
+
+/// `messages` as the contract's batches: one per run of messages of the same
+/// topic and partition (the pipeline's batches are one run), values copied
+/// back to back. A run is also cut before its values would pass 4 GiB, the
+/// most a batch can address.
+pub fn wit_batches(messages: &[Message]) -> Vec<WitBatch> {
+    let mut batches: Vec<WitBatch> = Vec::new();
+    let mut rest = messages;
+    while let Some(first) = rest.first() {
+        let mut bytes = 0usize;
+        let len = rest
+            .iter()
+            .take_while(|m| {
+                bytes += m.value.len();
+                m.partition == first.partition && m.topic == first.topic && bytes <= u32::MAX as usize
+            })
+            .count()
+            .max(1);
+        let (run, tail) = rest.split_at(len);
+        batches.push(wit_batch(run));
+        rest = tail;
+    }
+    batches
+}
+
+fn wit_batch(run: &[Message]) -> WitBatch {
+    let mut values = Vec::with_capacity(run.iter().map(|m| m.value.len()).sum());
+    let messages = run
+        .iter()
+        .map(|m| {
+            values.extend_from_slice(&m.value);
+            WitMessage {
+                offset: m.offset,
+                timestamp_ms: m.timestamp_ms,
+                key: m.key.clone(),
+                // Within 4 GiB: `wit_batches` cuts runs there (a single
+                // larger value, which Kafka cannot carry, would wrap).
+                value_end: values.len() as u32,
+                headers: m.headers.clone(),
+            }
+        })
+        .collect();
+    let (topic, partition) = run.first().map(|m| (m.topic.to_string(), m.partition)).unwrap_or_default();
+    WitBatch { topic, partition, messages, values }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(topic: &str, partition: i32, offset: i64, value: &str) -> Message {
+        Message {
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp_ms: None,
+            key: None,
+            value: value.as_bytes().to_vec(),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn runs_of_one_partition_become_one_batch_each_with_values_back_to_back() {
+        let messages = [
+            message("a", 0, 1, "one"),
+            message("a", 0, 2, ""),
+            message("a", 0, 3, "three"),
+            message("a", 1, 7, "x"),
+            message("b", 1, 8, "y"),
+        ];
+        let batches = wit_batches(&messages);
+        assert_eq!(batches.len(), 3);
+        assert_eq!((batches[0].topic.as_str(), batches[0].partition), ("a", 0));
+        assert_eq!(batches[0].values, b"onethree");
+        let ends: Vec<u32> = batches[0].messages.iter().map(|m| m.value_end).collect();
+        assert_eq!(ends, [3, 3, 8]);
+        assert_eq!(batches[0].messages.iter().map(|m| m.offset).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            (batches[1].topic.as_str(), batches[1].partition, batches[1].values.as_slice()),
+            ("a", 1, &b"x"[..])
+        );
+        assert_eq!((batches[2].topic.as_str(), batches[2].partition), ("b", 1));
+        assert!(wit_batches(&[]).is_empty());
+    }
+}
