@@ -13,6 +13,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("HOSTILE", "hostile", "hostile"),
     ("WRONG_WORLD", "wrong-world", "wrong_world"),
     ("WRONG_VERSION", "wrong-version", "wrong_version"),
+    ("TAGGER_V1", "tagger-v1", "tagger_v1"),
+    ("TAGGER_V2", "tagger-v2", "tagger_v2"),
 ];
 
 fn main() {

@@ -71,6 +71,22 @@ pub struct AdminConfig {
     /// `address:port` to listen on; loopback unless you name another address.
     #[serde(default = "default_admin_listen")]
     pub listen: String,
+    /// Bearer token that the mutating calls (deploy, rollback) need; the
+    /// environment variable `MONASCA_WASM_ADMIN_TOKEN` is used when unset.
+    /// Without either, those calls are refused. Never logged.
+    #[serde(default)]
+    pub token: Option<Secret>,
+}
+
+impl AdminConfig {
+    /// The token from the file, else from `MONASCA_WASM_ADMIN_TOKEN` (empty means none).
+    pub fn token(&self) -> Option<String> {
+        let token = match &self.token {
+            Some(secret) => secret.0.clone(),
+            None => std::env::var("MONASCA_WASM_ADMIN_TOKEN").unwrap_or_default(),
+        };
+        (!token.is_empty()).then_some(token)
+    }
 }
 
 fn default_admin_listen() -> String {
@@ -120,6 +136,12 @@ pub struct EngineConfig {
     /// Guest instances live at once, across pipelines.
     #[serde(default = "default_max_instances")]
     pub max_instances: u32,
+    /// The module store: modules deployed through the admin API, by digest,
+    /// and what each pipeline runs. A pipeline with a deployment there runs
+    /// it after a restart instead of its `module`. Relative to the
+    /// configuration file; default `monasca-wasm-modules` next to it.
+    #[serde(default)]
+    pub module_store: Option<PathBuf>,
 }
 
 fn default_memory_limit_mib() -> usize {
@@ -139,6 +161,7 @@ impl Default for EngineConfig {
             call_deadline_ms: default_call_deadline_ms(),
             cache_dir: None,
             max_instances: default_max_instances(),
+            module_store: None,
         }
     }
 }
@@ -381,6 +404,11 @@ impl HostConfig {
                 }
             }
         }
+        config.engine.module_store = Some(match config.engine.module_store.take() {
+            Some(dir) if dir.is_relative() => base.join(dir),
+            Some(dir) => dir,
+            None => base.join("monasca-wasm-modules"),
+        });
         if config.sinks.is_empty() {
             let path = base.join("monasca-wasm.sqlite");
             let sqlite = SqliteConfig { path, database: default_database(), db_per_tenant: false };

@@ -6,6 +6,7 @@
 //!
 //! Layout, one job per module:
 //! - [`config`]: the service configuration (`host.toml`), validated at start-up.
+//! - [`deploy`]: deploy modules to running pipelines, roll back, the module store.
 //! - [`engine`]: load, check, cache and run guest components. The sandbox
 //!   policy (everything a guest may import) is in `engine::sandbox`.
 //! - [`kafka`]: client configuration and the embedded mock cluster.
@@ -25,6 +26,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod effects;
 pub mod engine;
 pub mod generate;

@@ -40,6 +40,12 @@ enum Command {
     Test(cli::test::TestArgs),
     /// Create a new guest crate from the template.
     New(cli::new::NewArgs),
+    /// Deploy a module to a pipeline of a running host (admin API).
+    Deploy(cli::admin::DeployArgs),
+    /// Swap a pipeline's previous module back in (admin API).
+    Rollback(cli::admin::RollbackArgs),
+    /// Show what a running host runs (admin API).
+    Status(cli::admin::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,12 +59,20 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cli::inspect::run(a),
         Command::New(a) => cli::new::run(a),
         Command::Test(a) => runtime().and_then(|rt| rt.block_on(cli::test::run(a))),
+        Command::Deploy(a) => runtime().and_then(|rt| rt.block_on(cli::admin::deploy(a))),
+        Command::Rollback(a) => runtime().and_then(|rt| rt.block_on(cli::admin::rollback(a))),
+        Command::Status(a) => runtime().and_then(|rt| rt.block_on(cli::admin::status(a))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // The admin commands tell a refusal (1) from an unreachable host (2).
+            if e.downcast_ref::<cli::admin::Unreachable>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -5,11 +5,19 @@
 //!   one failed;
 //! - `GET /metrics`: Prometheus text format (see [`prometheus`]);
 //! - `GET /v1/pipelines`: the pipelines as JSON (name, state, module name and
-//!   digest, topics, group, counters).
+//!   digest, the deployment's current and previous module, topics, group,
+//!   counters);
+//! - `PUT /v1/pipelines/{name}/module`: deploy a module (see [`deploy`]):
+//!   the body is the component (`?name=` names it), or JSON
+//!   `{"name", "module": base64, "canary": fixture text}`;
+//! - `POST /v1/pipelines/{name}/rollback`: swap the previous module back.
 //!
-//! Read-only endpoints only, for now; it listens on 127.0.0.1 unless the
-//! configuration names another address. Module deployment (the mutating
-//! calls, behind a bearer token) comes with hot-swap.
+//! The two mutating calls need `Authorization: Bearer <token>` with the
+//! token of `[admin] token` or `MONASCA_WASM_ADMIN_TOKEN`; without a token
+//! configured they are refused (403). It listens on 127.0.0.1 unless the
+//! configuration names another address.
+
+mod deploy;
 
 pub mod prometheus;
 
@@ -17,7 +25,7 @@ use crate::pipeline::stats::Stats;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -56,10 +64,12 @@ impl PipelineState {
 pub struct PipelineView {
     /// Pipeline name.
     pub name: String,
-    /// Guest module name.
-    pub module: String,
+    /// Guest module name at start-up.
+    module: String,
     /// Its sha256 digest (hex).
-    pub digest: String,
+    digest: String,
+    /// Deploys modules to the pipeline (and knows what runs now).
+    pub deployer: Option<Arc<crate::deploy::Deployer>>,
     /// Input topics.
     pub topics: Vec<String>,
     /// Consumer group.
@@ -79,7 +89,25 @@ impl PipelineView {
             topics: topics.to_vec(),
             group: group.to_string(),
             stats,
+            deployer: None,
             state: AtomicU8::new(PipelineState::Running as u8),
+        }
+    }
+
+    /// The same view, able to deploy modules.
+    pub fn with_deployer(mut self, deployer: Arc<crate::deploy::Deployer>) -> Self {
+        self.deployer = Some(deployer);
+        self
+    }
+
+    /// Name and digest (hex) of the module that runs now.
+    pub fn module(&self) -> (String, String) {
+        match &self.deployer {
+            Some(d) => {
+                let current = d.deployment().current;
+                (current.name, current.digest)
+            }
+            None => (self.module.clone(), self.digest.clone()),
         }
     }
 
@@ -99,7 +127,18 @@ impl PipelineView {
 pub struct Registry {
     /// The pipelines, in configuration order.
     pub pipelines: Vec<Arc<PipelineView>>,
+    /// The bearer token the mutating calls need (none: they are refused).
+    pub token: Option<String>,
 }
+
+impl Registry {
+    fn pipeline(&self, name: &str) -> Option<&Arc<PipelineView>> {
+        self.pipelines.iter().find(|p| p.name == name)
+    }
+}
+
+/// The largest module (or JSON deployment) the server accepts.
+const MAX_MODULE_BYTES: usize = 256 * 1024 * 1024;
 
 /// The admin routes over `registry`.
 pub fn router(registry: Arc<Registry>) -> Router {
@@ -108,6 +147,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1/pipelines", get(pipelines))
+        .route(
+            "/v1/pipelines/{name}/module",
+            put(deploy::put_module).layer(axum::extract::DefaultBodyLimit::max(MAX_MODULE_BYTES)),
+        )
+        .route("/v1/pipelines/{name}/rollback", post(deploy::rollback))
         .with_state(registry)
 }
 
@@ -142,10 +186,13 @@ async fn pipelines(State(registry): State<Arc<Registry>>) -> Json<serde_json::Va
         .iter()
         .map(|p| {
             let s = p.stats.snapshot();
+            let (module, digest) = p.module();
+            let previous = p.deployer.as_ref().and_then(|d| d.deployment().previous);
             serde_json::json!({
                 "name": p.name,
                 "state": p.state().name(),
-                "module": { "name": p.module, "digest": format!("sha256:{}", p.digest) },
+                "module": { "name": module, "digest": format!("sha256:{digest}") },
+                "previous_module": previous.map(|m| serde_json::json!({ "name": m.name, "digest": format!("sha256:{}", m.digest) })),
                 "topics": p.topics,
                 "group": p.group,
                 "counters": {
@@ -155,6 +202,8 @@ async fn pipelines(State(registry): State<Arc<Registry>>) -> Json<serde_json::Va
                     "stored": s.stored,
                     "dead_lettered": s.dead_lettered,
                     "guest_failures": s.guest_failures,
+                    "swaps": s.swaps,
+                    "rollbacks": s.rollbacks,
                 },
             })
         })

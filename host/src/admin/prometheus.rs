@@ -22,6 +22,8 @@ const COUNTERS: &[Counter] = &[
     ("monasca_wasm_guest_failures_total", "Guest calls that failed (trap, deadline, limit, batch error).", |s| {
         s.guest_failures
     }),
+    ("monasca_wasm_module_swaps_total", "Modules deployed into the running pipeline.", |s| s.swaps),
+    ("monasca_wasm_module_rollbacks_total", "Modules rolled back to the previous one.", |s| s.rollbacks),
 ];
 
 /// Render every pipeline's metrics.
@@ -38,12 +40,13 @@ pub fn render(registry: &Registry) -> String {
     let info = "monasca_wasm_module_info";
     let _ = writeln!(out, "# HELP {info} The guest module a pipeline runs (value 1).\n# TYPE {info} gauge");
     for p in &registry.pipelines {
+        let (module, digest) = p.module();
         let _ = writeln!(
             out,
             "{info}{{pipeline=\"{}\",module=\"{}\",digest=\"sha256:{}\"}} 1",
             label(&p.name),
-            label(&p.module),
-            label(&p.digest)
+            label(&module),
+            label(&digest)
         );
     }
     let up = "monasca_wasm_pipeline_up";
@@ -72,7 +75,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         Stats::add(&stats.consumed, 42);
         let view = PipelineView::new("p\"1", "persister", "abc", &["metrics".into()], "g", stats);
-        let text = render(&Registry { pipelines: vec![Arc::new(view)] });
+        let text = render(&Registry { pipelines: vec![Arc::new(view)], token: None });
         assert!(text.contains("# TYPE monasca_wasm_messages_consumed_total counter\n"), "{text}");
         assert!(text.contains("monasca_wasm_messages_consumed_total{pipeline=\"p\\\"1\"} 42\n"), "{text}");
         assert!(

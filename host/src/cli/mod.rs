@@ -1,6 +1,7 @@
 //! The `monasca-wasm` subcommands. Each returns `anyhow::Result`: this is the
 //! binary's edge, where typed errors become messages for a person.
 
+pub mod admin;
 pub mod generate;
 pub mod inspect;
 pub mod new;

@@ -4,7 +4,10 @@
 
 use crate::admin::{self, PipelineState, PipelineView, Registry};
 use crate::config::HostConfig;
-use crate::engine::Engine;
+use crate::config::PipelineConfig;
+use crate::deploy::store::{Deployment, ModuleStore, StoredModule};
+use crate::deploy::Deployer;
+use crate::engine::{Engine, Module};
 use crate::kafka::{self, embedded::EmbeddedKafka};
 use crate::pipeline::stats::{Snapshot, Stats};
 use crate::pipeline::{Pipeline, PipelineParts};
@@ -73,8 +76,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut running = JoinSet::new();
     let mut registry = Registry::default();
     let mut stats: Vec<(String, Arc<Stats>)> = Vec::new();
+    let store =
+        ModuleStore::new(config.engine.module_store.clone().unwrap_or_else(|| PathBuf::from("monasca-wasm-modules")));
     for p in &config.pipelines {
-        let module = engine.load_file(&p.module)?;
+        let (module, deployed) = starting_module(&engine, &store, p)?;
         eprintln!(
             "pipeline `{}`: module {} {} ({:?}), topics {}, group {}",
             p.name,
@@ -93,8 +98,23 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             sinks: sinks.clone(),
         })?;
         stats.push((pipeline.name().to_string(), pipeline.stats()));
-        let view =
-            Arc::new(PipelineView::new(&p.name, &module_name, &digest, &p.topics, &p.group_id, pipeline.stats()));
+        let canary_topic = p.topics.first().map(String::as_str).unwrap_or_default();
+        let deployer = Deployer::new(
+            engine.clone(),
+            store.clone(),
+            &p.name,
+            canary_topic,
+            pipeline.pool(),
+            pipeline.stats(),
+            deployed.clone(),
+        );
+        let deployer = if deployed.previous.is_none() && deployed.current.deployed_at == 0 {
+            deployer.with_boot_file(&p.module)
+        } else {
+            deployer
+        };
+        let view = PipelineView::new(&p.name, &module_name, &digest, &p.topics, &p.group_id, pipeline.stats());
+        let view = Arc::new(view.with_deployer(Arc::new(deployer)));
         registry.pipelines.push(view.clone());
         let run = pipeline.run(shutdown_rx.clone());
         running.spawn(async move {
@@ -104,10 +124,15 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         });
     }
     if let Some(admin) = &config.admin {
+        registry.token = admin.token();
         let listener = tokio::net::TcpListener::bind(&admin.listen)
             .await
             .with_context(|| format!("admin server: cannot listen on {}", admin.listen))?;
-        eprintln!("admin server on http://{} (/healthz, /readyz, /metrics, /v1/pipelines)", listener.local_addr()?);
+        eprintln!(
+            "admin server on http://{} (/healthz, /readyz, /metrics, /v1/pipelines; deployments {})",
+            listener.local_addr()?,
+            if registry.token.is_some() { "on, bearer token required" } else { "off: no token configured" }
+        );
         let registry = Arc::new(std::mem::take(&mut registry));
         tokio::spawn(async move {
             if let Err(e) = admin::serve(listener, registry).await {
@@ -196,4 +221,26 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The module a pipeline starts on: the one last deployed to it (from the
+/// module store), else the one its configuration names; and the deployment
+/// record that describes it.
+fn starting_module(engine: &Engine, store: &ModuleStore, p: &PipelineConfig) -> anyhow::Result<(Module, Deployment)> {
+    if let Some(deployment) = store.deployment(&p.name)? {
+        let bytes = store.get(&deployment.current.digest)?;
+        let module = engine.load_bytes(&deployment.current.name, &bytes)?;
+        eprintln!(
+            "pipeline `{}`: running the module deployed to it, {} sha256:{} (deployed at {} s since the epoch), not {} from the configuration",
+            p.name,
+            deployment.current.name,
+            &deployment.current.digest[..deployment.current.digest.len().min(12)],
+            deployment.current.deployed_at,
+            p.module.display()
+        );
+        return Ok((module, deployment));
+    }
+    let module = engine.load_file(&p.module)?;
+    let current = StoredModule { digest: module.digest().to_string(), name: module.name().to_string(), deployed_at: 0 };
+    Ok((module, Deployment { current, previous: None }))
 }

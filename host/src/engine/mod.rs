@@ -22,7 +22,7 @@ pub mod world;
 pub use cache::{CacheOutcome, ModuleCache};
 pub use error::{GuestError, GuestErrorKind, LoadError};
 pub use instance::Instance;
-pub use module::Module;
+pub use module::{digest_hex, Module};
 pub use sandbox::{Lookups, NoLookups};
 pub use world::WorldInfo;
 

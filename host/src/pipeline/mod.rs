@@ -88,7 +88,7 @@ const QUEUED_CHUNKS: usize = 8;
 pub struct Shared {
     name: String,
     consumer: Arc<PipelineConsumer>,
-    pool: InstancePool,
+    pool: Arc<InstancePool>,
     executor: Executor,
     batch: BatchConfig,
     stats: Arc<Stats>,
@@ -202,7 +202,7 @@ impl Pipeline {
         let shared = Arc::new(Shared {
             name: name.clone(),
             consumer: Arc::new(consumer),
-            pool: InstancePool::new(parts.module, &name, guest_config, parts.config.concurrency),
+            pool: Arc::new(InstancePool::new(parts.module, &name, guest_config, parts.config.concurrency)),
             executor: Executor {
                 pipeline: name.clone(),
                 producer: parts.producer,
@@ -229,6 +229,11 @@ impl Pipeline {
     /// The pipeline's name.
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// The pool of guest instances, which also swaps the module.
+    pub fn pool(&self) -> Arc<InstancePool> {
+        self.shared.pool.clone()
     }
 
     /// Consume until `shutdown` turns true (then drain, flush and commit) or a

@@ -17,6 +17,10 @@ pub struct Stats {
     pub dead_lettered: AtomicU64,
     /// Guest call failures (traps, deadlines, limits, batch errors) that led to bisection.
     pub guest_failures: AtomicU64,
+    /// Modules deployed into the running pipeline.
+    pub swaps: AtomicU64,
+    /// Modules rolled back.
+    pub rollbacks: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -34,6 +38,10 @@ pub struct Snapshot {
     pub dead_lettered: u64,
     /// Guest failures.
     pub guest_failures: u64,
+    /// Module swaps.
+    pub swaps: u64,
+    /// Module rollbacks.
+    pub rollbacks: u64,
 }
 
 impl Stats {
@@ -51,6 +59,8 @@ impl Stats {
             stored: self.stored.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
             guest_failures: self.guest_failures.load(Ordering::Relaxed),
+            swaps: self.swaps.load(Ordering::Relaxed),
+            rollbacks: self.rollbacks.load(Ordering::Relaxed),
         }
     }
 }

@@ -10,6 +10,7 @@
 use super::executor::DeadLetter;
 use super::{isolate, Shared};
 use crate::engine::types::{Effect, Message};
+use crate::engine::Module;
 use rdkafka::consumer::Consumer;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -92,7 +93,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
             }
         }
 
-        let (effects, poison) = match run_guest(&shared, &batch).await {
+        let (effects, poison, module) = match run_guest(&shared, &batch).await {
             Ok(done) => done,
             Err(reason) => {
                 shared.fail(format!("partition {topic}/{partition}: {reason}"));
@@ -103,7 +104,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
         let batch = Arc::new(batch);
         // Enqueue in order here; wait for the acknowledgements in the background.
         let poison = poison.into_iter().map(|(i, reason)| DeadLetter { message: &batch[i], reason }).collect();
-        let pending = match shared.executor.send(shared.pool.module(), &batch, effects, poison).await {
+        let pending = match shared.executor.send(&module, &batch, effects, poison).await {
             Ok(pending) => pending,
             Err(e) => {
                 shared.fail(format!("partition {topic}/{partition}: {e}"));
@@ -182,11 +183,13 @@ fn settled(
     }
 }
 
-/// Run the guest over a batch, isolating poison messages.
-async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, Vec<(usize, String)>), String> {
+/// Run the guest over a batch, isolating poison messages; also says which
+/// module ran it (the pool's module may be swapped while the batch runs).
+async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, Vec<(usize, String)>, Module), String> {
     let mut loan = shared.pool.take().await.map_err(|e| e.to_string())?;
+    let module = loan.instance.module().clone();
     let result = isolate::process(&mut loan.instance, batch, &shared.stats).await;
     shared.pool.put_back(loan);
     let isolated = result.map_err(|e| e.to_string())?;
-    Ok((isolated.effects, isolated.poison))
+    Ok((isolated.effects, isolated.poison, module))
 }

@@ -1,0 +1,149 @@
+//! The admin API's mutating calls: deploy a module to a pipeline, roll it
+//! back. Both need the bearer token; errors come back as JSON
+//! `{"error": "..."}` with a status that says whose fault it is (400 a bad
+//! module, 422 a module that does not start or fails its canary, 409 nothing
+//! to roll back to, 401/403 no or wrong token, 404 no such pipeline).
+
+use super::Registry;
+use crate::deploy::{DeployError, Deployed};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use std::sync::Arc;
+
+/// `?name=` of a raw module upload.
+#[derive(Debug, serde::Deserialize)]
+pub struct ModuleQuery {
+    name: Option<String>,
+}
+
+/// The JSON form of a deployment.
+#[derive(Debug, serde::Deserialize)]
+struct JsonDeployment {
+    /// Module name (default `module`).
+    name: Option<String>,
+    /// The component, base64.
+    module: String,
+    /// A canary fixture: one message value per line.
+    canary: Option<String>,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    Refusal(status, message.into()).into_response()
+}
+
+/// A refused call: its status and why.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Check the bearer token (compared in constant time).
+fn authorize(registry: &Registry, headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(token) = registry.token.as_deref() else {
+        return Err(Refusal(
+            StatusCode::FORBIDDEN,
+            "deployment is disabled: no admin token is configured ([admin] token or MONASCA_WASM_ADMIN_TOKEN)".into(),
+        ));
+    };
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let matches = given.is_some_and(|given| {
+        given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(Refusal(StatusCode::UNAUTHORIZED, "a valid `Authorization: Bearer <token>` header is required".into()))
+    }
+}
+
+fn deployer(registry: &Registry, name: &str) -> Result<Arc<crate::deploy::Deployer>, Refusal> {
+    let view =
+        registry.pipeline(name).ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("no pipeline named `{name}`")))?;
+    view.deployer
+        .clone()
+        .ok_or_else(|| Refusal(StatusCode::CONFLICT, format!("pipeline `{name}` does not take deployments")))
+}
+
+fn status_of(e: &DeployError) -> StatusCode {
+    match e {
+        DeployError::Invalid(_) => StatusCode::BAD_REQUEST,
+        DeployError::Init(_) | DeployError::Canary(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        DeployError::NoPrevious(_) => StatusCode::CONFLICT,
+        DeployError::Store(_) | DeployError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn outcome(pipeline: &str, result: Result<Deployed, DeployError>) -> Response {
+    match result {
+        Ok(d) => Json(serde_json::json!({
+            "pipeline": pipeline,
+            "module": { "name": d.current.name, "digest": format!("sha256:{}", d.current.digest) },
+            "previous_module": d.previous.map(|m| serde_json::json!({ "name": m.name, "digest": format!("sha256:{}", m.digest) })),
+        }))
+        .into_response(),
+        Err(e) => error(status_of(&e), e.to_string()),
+    }
+}
+
+/// `PUT /v1/pipelines/{name}/module`.
+pub async fn put_module(
+    State(registry): State<Arc<Registry>>,
+    Path(pipeline): Path<String>,
+    Query(query): Query<ModuleQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = authorize(&registry, &headers) {
+        return refused.into_response();
+    }
+    let deployer = match deployer(&registry, &pipeline) {
+        Ok(d) => d,
+        Err(refused) => return refused.into_response(),
+    };
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let (name, bytes, canary) = if json {
+        let request: JsonDeployment = match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a deployment request: {e}")),
+        };
+        let bytes = match base64::engine::general_purpose::STANDARD.decode(request.module.trim()) {
+            Ok(b) => b,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("`module` is not base64: {e}")),
+        };
+        (request.name, bytes, request.canary.map(String::into_bytes))
+    } else {
+        (query.name, body.to_vec(), None)
+    };
+    let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| "module".to_string());
+    outcome(&pipeline, deployer.deploy(&name, bytes, canary).await)
+}
+
+/// `POST /v1/pipelines/{name}/rollback`.
+pub async fn rollback(
+    State(registry): State<Arc<Registry>>,
+    Path(pipeline): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = authorize(&registry, &headers) {
+        return refused.into_response();
+    }
+    match deployer(&registry, &pipeline) {
+        Ok(deployer) => outcome(&pipeline, deployer.rollback("requested through the admin API").await),
+        Err(refused) => refused.into_response(),
+    }
+}

@@ -1,0 +1,222 @@
+//! Deploying a module to a running pipeline, and rolling it back.
+//!
+//! [`Deployer::deploy`] checks a module completely before the pipeline sees
+//! it, all off the hot path: it compiles it and checks it against the world
+//! and its version (a 400 from the admin API when it fails), starts an
+//! instance with the pipeline's configuration, optionally runs it on a canary
+//! fixture (it must not fail or trap, and must finish within the call
+//! deadline), keeps it in the [`store`], and only then swaps it into the
+//! pipeline's pool: each partition's next batch runs on it, batches already
+//! running finish on the old one. [`Deployer::rollback`] swaps the previous
+//! module back the same way. One deployment runs at a time per pipeline.
+
+pub mod store;
+
+use crate::engine::types::Message;
+use crate::engine::{Engine, GuestError, LoadError, Module};
+use crate::pipeline::pool::InstancePool;
+use crate::pipeline::stats::Stats;
+use std::sync::{Arc, Mutex};
+use store::{Deployment, ModuleStore, StoreError, StoredModule};
+
+/// Why a deployment or a rollback was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// Not a usable module: not wasm, not a component, wrong world or version.
+    #[error(transparent)]
+    Invalid(#[from] LoadError),
+    /// The module's `init` refused the pipeline's configuration.
+    #[error("the module does not start with this pipeline's configuration: {0}")]
+    Init(Box<GuestError>),
+    /// The module failed on the canary fixture.
+    #[error("canary failed: {0}")]
+    Canary(String),
+    /// Nothing to roll back to.
+    #[error("pipeline `{0}` has no previous module to roll back to")]
+    NoPrevious(String),
+    /// The module store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Compilation could not be run.
+    #[error("deployment task failed: {0}")]
+    Task(String),
+}
+
+/// What a deployment changed.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    /// The module that runs now.
+    pub current: StoredModule,
+    /// The one it replaced.
+    pub previous: Option<StoredModule>,
+}
+
+/// Deploys modules to one pipeline.
+pub struct Deployer {
+    engine: Engine,
+    store: ModuleStore,
+    pipeline: String,
+    canary_topic: String,
+    pool: Arc<InstancePool>,
+    stats: Arc<Stats>,
+    record: Mutex<Deployment>,
+    boot_file: Option<std::path::PathBuf>,
+    busy: tokio::sync::Mutex<()>,
+}
+
+impl Deployer {
+    /// A deployer for `pipeline`, whose pool runs the module in `running`.
+    pub fn new(
+        engine: Engine,
+        store: ModuleStore,
+        pipeline: &str,
+        canary_topic: &str,
+        pool: Arc<InstancePool>,
+        stats: Arc<Stats>,
+        running: Deployment,
+    ) -> Self {
+        Deployer {
+            engine,
+            store,
+            pipeline: pipeline.to_string(),
+            canary_topic: canary_topic.to_string(),
+            pool,
+            stats,
+            record: Mutex::new(running),
+            boot_file: None,
+            busy: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The file the running module was loaded from (the configuration's
+    /// `module`): copied into the store at the first deployment, so that it
+    /// can be rolled back to.
+    pub fn with_boot_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.boot_file = Some(path.into());
+        self
+    }
+
+    /// What runs now, and what ran before.
+    pub fn deployment(&self) -> Deployment {
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Check `bytes` as described in the module docs and swap them in.
+    pub async fn deploy(&self, name: &str, bytes: Vec<u8>, canary: Option<Vec<u8>>) -> Result<Deployed, DeployError> {
+        let _one_at_a_time = self.busy.lock().await;
+        let module = self.compile(name, bytes.clone()).await?;
+        let mut first = module
+            .instantiate(&self.pipeline, self.pool.guest_config().to_vec())
+            .await
+            .map_err(|e| DeployError::Init(Box::new(e)))?;
+        if let Some(fixture) = canary {
+            let messages = canary_messages(&self.canary_topic, &fixture);
+            if messages.is_empty() {
+                return Err(DeployError::Canary("the canary fixture holds no message".into()));
+            }
+            first.process(&messages).await.map_err(|e| DeployError::Canary(e.to_string()))?;
+            // The canary's state must not leak into the pipeline: start afresh.
+            first = module
+                .instantiate(&self.pipeline, self.pool.guest_config().to_vec())
+                .await
+                .map_err(|e| DeployError::Init(Box::new(e)))?;
+        }
+        self.store.put(module.digest(), &bytes)?;
+        self.keep_boot_module()?;
+        let current = StoredModule {
+            digest: module.digest().to_string(),
+            name: name.to_string(),
+            deployed_at: store::now_secs(),
+        };
+        let previous = self.deployment().current;
+        let deployment = Deployment { current: current.clone(), previous: Some(previous.clone()) };
+        self.install(module, first, deployment)?;
+        Stats::add(&self.stats.swaps, 1);
+        tracing::info!(pipeline = %self.pipeline, module = %name, digest = %current.digest, previous = %previous.digest, "module deployed");
+        Ok(Deployed { current, previous: Some(previous) })
+    }
+
+    /// Swap the previous module back in.
+    pub async fn rollback(&self, why: &str) -> Result<Deployed, DeployError> {
+        let _one_at_a_time = self.busy.lock().await;
+        let Deployment { current, previous } = self.deployment();
+        let previous = previous.ok_or_else(|| DeployError::NoPrevious(self.pipeline.clone()))?;
+        let bytes = self.store.get(&previous.digest)?;
+        let module = self.compile(&previous.name, bytes).await?;
+        let first = module
+            .instantiate(&self.pipeline, self.pool.guest_config().to_vec())
+            .await
+            .map_err(|e| DeployError::Init(Box::new(e)))?;
+        let restored = StoredModule { deployed_at: store::now_secs(), ..previous };
+        let deployment = Deployment { current: restored.clone(), previous: Some(current.clone()) };
+        self.install(module, first, deployment)?;
+        Stats::add(&self.stats.rollbacks, 1);
+        tracing::warn!(pipeline = %self.pipeline, module = %restored.name, digest = %restored.digest, replaced = %current.digest, reason = why, "module rolled back");
+        Ok(Deployed { current: restored, previous: Some(current) })
+    }
+
+    /// Put the module the pipeline started on into the store, if it came
+    /// from the configuration and is not there yet.
+    fn keep_boot_module(&self) -> Result<(), DeployError> {
+        let running = self.deployment().current;
+        let Some(path) = &self.boot_file else { return Ok(()) };
+        if self.store.module_path(&running.digest).exists() {
+            return Ok(());
+        }
+        let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+            action: "cannot read",
+            path: path.display().to_string(),
+            source,
+        })?;
+        // The file may have changed since start-up: keep it only if it is
+        // still what runs.
+        if crate::engine::digest_hex(&bytes) == running.digest {
+            self.store.put(&running.digest, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Record the deployment, then swap (a crash in between restarts on the
+    /// recorded module, which is the one being installed).
+    fn install(
+        &self,
+        module: Module,
+        first: crate::engine::Instance,
+        deployment: Deployment,
+    ) -> Result<(), DeployError> {
+        self.store.record(&self.pipeline, &deployment)?;
+        *self.record.lock().unwrap_or_else(|p| p.into_inner()) = deployment;
+        self.pool.swap(module, first);
+        Ok(())
+    }
+
+    /// Compile on a blocking thread: compilation takes seconds of CPU.
+    async fn compile(&self, name: &str, bytes: Vec<u8>) -> Result<Module, DeployError> {
+        let (engine, name) = (self.engine.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || engine.load_bytes(&name, &bytes))
+            .await
+            .map_err(|e| DeployError::Task(e.to_string()))?
+            .map_err(DeployError::from)
+    }
+}
+
+/// A canary fixture (one message value per line, blank lines skipped) as
+/// messages of `topic`, partition 0, offsets from 0.
+fn canary_messages(topic: &str, fixture: &[u8]) -> Vec<Message> {
+    let topic: Arc<str> = topic.into();
+    fixture
+        .split(|b| *b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .enumerate()
+        .map(|(offset, value)| Message {
+            topic: topic.clone(),
+            partition: 0,
+            offset: offset as i64,
+            timestamp_ms: None,
+            key: None,
+            value: value.to_vec(),
+            headers: Vec::new(),
+        })
+        .collect()
+}

@@ -1,0 +1,267 @@
+//! Hot-swapping modules in a running host (`monasca-wasm run`, real broker),
+//! through the admin API and the `deploy`/`status` commands: nothing is lost
+//! or reordered across 20 swaps, each output carries the version of the
+//! module its batch ran on, bad modules are refused while the running one
+//! keeps running, mutating calls need the token, and a restarted host comes
+//! back on the module deployed last.
+
+mod common;
+
+use common::kafka::{config_head, consume_on, create_topics_on, produce_all_on, spawn_host, terminate, Host};
+use monasca_test_programs::{free_port, kafka, unique, HOSTILE, TAGGER_V1, TAGGER_V2, WRONG_VERSION, WRONG_WORLD};
+use rdkafka::message::{Headers, Message};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "swap-test-token";
+
+/// A host running `tagger-v1` on `input` → `output`, with the admin API on
+/// `port` and its module store in `dir`.
+fn write_config(dir: &Path, port: u16, input: &str, output: &str, group: &str) -> std::path::PathBuf {
+    let config = dir.join("host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n[sinks.tsdb]\ntype = \"null\"\n\
+             [[pipeline]]\nname = \"tagged\"\nmodule = \"{TAGGER_V1}\"\ntopics = [\"{input}\"]\ngroup_id = \"{group}\"\n\
+             output_topic = \"{output}\"\n[pipeline.config]\nmode = \"poison\"\n",
+            config_head("hot-swap-cache")
+        ),
+    )
+    .expect("config");
+    config
+}
+
+async fn wait_ready(base: &str, host: &Host) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "the host never became ready:\n{}", host.stderr());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn put_module(base: &str, token: Option<&str>, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().put(format!("{base}/v1/pipelines/tagged/module?name={name}")).body(bytes);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("admin API answers");
+    let status = response.status().as_u16();
+    (status, serde_json::from_slice(&response.bytes().await.unwrap_or_default()).unwrap_or(serde_json::Value::Null))
+}
+
+async fn running_digest(base: &str) -> String {
+    let body = reqwest::get(format!("{base}/v1/pipelines")).await.expect("pipelines").text().await.expect("text");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    json["pipelines"][0]["module"]["digest"].as_str().unwrap_or_default().to_string()
+}
+
+fn digest_of(path: &str) -> String {
+    format!("sha256:{}", monasca_wasm::engine::digest_hex(&std::fs::read(path).expect("module")))
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_monasca-wasm")).args(args).output().expect("monasca-wasm runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_swaps_under_load_lose_nothing_and_tag_every_output_with_its_module() {
+    const N: usize = 200_000;
+    const SWAPS: usize = 20;
+    let (input, output, group) = (unique("swap-in"), unique("swap-out"), unique("swap"));
+    create_topics_on(kafka(), &[&input, &output], 3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let host = spawn_host(&write_config(dir.path(), port, &input, &output, &group));
+    wait_ready(&base, &host).await;
+
+    // Feed the input in slices while swapping v2, v1, v2, ... every ~300 ms.
+    let values: Vec<String> = (0..N).map(|i| format!("swap-{i:06}")).collect();
+    let feeder = {
+        let (input, values) = (input.clone(), values.clone());
+        tokio::spawn(async move {
+            let mut placed = HashMap::new();
+            for slice in values.chunks(N / 40) {
+                placed.extend(produce_all_on(kafka(), &input, slice).await);
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            placed
+        })
+    };
+    let (v1, v2) = (std::fs::read(TAGGER_V1).expect("v1"), std::fs::read(TAGGER_V2).expect("v2"));
+    let mut last = "v1";
+    for swap in 0..SWAPS {
+        let (name, bytes) = if swap % 2 == 0 { ("tagger-v2", v2.clone()) } else { ("tagger-v1", v1.clone()) };
+        let (status, answer) = put_module(&base, Some(TOKEN), name, bytes).await;
+        assert_eq!(status, 200, "swap {swap}: {answer}\n{}", host.stderr());
+        assert_eq!(answer["module"]["name"], name);
+        last = if swap % 2 == 0 { "v2" } else { "v1" };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let placed = feeder.await.expect("feeder");
+    // One more slice after the last swap: it must all carry the last version.
+    let tail: Vec<String> = (0..2000).map(|i| format!("tail-{i:04}")).collect();
+    let tail_placed = produce_all_on(kafka(), &input, &tail).await;
+
+    let received = consume_on(kafka(), &output, N + tail.len()).await;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut last_offset: HashMap<(i32, i32), i64> = HashMap::new();
+    let mut versions: HashMap<i32, Vec<String>> = HashMap::new();
+    for m in &received {
+        let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+        assert!(seen.insert(value.clone()), "{value} arrived twice");
+        let version = m
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == "guest-version").and_then(|h| h.value))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_else(|| panic!("{value} has no guest-version header"));
+        let (in_partition, in_offset) = placed.get(&value).or_else(|| tail_placed.get(&value)).copied().expect("known");
+        let previous = last_offset.insert((m.partition(), in_partition), in_offset);
+        assert!(previous.is_none_or(|p| p < in_offset), "order broken in partition {in_partition} at {value}");
+        if value.starts_with("tail-") {
+            assert_eq!(version, last, "{value} was produced after the last swap");
+        }
+        let runs = versions.entry(in_partition).or_default();
+        if runs.last() != Some(&version) {
+            runs.push(version);
+        }
+    }
+    assert_eq!(seen.len(), N + tail.len(), "every input reaches the output once");
+    let all: HashSet<&String> = versions.values().flatten().collect();
+    assert!(all.contains(&"v1".to_string()) && all.contains(&"v2".to_string()), "both versions ran: {versions:?}");
+    for (partition, runs) in &versions {
+        // A partition switches at batch boundaries, at most once per swap.
+        assert!(runs.len() <= SWAPS + 1, "partition {partition} switched {} times", runs.len() - 1);
+    }
+    assert!(versions.values().any(|runs| runs.len() >= 3), "swaps happened mid-stream: {versions:?}");
+
+    let metrics = reqwest::get(format!("{base}/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(
+        metrics.contains(&format!("monasca_wasm_module_swaps_total{{pipeline=\"tagged\"}} {SWAPS}\n")),
+        "{metrics}"
+    );
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_modules_and_missing_tokens_are_refused_and_a_restart_keeps_the_deployed_module() {
+    let (input, output, group) = (unique("deploy-in"), unique("deploy-out"), unique("deploy"));
+    create_topics_on(kafka(), &[&input, &output], 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = write_config(dir.path(), port, &input, &output, &group);
+    let host = spawn_host(&config);
+    wait_ready(&base, &host).await;
+    let v1 = digest_of(TAGGER_V1);
+    assert_eq!(running_digest(&base).await, v1);
+
+    // No token, a wrong one: 401, and nothing changes.
+    let v2_bytes = std::fs::read(TAGGER_V2).expect("v2");
+    assert_eq!(put_module(&base, None, "v2", v2_bytes.clone()).await.0, 401);
+    assert_eq!(put_module(&base, Some("wrong"), "v2", v2_bytes.clone()).await.0, 401);
+    let rollback =
+        reqwest::Client::new().post(format!("{base}/v1/pipelines/tagged/rollback")).send().await.expect("rollback");
+    assert_eq!(rollback.status(), 401);
+
+    // Not wasm, the wrong world, the wrong major version: 400 saying why.
+    for (bytes, why) in [
+        (b"definitely not wasm".to_vec(), "not a WebAssembly"),
+        (std::fs::read(WRONG_WORLD).expect("wrong world"), "world"),
+        (std::fs::read(WRONG_VERSION).expect("wrong version"), "version"),
+    ] {
+        let (status, answer) = put_module(&base, Some(TOKEN), "bad", bytes).await;
+        assert_eq!(status, 400, "{answer}");
+        let reason = answer["error"].as_str().unwrap_or_default();
+        assert!(reason.to_lowercase().contains(&why.to_lowercase()), "{why}: {reason}");
+        assert_eq!(running_digest(&base).await, v1, "the running module keeps running");
+    }
+    // A module that fails its canary (the hostile guest, in the pipeline's
+    // `mode = "poison"`, panics on a message holding POISON): refused, exit 1.
+    let canary_dir = tempfile::tempdir().expect("tempdir");
+    let (good, bad) = (canary_dir.path().join("good.jsonl"), canary_dir.path().join("bad.jsonl"));
+    std::fs::write(&good, "one\ntwo\n").expect("canary");
+    std::fs::write(&bad, "one\nPOISON\n").expect("canary");
+    let admin = ["--admin", base.as_str(), "--token", TOKEN];
+    let refused = cli(&[
+        &["deploy", "--pipeline", "tagged", "--module", HOSTILE, "--canary", bad.to_str().expect("path")][..],
+        &admin,
+    ]
+    .concat());
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("canary failed"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(running_digest(&base).await, v1);
+
+    // `deploy` with a passing canary, then `status` shows it.
+    let deployed = cli(&[
+        &["deploy", "--pipeline", "tagged", "--module", TAGGER_V2, "--canary", good.to_str().expect("path")][..],
+        &admin,
+    ]
+    .concat());
+    assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+    let said = String::from_utf8_lossy(&deployed.stdout);
+    assert!(said.contains("deployed tagger_v2") && said.contains("canary passed"), "{said}");
+    let v2 = digest_of(TAGGER_V2);
+    assert_eq!(running_digest(&base).await, v2);
+    let status = cli(&["status", "--admin", &base]);
+    assert!(status.status.success());
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(table.contains("tagged") && table.contains("tagger_v2") && table.contains("tagger_v1"), "{table}");
+
+    // A restart comes back on the deployed module, and says so.
+    let (status, _) = terminate(host);
+    assert!(status.success());
+    let host = spawn_host(&config);
+    wait_ready(&base, &host).await;
+    assert_eq!(running_digest(&base).await, v2, "{}", host.stderr());
+    assert!(host.stderr().contains("running the module deployed to it"), "{}", host.stderr());
+    let values: Vec<String> = (0..100).map(|i| format!("after-restart-{i}")).collect();
+    produce_all_on(kafka(), &input, &values).await;
+    let received = consume_on(kafka(), &output, values.len()).await;
+    for m in &received {
+        let version = m.headers().and_then(|h| h.iter().find(|h| h.key == "guest-version").and_then(|h| h.value));
+        assert_eq!(version, Some(&b"v2"[..]));
+    }
+
+    // Roll back to the configuration's module (kept in the store at the first deployment).
+    let rolled = cli(&[&["rollback", "--pipeline", "tagged"][..], &admin].concat());
+    assert!(rolled.status.success(), "{}", String::from_utf8_lossy(&rolled.stderr));
+    assert_eq!(running_digest(&base).await, v1);
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+
+    // Nobody listening: exit code 2.
+    let unreachable = cli(&["status", "--admin", &format!("http://127.0.0.1:{}", free_port())]);
+    assert_eq!(unreachable.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_are_refused_without_a_configured_token() {
+    let (input, output) = (unique("notoken-in"), unique("notoken-out"));
+    create_topics_on(kafka(), &[&input, &output], 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = write_config(dir.path(), port, &input, &output, &unique("notoken"));
+    let text = std::fs::read_to_string(&config).expect("config").replace(&format!("token = \"{TOKEN}\"\n"), "");
+    std::fs::write(&config, text).expect("config");
+    let host = spawn_host(&config);
+    wait_ready(&base, &host).await;
+    let (status, answer) = put_module(&base, Some(TOKEN), "v2", std::fs::read(TAGGER_V2).expect("v2")).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["error"].as_str().unwrap_or_default().contains("no admin token"), "{answer}");
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+}
