@@ -317,6 +317,39 @@ pub struct PipelineConfig {
     /// Options handed to the guest's `init`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// When a newly deployed module is rolled back on its own.
+    #[serde(default)]
+    pub rollback: RollbackConfig,
+}
+
+/// `[pipeline.rollback]`: a module deployed into the running pipeline is on
+/// probation for its first `probation_batches` batches; if it fails
+/// `after_failures` batches in a row meanwhile (trap, deadline, memory limit,
+/// batch error), the previous module is swapped back in and reprocesses
+/// those batches. Failures outside probation are poison messages, isolated
+/// and dead-lettered as usual.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackConfig {
+    /// Consecutive failed batches that roll a module back; 0 never does.
+    #[serde(default = "default_rollback_after")]
+    pub after_failures: u32,
+    /// Successful batches after which a deployed module is trusted.
+    #[serde(default = "default_probation_batches")]
+    pub probation_batches: u64,
+}
+
+impl Default for RollbackConfig {
+    fn default() -> Self {
+        RollbackConfig { after_failures: default_rollback_after(), probation_batches: default_probation_batches() }
+    }
+}
+
+fn default_rollback_after() -> u32 {
+    3
+}
+fn default_probation_batches() -> u64 {
+    100
 }
 
 fn default_concurrency() -> usize {

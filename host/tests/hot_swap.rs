@@ -19,13 +19,25 @@ const TOKEN: &str = "swap-test-token";
 /// A host running `tagger-v1` on `input` → `output`, with the admin API on
 /// `port` and its module store in `dir`.
 fn write_config(dir: &Path, port: u16, input: &str, output: &str, group: &str) -> std::path::PathBuf {
+    write_config_with_mode(dir, port, input, output, group, "poison")
+}
+
+/// The same, with the hostile guest's `mode` (the taggers ignore it).
+fn write_config_with_mode(
+    dir: &Path,
+    port: u16,
+    input: &str,
+    output: &str,
+    group: &str,
+    mode: &str,
+) -> std::path::PathBuf {
     let config = dir.join("host.toml");
     std::fs::write(
         &config,
         format!(
             "{}[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n[sinks.tsdb]\ntype = \"null\"\n\
              [[pipeline]]\nname = \"tagged\"\nmodule = \"{TAGGER_V1}\"\ntopics = [\"{input}\"]\ngroup_id = \"{group}\"\n\
-             output_topic = \"{output}\"\n[pipeline.config]\nmode = \"poison\"\n",
+             output_topic = \"{output}\"\n[pipeline.config]\nmode = \"{mode}\"\n",
             config_head("hot-swap-cache")
         ),
     )
@@ -264,4 +276,53 @@ async fn deployments_are_refused_without_a_configured_token() {
     assert!(answer["error"].as_str().unwrap_or_default().contains("no admin token"), "{answer}");
     let (status, stderr) = terminate(host);
     assert!(status.success(), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_module_that_fails_every_batch_is_rolled_back_and_loses_nothing() {
+    const N: usize = 30_000;
+    let (input, output, group) = (unique("rollback-in"), unique("rollback-out"), unique("rollback"));
+    create_topics_on(kafka(), &[&input, &output], 3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // `mode = "panic"`: the hostile guest panics on every batch.
+    let host = spawn_host(&write_config_with_mode(dir.path(), port, &input, &output, &group, "panic"));
+    wait_ready(&base, &host).await;
+    let v1 = digest_of(TAGGER_V1);
+
+    let values: Vec<String> = (0..N).map(|i| format!("rb-{i:05}")).collect();
+    let feeder = {
+        let (input, values) = (input.clone(), values.clone());
+        tokio::spawn(async move {
+            let mut placed = HashMap::new();
+            for slice in values.chunks(N / 20) {
+                placed.extend(produce_all_on(kafka(), &input, slice).await);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            placed
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, answer) = put_module(&base, Some(TOKEN), "hostile", std::fs::read(HOSTILE).expect("hostile")).await;
+    assert_eq!(status, 200, "{answer}");
+    let placed = feeder.await.expect("feeder");
+
+    let received = consume_on(kafka(), &output, N).await;
+    let got: HashSet<String> =
+        received.iter().map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()).collect();
+    assert_eq!(got.len(), received.len(), "no duplicates");
+    assert_eq!(got.len(), N, "every message reached the output");
+    assert!(got.iter().all(|v| placed.contains_key(v)));
+    for m in &received {
+        let version = m.headers().and_then(|h| h.iter().find(|h| h.key == "guest-version").and_then(|h| h.value));
+        assert_eq!(version, Some(&b"v1"[..]), "only the old module produced");
+    }
+    assert_eq!(running_digest(&base).await, v1, "rolled back to the previous module");
+    let metrics = reqwest::get(format!("{base}/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("monasca_wasm_module_rollbacks_total{pipeline=\"tagged\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("monasca_wasm_messages_dead_lettered_total{pipeline=\"tagged\"} 0\n"), "{metrics}");
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("module rolled back") && stderr.contains("failed 3 batches in a row"), "{stderr}");
 }

@@ -84,6 +84,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         concurrency: 2,
         delivery_timeout_ms: 30_000,
         config: BTreeMap::new(),
+        rollback: Default::default(),
     }
 }
 

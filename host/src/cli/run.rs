@@ -113,8 +113,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         } else {
             deployer
         };
+        let deployer = Arc::new(deployer);
+        tokio::spawn(deployer.clone().answer_rollback_requests());
         let view = PipelineView::new(&p.name, &module_name, &digest, &p.topics, &p.group_id, pipeline.stats());
-        let view = Arc::new(view.with_deployer(Arc::new(deployer)));
+        let view = Arc::new(view.with_deployer(deployer));
         registry.pipelines.push(view.clone());
         let run = pipeline.run(shutdown_rx.clone());
         running.spawn(async move {

@@ -130,7 +130,7 @@ impl Deployer {
         };
         let previous = self.deployment().current;
         let deployment = Deployment { current: current.clone(), previous: Some(previous.clone()) };
-        self.install(module, first, deployment)?;
+        self.install(module, first, deployment, true)?;
         Stats::add(&self.stats.swaps, 1);
         tracing::info!(pipeline = %self.pipeline, module = %name, digest = %current.digest, previous = %previous.digest, "module deployed");
         Ok(Deployed { current, previous: Some(previous) })
@@ -149,7 +149,7 @@ impl Deployer {
             .map_err(|e| DeployError::Init(Box::new(e)))?;
         let restored = StoredModule { deployed_at: store::now_secs(), ..previous };
         let deployment = Deployment { current: restored.clone(), previous: Some(current.clone()) };
-        self.install(module, first, deployment)?;
+        self.install(module, first, deployment, false)?;
         Stats::add(&self.stats.rollbacks, 1);
         tracing::warn!(pipeline = %self.pipeline, module = %restored.name, digest = %restored.digest, replaced = %current.digest, reason = why, "module rolled back");
         Ok(Deployed { current: restored, previous: Some(current) })
@@ -183,11 +183,24 @@ impl Deployer {
         module: Module,
         first: crate::engine::Instance,
         deployment: Deployment,
+        probation: bool,
     ) -> Result<(), DeployError> {
         self.store.record(&self.pipeline, &deployment)?;
         *self.record.lock().unwrap_or_else(|p| p.into_inner()) = deployment;
-        self.pool.swap(module, first);
+        self.pool.swap(module, first, probation);
         Ok(())
+    }
+
+    /// Roll back whenever the pool asks (a module on probation that keeps
+    /// failing), until the pool goes away.
+    pub async fn answer_rollback_requests(self: Arc<Self>) {
+        let Some(mut requests) = self.pool.rollback_requests() else { return };
+        while let Some(reason) = requests.recv().await {
+            if let Err(e) = self.rollback(&reason).await {
+                tracing::error!(pipeline = %self.pipeline, error = %e, %reason, "automatic rollback failed; the module stays, its failures are isolated as poison");
+                self.pool.end_probation();
+            }
+        }
     }
 
     /// Compile on a blocking thread: compilation takes seconds of CPU.

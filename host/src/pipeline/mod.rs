@@ -202,7 +202,13 @@ impl Pipeline {
         let shared = Arc::new(Shared {
             name: name.clone(),
             consumer: Arc::new(consumer),
-            pool: Arc::new(InstancePool::new(parts.module, &name, guest_config, parts.config.concurrency)),
+            pool: Arc::new(InstancePool::new(
+                parts.module,
+                &name,
+                guest_config,
+                parts.config.concurrency,
+                parts.config.rollback,
+            )),
             executor: Executor {
                 pipeline: name.clone(),
                 producer: parts.producer,

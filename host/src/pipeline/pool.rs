@@ -7,10 +7,16 @@
 //! instance it took at its start, so batches already running finish on the
 //! old module; an instance of an older generation given back is dropped, and
 //! the next batch of every partition takes an instance of the new module.
+//!
+//! A module swapped in by a deployment is on probation (see
+//! [`crate::config::RollbackConfig`]): the pool counts its consecutive failed
+//! batches and, at the limit, asks for a rollback once through the channel
+//! that [`InstancePool::rollback_requests`] hands out (the deployer listens).
 
+use crate::config::RollbackConfig;
 use crate::engine::{GuestError, Instance, Module};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Instances of the current module for one pipeline.
 pub struct InstancePool {
@@ -18,32 +24,122 @@ pub struct InstancePool {
     config: Vec<(String, String)>,
     permits: Arc<Semaphore>,
     live: Mutex<Live>,
+    rollback: RollbackConfig,
+    rollback_tx: mpsc::UnboundedSender<String>,
+    rollback_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
-/// The module that runs, its generation, and its idle instances.
+/// The module that runs, its generation, its idle instances, and how it
+/// fares while on probation.
 struct Live {
     module: Module,
     generation: u64,
     idle: Vec<Instance>,
+    probation: bool,
+    successes: u64,
+    failures: u32,
+}
+
+/// What to do after a batch failed on a module on probation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Not on probation: isolate the poison messages as usual.
+    Isolate,
+    /// Try the batch again (a rollback may be on its way).
+    Retry,
 }
 
 /// An instance on loan; give it back with [`InstancePool::put_back`].
 pub struct Loan {
     /// The instance.
     pub instance: Instance,
-    generation: u64,
+    /// The pool's generation it belongs to.
+    pub generation: u64,
     _permit: OwnedSemaphorePermit,
 }
 
 impl InstancePool {
     /// A pool of up to `size` instances.
-    pub fn new(module: Module, pipeline: &str, config: Vec<(String, String)>, size: usize) -> Self {
+    pub fn new(
+        module: Module,
+        pipeline: &str,
+        config: Vec<(String, String)>,
+        size: usize,
+        rollback: RollbackConfig,
+    ) -> Self {
+        let (rollback_tx, rollback_rx) = mpsc::unbounded_channel();
         InstancePool {
             pipeline: pipeline.to_string(),
             config,
             permits: Arc::new(Semaphore::new(size.max(1))),
-            live: Mutex::new(Live { module, generation: 0, idle: Vec::new() }),
+            live: Mutex::new(Live {
+                module,
+                generation: 0,
+                idle: Vec::new(),
+                probation: false,
+                successes: 0,
+                failures: 0,
+            }),
+            rollback,
+            rollback_tx,
+            rollback_rx: Mutex::new(Some(rollback_rx)),
         }
+    }
+
+    /// The rollback requests (their reasons), for the one who can roll back;
+    /// `None` after the first call.
+    pub fn rollback_requests(&self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.rollback_rx.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// A batch ran on `generation` and succeeded.
+    pub fn succeeded(&self, generation: u64) {
+        let mut live = self.live();
+        if live.generation == generation && live.probation {
+            live.failures = 0;
+            live.successes += 1;
+            if live.successes >= self.rollback.probation_batches {
+                live.probation = false;
+            }
+        }
+    }
+
+    /// A batch ran on `generation` and failed: isolate its poison messages,
+    /// or (on probation) try it again; at the limit, ask for a rollback.
+    pub fn failed(&self, generation: u64, reason: &str) -> OnFailure {
+        let mut live = self.live();
+        if live.generation != generation {
+            // Swapped since: the batch runs again on the new module.
+            return OnFailure::Retry;
+        }
+        if !live.probation || self.rollback.after_failures == 0 {
+            return OnFailure::Isolate;
+        }
+        live.failures += 1;
+        if live.failures == self.rollback.after_failures {
+            let why = format!(
+                "module {} failed {} batches in a row on probation; last: {reason}",
+                live.module.name(),
+                live.failures
+            );
+            if self.rollback_tx.send(why).is_err() {
+                // Nobody can roll back: treat the failures as poison.
+                live.probation = false;
+                return OnFailure::Isolate;
+            }
+        }
+        OnFailure::Retry
+    }
+
+    /// Trust the current module from now on (its failures are then poison).
+    pub fn end_probation(&self) {
+        self.live().probation = false;
+    }
+
+    /// True while `generation` is the current, probationary module.
+    pub fn on_probation(&self, generation: u64) -> bool {
+        let live = self.live();
+        live.generation == generation && live.probation && self.rollback.after_failures > 0
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
@@ -93,12 +189,16 @@ impl InstancePool {
     }
 
     /// Run `module` from the next batch of every partition on; `first` is an
-    /// instance of it, already started. Returns the module it replaces.
-    pub fn swap(&self, module: Module, first: Instance) -> Module {
+    /// instance of it, already started; `probation` when it is a new
+    /// deployment (not a rollback). Returns the module it replaces.
+    pub fn swap(&self, module: Module, first: Instance, probation: bool) -> Module {
         let mut live = self.live();
         live.generation += 1;
         live.idle.clear();
         live.idle.push(first);
+        live.probation = probation;
+        live.successes = 0;
+        live.failures = 0;
         std::mem::replace(&mut live.module, module)
     }
 }

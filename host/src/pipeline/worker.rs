@@ -8,9 +8,10 @@
 //! order (idempotence keeps order across retries).
 
 use super::executor::DeadLetter;
+use super::pool::OnFailure;
 use super::{isolate, Shared};
 use crate::engine::types::{Effect, Message};
-use crate::engine::Module;
+use crate::engine::{GuestErrorKind, Module};
 use rdkafka::consumer::Consumer;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -185,11 +186,41 @@ fn settled(
 
 /// Run the guest over a batch, isolating poison messages; also says which
 /// module ran it (the pool's module may be swapped while the batch runs).
+///
+/// On a module on probation a failed batch is not bisected: the pool counts
+/// it (and, at the limit, asks for a rollback) and the whole batch runs
+/// again, on whatever module the pool then holds.
 async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, Vec<(usize, String)>, Module), String> {
-    let mut loan = shared.pool.take().await.map_err(|e| e.to_string())?;
-    let module = loan.instance.module().clone();
-    let result = isolate::process(&mut loan.instance, batch, &shared.stats).await;
-    shared.pool.put_back(loan);
-    let isolated = result.map_err(|e| e.to_string())?;
-    Ok((isolated.effects, isolated.poison, module))
+    loop {
+        let mut loan = shared.pool.take().await.map_err(|e| e.to_string())?;
+        let module = loan.instance.module().clone();
+        let generation = loan.generation;
+        if shared.pool.on_probation(generation) {
+            let result = loan.instance.process(batch).await;
+            shared.pool.put_back(loan);
+            match result {
+                Ok(effects) => {
+                    shared.pool.succeeded(generation);
+                    return Ok((effects, Vec::new(), module));
+                }
+                Err(e) if matches!(e.kind, GuestErrorKind::Init { .. }) => return Err(e.to_string()),
+                Err(e) => {
+                    super::stats::Stats::add(&shared.stats.guest_failures, 1);
+                    tracing::warn!(pipeline = %shared.name, module = %module.name(), error = %e.kind, "batch failed on a module on probation");
+                    if shared.pool.failed(generation, &e.kind.to_string()) == OnFailure::Retry {
+                        // Give a requested rollback a moment to land.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    continue;
+                }
+            }
+        }
+        let result = isolate::process(&mut loan.instance, batch, &shared.stats).await;
+        shared.pool.put_back(loan);
+        let isolated = result.map_err(|e| e.to_string())?;
+        if isolated.poison.is_empty() {
+            shared.pool.succeeded(generation);
+        }
+        return Ok((isolated.effects, isolated.poison, module));
+    }
 }
