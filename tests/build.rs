@@ -3,7 +3,7 @@
 //! one, and writes their paths as constants for `src/lib.rs` to include.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (constant name, cargo package, artifact stem)
@@ -15,7 +15,13 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("WRONG_VERSION", "wrong-version", "wrong_version"),
     ("TAGGER_V1", "tagger-v1", "tagger_v1"),
     ("TAGGER_V2", "tagger-v2", "tagger_v2"),
+    ("COUNTER_V1", "counter-v1", "counter_v1"),
+    ("COUNTER_V2", "counter-v2", "counter_v2"),
+    ("COUNTER_BAD", "counter-bad", "counter_bad"),
 ];
+
+/// The guests above that enable the SDK's `stateful` feature.
+const STATEFUL: &[&str] = &["counter-v1", "counter-v2", "counter-bad"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -34,13 +40,37 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 
+    // Guests that enable the SDK's `stateful` feature are built on their own:
+    // built together with the others, cargo would turn the feature on for all.
+    let stateless: Vec<_> = GUESTS.iter().filter(|g| !STATEFUL.contains(&g.1)).collect();
+    let stateful: Vec<_> = GUESTS.iter().filter(|g| STATEFUL.contains(&g.1)).collect();
+    let stateful_dir = workspace.join("target").join("test-guests-stateful");
+    build(&workspace, &target_dir, &stateless);
+    build(&workspace, &stateful_dir, &stateful);
+
+    let mut constants = String::new();
+    for (constant, package, stem) in GUESTS {
+        let dir = if STATEFUL.contains(package) { &stateful_dir } else { &target_dir };
+        let path = dir.join("wasm32-wasip2").join("release").join(format!("{stem}.wasm"));
+        assert!(path.exists(), "expected guest artifact {}", path.display());
+        constants.push_str(&format!(
+            "/// Path of the `{stem}` guest component.\npub const {constant}: &str = {:?};\n",
+            path.display().to_string()
+        ));
+    }
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests.rs");
+    std::fs::write(out, constants).expect("cannot write guests.rs");
+}
+
+/// Build `guests` for wasm32-wasip2 (release) into `target_dir`.
+fn build(workspace: &Path, target_dir: &Path, guests: &[&(&str, &str, &str)]) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut command = Command::new(cargo);
     command
-        .current_dir(&workspace)
+        .current_dir(workspace)
         .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .env("CARGO_TARGET_DIR", &target_dir);
-    for (_, package, _) in GUESTS {
+        .env("CARGO_TARGET_DIR", target_dir);
+    for (_, package, _) in guests {
         command.args(["-p", package]);
     }
     // What the outer build set for itself must not leak into the guests' build.
@@ -54,16 +84,4 @@ fn main() {
         status.success(),
         "building the test guests for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
     );
-
-    let mut constants = String::new();
-    for (constant, _, stem) in GUESTS {
-        let path = target_dir.join("wasm32-wasip2").join("release").join(format!("{stem}.wasm"));
-        assert!(path.exists(), "expected guest artifact {}", path.display());
-        constants.push_str(&format!(
-            "/// Path of the `{stem}` guest component.\npub const {constant}: &str = {:?};\n",
-            path.display().to_string()
-        ));
-    }
-    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests.rs");
-    std::fs::write(out, constants).expect("cannot write guests.rs");
 }

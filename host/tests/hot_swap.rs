@@ -8,7 +8,10 @@
 mod common;
 
 use common::kafka::{config_head, consume_on, create_topics_on, produce_all_on, spawn_host, terminate, Host};
-use monasca_test_programs::{free_port, kafka, unique, HOSTILE, TAGGER_V1, TAGGER_V2, WRONG_VERSION, WRONG_WORLD};
+use monasca_test_programs::{
+    free_port, kafka, unique, COUNTER_BAD, COUNTER_V1, COUNTER_V2, HOSTILE, TAGGER_V1, TAGGER_V2, WRONG_VERSION,
+    WRONG_WORLD,
+};
 use rdkafka::message::{Headers, Message};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -325,4 +328,55 @@ async fn a_module_that_fails_every_batch_is_rolled_back_and_loses_nothing() {
     let (status, stderr) = terminate(host);
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("module rolled back") && stderr.contains("failed 3 batches in a row"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stateful_guest_hands_its_counts_to_the_new_version_and_a_version_that_cannot_is_refused() {
+    let (input, output, group) = (unique("state-in"), unique("state-out"), unique("state"));
+    create_topics_on(kafka(), &[&input, &output], 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = write_config(dir.path(), port, &input, &output, &group);
+    let text = std::fs::read_to_string(&config).expect("config").replace(TAGGER_V1, COUNTER_V1);
+    std::fs::write(&config, text).expect("config");
+    let host = spawn_host(&config);
+    wait_ready(&base, &host).await;
+
+    // Three keys, 100 messages each, counted by v1.
+    let keys = ["alpha", "beta", "gamma"];
+    let round = |n: usize| -> Vec<String> { (0..n).map(|i| keys[i % keys.len()].to_string()).collect() };
+    produce_all_counted(&input, &round(300)).await;
+    let first = consume_on(kafka(), &output, 300).await;
+    assert_eq!(first.len(), 300);
+    assert!(text_of(&first).contains(&"v1 gamma 100".to_string()));
+
+    // A version that refuses the state: 422, and v1 keeps counting.
+    let (status, answer) =
+        put_module(&base, Some(TOKEN), "counter-bad", std::fs::read(COUNTER_BAD).expect("bad")).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().unwrap_or_default().contains("cannot read the state"), "{answer}");
+    assert_eq!(running_digest(&base).await, digest_of(COUNTER_V1));
+
+    // v2 takes the counts over: its first outputs continue from 100.
+    let (status, answer) = put_module(&base, Some(TOKEN), "counter-v2", std::fs::read(COUNTER_V2).expect("v2")).await;
+    assert_eq!(status, 200, "{answer}");
+    produce_all_counted(&input, &round(30)).await;
+    let all = consume_on(kafka(), &output, 330).await;
+    let after: Vec<String> = text_of(&all).into_iter().filter(|t| t.starts_with("v2 ")).collect();
+    assert_eq!(after.len(), 30, "{after:?}");
+    for key in keys {
+        assert!(after.contains(&format!("v2 {key} 101")) && after.contains(&format!("v2 {key} 110")), "{after:?}");
+    }
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+}
+
+/// Produce `values` (one after another, so a key's counts follow the order).
+async fn produce_all_counted(topic: &str, values: &[String]) {
+    common::kafka::produce_values(kafka(), topic, values).await;
+}
+
+fn text_of(messages: &[rdkafka::message::OwnedMessage]) -> Vec<String> {
+    messages.iter().map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()).collect()
 }

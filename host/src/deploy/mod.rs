@@ -31,6 +31,9 @@ pub enum DeployError {
     /// The module failed on the canary fixture.
     #[error("canary failed: {0}")]
     Canary(String),
+    /// The new module cannot take over the running module's state.
+    #[error("the new module cannot take over the running module's state: {0}")]
+    Restore(Box<GuestError>),
     /// Nothing to roll back to.
     #[error("pipeline `{0}` has no previous module to roll back to")]
     NoPrevious(String),
@@ -130,7 +133,7 @@ impl Deployer {
         };
         let previous = self.deployment().current;
         let deployment = Deployment { current: current.clone(), previous: Some(previous.clone()) };
-        self.install(module, first, deployment, true)?;
+        self.install(module, first, deployment, true).await?;
         Stats::add(&self.stats.swaps, 1);
         tracing::info!(pipeline = %self.pipeline, module = %name, digest = %current.digest, previous = %previous.digest, "module deployed");
         Ok(Deployed { current, previous: Some(previous) })
@@ -149,7 +152,7 @@ impl Deployer {
             .map_err(|e| DeployError::Init(Box::new(e)))?;
         let restored = StoredModule { deployed_at: store::now_secs(), ..previous };
         let deployment = Deployment { current: restored.clone(), previous: Some(current.clone()) };
-        self.install(module, first, deployment, false)?;
+        self.install(module, first, deployment, false).await?;
         Stats::add(&self.stats.rollbacks, 1);
         tracing::warn!(pipeline = %self.pipeline, module = %restored.name, digest = %restored.digest, replaced = %current.digest, reason = why, "module rolled back");
         Ok(Deployed { current: restored, previous: Some(current) })
@@ -176,18 +179,25 @@ impl Deployer {
         Ok(())
     }
 
-    /// Record the deployment, then swap (a crash in between restarts on the
-    /// recorded module, which is the one being installed).
-    fn install(
+    /// Swap, then record the deployment. A stateful running module hands its
+    /// state over (and a new module that cannot take it is refused: nothing
+    /// changes); a crash between the swap and the record restarts on the
+    /// previous module (state does not outlive the process anyway).
+    async fn install(
         &self,
         module: Module,
         first: crate::engine::Instance,
         deployment: Deployment,
         probation: bool,
     ) -> Result<(), DeployError> {
+        if self.pool.module().world().is_stateful() {
+            drop(first);
+            self.pool.swap_with_state(module, probation).await.map_err(|e| DeployError::Restore(Box::new(e)))?;
+        } else {
+            self.pool.swap(module, first, probation);
+        }
         self.store.record(&self.pipeline, &deployment)?;
         *self.record.lock().unwrap_or_else(|p| p.into_inner()) = deployment;
-        self.pool.swap(module, first, probation);
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use super::sandbox::{GuestIdentity, HostState, Lookups, MemoryLimitHit};
 use super::types;
 use std::sync::Arc;
 use std::time::Instant;
+use wasmtime::component::TypedFunc;
 use wasmtime::{Store, UpdateDeadline};
 
 /// Raised inside the guest when its call runs past the deadline.
@@ -29,6 +30,19 @@ pub struct Instance {
 struct Live {
     store: Store<HostState>,
     bindings: Stateless,
+    /// `snapshot` and `restore` of a stateful guest.
+    state: Option<StateFuncs>,
+}
+
+/// The exports of the `state` interface.
+struct StateFuncs {
+    snapshot: TypedFunc<(), (Vec<u8>,)>,
+    restore: TypedFunc<(Vec<u8>,), (Result<(), String>,)>,
+}
+
+/// The `state` interface's export name.
+fn state_interface() -> String {
+    format!("monasca:processor/state@{}", super::world::VERSION)
 }
 
 impl Instance {
@@ -86,6 +100,50 @@ impl Instance {
         }
     }
 
+    /// The guest's state (`snapshot`), or `None` for a stateless guest.
+    pub async fn snapshot(&mut self) -> Result<Option<Vec<u8>>, GuestError> {
+        let deadline = self.module.inner.engine.settings().call_deadline;
+        let Some(live) = self.live.as_mut() else {
+            return Err(self.error(GuestErrorKind::Init { reason: "instance unavailable".into() }));
+        };
+        let Some(funcs) = &live.state else { return Ok(None) };
+        arm_deadline(&mut live.store, deadline);
+        match funcs.snapshot.call_async(&mut live.store, ()).await {
+            Ok((bytes,)) => Ok(Some(bytes)),
+            Err(trap) => {
+                let kind = classify(trap, &live.store);
+                self.live = None;
+                Err(self.error(kind))
+            }
+        }
+    }
+
+    /// Hand the guest a state made by `snapshot` (possibly of another
+    /// version); the guest's refusal is returned as `Init` with its reason.
+    pub async fn restore(&mut self, bytes: Vec<u8>) -> Result<(), GuestError> {
+        let deadline = self.module.inner.engine.settings().call_deadline;
+        let Some(live) = self.live.as_mut() else {
+            return Err(self.error(GuestErrorKind::Init { reason: "instance unavailable".into() }));
+        };
+        let Some(funcs) = &live.state else {
+            return Err(self.error(GuestErrorKind::Init {
+                reason: "the module keeps no state (it exports no `state` interface) and cannot take one over".into(),
+            }));
+        };
+        arm_deadline(&mut live.store, deadline);
+        match funcs.restore.call_async(&mut live.store, (bytes,)).await {
+            Ok((Ok(()),)) => Ok(()),
+            Ok((Err(reason),)) => {
+                Err(self.error(GuestErrorKind::Init { reason: format!("restore refused: {reason}") }))
+            }
+            Err(trap) => {
+                let kind = classify(trap, &live.store);
+                self.live = None;
+                Err(self.error(kind))
+            }
+        }
+    }
+
     fn error(&self, kind: GuestErrorKind) -> GuestError {
         guest_error(&self.identity, kind)
     }
@@ -122,12 +180,28 @@ async fn boot(
         }
     });
     arm_deadline(&mut store, settings.call_deadline);
-    let bindings = match module.inner.pre.instantiate_async(&mut store).await {
-        Ok(bindings) => bindings,
+    let instance = match module.inner.pre.instance_pre().instantiate_async(&mut store).await {
+        Ok(instance) => instance,
         Err(trap) => return Err(guest_error(&identity, classify(trap, &store))),
     };
+    let link = |e: wasmtime::Error| guest_error(&identity, GuestErrorKind::Init { reason: format!("{e:#}") });
+    let bindings = Stateless::new(&mut store, &instance).map_err(link)?;
+    let state = if module.world().is_stateful() {
+        let interface = instance.get_export_index(&mut store, None, &state_interface());
+        let snapshot = instance.get_export_index(&mut store, interface.as_ref(), "snapshot");
+        let restore = instance.get_export_index(&mut store, interface.as_ref(), "restore");
+        match (snapshot, restore) {
+            (Some(snapshot), Some(restore)) => Some(StateFuncs {
+                snapshot: instance.get_typed_func(&mut store, &snapshot).map_err(link)?,
+                restore: instance.get_typed_func(&mut store, &restore).map_err(link)?,
+            }),
+            _ => None,
+        }
+    } else {
+        None
+    };
     match bindings.monasca_processor_processor().call_init(&mut store, &config).await {
-        Ok(Ok(())) => Ok(Live { store, bindings }),
+        Ok(Ok(())) => Ok(Live { store, bindings, state }),
         Ok(Err(reason)) => Err(guest_error(&identity, GuestErrorKind::Init { reason })),
         Err(trap) => Err(guest_error(&identity, classify(trap, &store))),
     }

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 pub struct InstancePool {
     pipeline: String,
     config: Vec<(String, String)>,
+    size: u32,
     permits: Arc<Semaphore>,
     live: Mutex<Live>,
     rollback: RollbackConfig,
@@ -71,6 +72,7 @@ impl InstancePool {
         InstancePool {
             pipeline: pipeline.to_string(),
             config,
+            size: size.clamp(1, u32::MAX as usize) as u32,
             permits: Arc::new(Semaphore::new(size.max(1))),
             live: Mutex::new(Live {
                 module,
@@ -186,6 +188,56 @@ impl InstancePool {
         if loan.generation == live.generation {
             live.idle.push(loan.instance);
         }
+    }
+
+    /// Swap in `module`, handing the state of every instance of the running
+    /// (stateful) module over to a new instance of it through `snapshot` and
+    /// `restore`. Waits until no batch runs (each partition is then at a
+    /// batch boundary) and holds every batch back while the state moves. If
+    /// the new module cannot restore a state, nothing changes and the error
+    /// says why. Returns the module it replaces.
+    pub async fn swap_with_state(&self, module: Module, probation: bool) -> Result<Module, GuestError> {
+        let closed = || GuestError {
+            pipeline: self.pipeline.clone(),
+            module: module.name().to_string(),
+            digest: module.short_digest(),
+            kind: crate::engine::GuestErrorKind::Init { reason: "instance pool closed".into() },
+        };
+        let _no_batch_runs = self.permits.clone().acquire_many_owned(self.size).await.map_err(|_| closed())?;
+        let mut old = std::mem::take(&mut self.live().idle);
+        let mut fresh = Vec::with_capacity(old.len().max(1));
+        let mut handed = Ok(());
+        for instance in old.iter_mut() {
+            let moved = async {
+                let mut new = module.instantiate(&self.pipeline, self.config.clone()).await?;
+                if let Some(state) = instance.snapshot().await? {
+                    new.restore(state).await?;
+                }
+                Ok::<_, GuestError>(new)
+            };
+            match moved.await {
+                Ok(new) => fresh.push(new),
+                Err(e) => {
+                    handed = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = handed {
+            // The old instances (with their state) stay.
+            self.live().idle = old;
+            return Err(e);
+        }
+        if fresh.is_empty() {
+            fresh.push(module.instantiate(&self.pipeline, self.config.clone()).await?);
+        }
+        let mut live = self.live();
+        live.generation += 1;
+        live.idle = fresh;
+        live.probation = probation;
+        live.successes = 0;
+        live.failures = 0;
+        Ok(std::mem::replace(&mut live.module, module))
     }
 
     /// Run `module` from the next batch of every partition on; `first` is an
