@@ -192,8 +192,8 @@ async fn boot(
         let restore = instance.get_export_index(&mut store, interface.as_ref(), "restore");
         match (snapshot, restore) {
             (Some(snapshot), Some(restore)) => Some(StateFuncs {
-                snapshot: instance.get_typed_func(&mut store, &snapshot).map_err(link)?,
-                restore: instance.get_typed_func(&mut store, &restore).map_err(link)?,
+                snapshot: instance.get_typed_func(&mut store, snapshot).map_err(link)?,
+                restore: instance.get_typed_func(&mut store, restore).map_err(link)?,
             }),
             _ => None,
         }
