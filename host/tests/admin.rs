@@ -61,6 +61,30 @@ async fn health_metrics_and_pipelines_follow_the_running_pipeline() {
     assert!(metrics.contains("monasca_wasm_messages_consumed_total{pipeline=\"copy\"} 1000\n"), "{metrics}");
     assert!(metrics.contains("monasca_wasm_module_info{pipeline=\"copy\",module=\"passthrough\",digest=\"sha256:"));
     assert!(metrics.contains("monasca_wasm_pipeline_up{pipeline=\"copy\"} 1\n"), "{metrics}");
+    // Latency histograms count the batches; the lag table covers both partitions.
+    let count_of = |text: &str, name: &str| -> u64 {
+        let prefix = format!("{name}_count{{pipeline=\"copy\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    assert!(metrics.contains("# TYPE monasca_wasm_batch_duration_seconds histogram\n"), "{metrics}");
+    assert!(count_of(&metrics, "monasca_wasm_batch_duration_seconds") > 0, "{metrics}");
+    assert!(count_of(&metrics, "monasca_wasm_guest_call_duration_seconds") > 0, "{metrics}");
+    assert!(
+        metrics.contains("monasca_wasm_batch_duration_seconds_bucket{pipeline=\"copy\",le=\"+Inf\"} "),
+        "{metrics}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, text) = get(&format!("{base}/metrics")).await;
+        let lag_lines: Vec<&str> =
+            text.lines().filter(|l| l.starts_with("monasca_wasm_consumer_lag_messages{pipeline=\"copy\"")).collect();
+        if lag_lines.len() == 2 {
+            assert!(lag_lines.iter().all(|l| l.ends_with(" 0")), "everything was consumed: {lag_lines:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no lag for both partitions:\n{text}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     let (status, body) = get(&format!("{base}/v1/pipelines")).await;
     assert_eq!(status, 200);

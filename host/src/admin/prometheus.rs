@@ -3,7 +3,7 @@
 //! sample, units in the names.
 
 use super::Registry;
-use crate::pipeline::stats::Snapshot;
+use crate::pipeline::stats::{Histogram, Snapshot, Stats, BUCKETS};
 use std::fmt::Write;
 
 /// The `Content-Type` of the exposition format.
@@ -24,6 +24,21 @@ const COUNTERS: &[Counter] = &[
     }),
     ("monasca_wasm_module_swaps_total", "Modules deployed into the running pipeline.", |s| s.swaps),
     ("monasca_wasm_module_rollbacks_total", "Modules rolled back to the previous one.", |s| s.rollbacks),
+    ("monasca_wasm_guest_traps_total", "Guest calls that trapped (panics, faults).", |s| s.traps),
+    ("monasca_wasm_guest_deadline_hits_total", "Guest calls stopped at their deadline.", |s| s.deadline_hits),
+    ("monasca_wasm_guest_memory_limit_hits_total", "Guest calls stopped at the memory cap.", |s| s.memory_limit_hits),
+];
+
+/// A histogram family: name, help, and which histogram of the stats.
+type HistogramFamily = (&'static str, &'static str, fn(&Stats) -> &Histogram);
+
+const HISTOGRAMS: &[HistogramFamily] = &[
+    (
+        "monasca_wasm_batch_duration_seconds",
+        "From cutting a batch to its effects being done and its offset stored.",
+        |s| &s.batch_latency,
+    ),
+    ("monasca_wasm_guest_call_duration_seconds", "Time in the guest per batch.", |s| &s.guest_time),
 ];
 
 /// Render every pipeline's metrics.
@@ -48,6 +63,41 @@ pub fn render(registry: &Registry) -> String {
             label(&module),
             label(&digest)
         );
+    }
+    for (name, help, pick) in HISTOGRAMS {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for p in &registry.pipelines {
+            let (cumulative, sum) = pick(&p.stats).read();
+            let pipeline = label(&p.name);
+            for (le, count) in BUCKETS.iter().map(|b| b.to_string()).chain(["+Inf".to_string()]).zip(&cumulative) {
+                let _ = writeln!(out, "{name}_bucket{{pipeline=\"{pipeline}\",le=\"{le}\"}} {count}");
+            }
+            let total = cumulative.last().copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "{name}_sum{{pipeline=\"{pipeline}\"}} {sum}\n{name}_count{{pipeline=\"{pipeline}\"}} {total}"
+            );
+        }
+    }
+    let queue = "monasca_wasm_producer_queue_messages";
+    let _ = writeln!(out, "# HELP {queue} Records sent and not yet acknowledged.\n# TYPE {queue} gauge");
+    for (pipeline, snapshot) in &snapshots {
+        let _ = writeln!(out, "{queue}{{pipeline=\"{}\"}} {}", label(pipeline), snapshot.producer_queue);
+    }
+    let lag = "monasca_wasm_consumer_lag_messages";
+    let _ = writeln!(
+        out,
+        "# HELP {lag} Messages behind the partition's end (high watermark minus position).\n# TYPE {lag} gauge"
+    );
+    for p in &registry.pipelines {
+        for ((topic, partition), behind) in p.stats.lag() {
+            let _ = writeln!(
+                out,
+                "{lag}{{pipeline=\"{}\",topic=\"{}\",partition=\"{partition}\"}} {behind}",
+                label(&p.name),
+                label(&topic)
+            );
+        }
     }
     let up = "monasca_wasm_pipeline_up";
     let _ = writeln!(out, "# HELP {up} 1 while the pipeline runs, 0 once it stopped or failed.\n# TYPE {up} gauge");

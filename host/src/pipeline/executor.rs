@@ -137,6 +137,8 @@ impl Pending {
         Stats::add(&executor.stats.produced, self.produced);
         Stats::add(&executor.stats.dead_lettered, dead_lettered);
         Stats::add(&executor.stats.stored, stored);
+        let queued = rdkafka::producer::Producer::in_flight_count(&executor.producer);
+        executor.stats.producer_queue.store(i64::from(queued), std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }

@@ -30,7 +30,7 @@ pub async fn process(instance: &mut Instance, batch: &[Message], stats: &Stats) 
             Ok(mut done) => effects.append(&mut done),
             Err(e) if matches!(e.kind, GuestErrorKind::Init { .. }) => return Err(e),
             Err(e) => {
-                Stats::add(&stats.guest_failures, 1);
+                stats.guest_failed(&e.kind);
                 if range.len() == 1 {
                     tracing::warn!(pipeline = %e.pipeline, offset = batch[range.start].offset, error = %e.kind, "poison message isolated");
                     poison.push((range.start, e.kind.to_string()));

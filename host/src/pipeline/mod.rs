@@ -293,6 +293,7 @@ impl Pipeline {
 fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime: &tokio::runtime::Handle) {
     let mut swept: Vec<(WorkerKey, Vec<Message>)> = Vec::new();
     let mut topics = TopicNames::default();
+    let mut last_lag = std::time::Instant::now();
     while !shared.stopping.load(Ordering::Relaxed) {
         let mut taken = 0;
         let mut wait = Duration::from_millis(100);
@@ -316,6 +317,10 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
             wait = Duration::ZERO;
         }
         Stats::add(&shared.stats.consumed, taken as u64);
+        if last_lag.elapsed() >= LAG_EVERY {
+            last_lag = std::time::Instant::now();
+            update_lag(shared);
+        }
         for (key, chunk) in swept.drain(..) {
             let tx = {
                 let mut workers = workers.lock().unwrap_or_else(|p| p.into_inner());
@@ -333,6 +338,52 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
             }
         }
     }
+}
+
+/// How often the consumer thread refreshes the lag table.
+const LAG_EVERY: Duration = Duration::from_secs(1);
+
+/// Refresh the lag of every assigned partition: librdkafka's cached high
+/// watermark (no request to the broker) minus the consumer's position.
+fn update_lag(shared: &Shared) {
+    let (Ok(assigned), Ok(positions)) = (shared.consumer.assignment(), shared.consumer.position()) else { return };
+    let mut lag = std::collections::BTreeMap::new();
+    for element in assigned.elements() {
+        let (topic, partition) = (element.topic(), element.partition());
+        let Some(high) = cached_high_watermark(&shared.consumer, topic, partition) else { continue };
+        let position = positions.find_partition(topic, partition).and_then(|p| {
+            if let rdkafka::Offset::Offset(o) = p.offset() {
+                Some(o)
+            } else {
+                None
+            }
+        });
+        if let Some(position) = position {
+            lag.insert((topic.to_string(), partition), (high - position).max(0));
+        }
+    }
+    *shared.stats.lag.lock().unwrap_or_else(|p| p.into_inner()) = lag;
+}
+
+/// The high watermark librdkafka last saw for a partition (from its fetch
+/// responses, no request to the broker), if it has seen one. rust-rdkafka
+/// only wraps the query that asks the broker, which blocks.
+fn cached_high_watermark(consumer: &PipelineConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` lives; the topic
+    // is a NUL-terminated string that outlives the call; librdkafka writes
+    // the two offsets and keeps no pointer.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
 /// Add a message to its partition's share of the sweep.

@@ -1,6 +1,59 @@
-//! Counters of a pipeline, and the one-line summary printed as it runs.
+//! Counters, gauges and latency histograms of a pipeline, and the one-line
+//! summary printed as it runs. All lock-free (atomics) on the hot path,
+//! except the per-partition lag table, updated about once a second.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+pub const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// A latency histogram with fixed buckets ([`BUCKETS`]).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative); the last one is `+Inf`.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Record one observation.
+    pub fn observe(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        let bucket = BUCKETS.iter().position(|le| seconds <= *le).unwrap_or(BUCKETS.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(took.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bucket (the last is the total), and the sum in seconds.
+    pub fn read(&self) -> (Vec<u64>, f64) {
+        let mut total = 0;
+        let cumulative = self
+            .counts
+            .iter()
+            .map(|c| {
+                total += c.load(Ordering::Relaxed);
+                total
+            })
+            .collect();
+        (cumulative, self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6)
+    }
+
+    /// The `q` quantile (0..=1) as the upper bound of its bucket, in seconds
+    /// (`None` without observations; `+Inf` beyond the last bound).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let (cumulative, _) = self.read();
+        let total = *cumulative.last()?;
+        if total == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
+        let bucket = cumulative.iter().position(|c| *c >= rank).unwrap_or(BUCKETS.len());
+        Some(BUCKETS.get(bucket).copied().unwrap_or(f64::INFINITY))
+    }
+}
 
 /// What a pipeline has done so far.
 #[derive(Debug, Default)]
@@ -21,6 +74,20 @@ pub struct Stats {
     pub swaps: AtomicU64,
     /// Modules rolled back.
     pub rollbacks: AtomicU64,
+    /// Guest calls that trapped (panics, faults).
+    pub traps: AtomicU64,
+    /// Guest calls stopped at their deadline.
+    pub deadline_hits: AtomicU64,
+    /// Guest calls stopped at the memory cap.
+    pub memory_limit_hits: AtomicU64,
+    /// From cutting a batch to its effects being done and its offset stored.
+    pub batch_latency: Histogram,
+    /// Time in the guest per batch (isolation retries included).
+    pub guest_time: Histogram,
+    /// Records waiting in the producer (sent, not yet acknowledged).
+    pub producer_queue: AtomicI64,
+    /// Consumer lag per assigned partition (high watermark − position).
+    pub lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 /// A copy of the counters at one moment.
@@ -42,9 +109,34 @@ pub struct Snapshot {
     pub swaps: u64,
     /// Module rollbacks.
     pub rollbacks: u64,
+    /// Guest traps.
+    pub traps: u64,
+    /// Guest deadline hits.
+    pub deadline_hits: u64,
+    /// Guest memory-cap hits.
+    pub memory_limit_hits: u64,
+    /// Records in the producer's queue.
+    pub producer_queue: i64,
 }
 
 impl Stats {
+    /// Count a failed guest call by its kind.
+    pub fn guest_failed(&self, kind: &crate::engine::GuestErrorKind) {
+        use crate::engine::GuestErrorKind as Kind;
+        Self::add(&self.guest_failures, 1);
+        match kind {
+            Kind::Trap { .. } => Self::add(&self.traps, 1),
+            Kind::Deadline { .. } => Self::add(&self.deadline_hits, 1),
+            Kind::MemoryLimit { .. } => Self::add(&self.memory_limit_hits, 1),
+            Kind::Init { .. } | Kind::Batch { .. } => {}
+        }
+    }
+
+    /// The lag table now.
+    pub fn lag(&self) -> BTreeMap<(String, i32), i64> {
+        self.lag.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Add `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
@@ -61,6 +153,10 @@ impl Stats {
             guest_failures: self.guest_failures.load(Ordering::Relaxed),
             swaps: self.swaps.load(Ordering::Relaxed),
             rollbacks: self.rollbacks.load(Ordering::Relaxed),
+            traps: self.traps.load(Ordering::Relaxed),
+            deadline_hits: self.deadline_hits.load(Ordering::Relaxed),
+            memory_limit_hits: self.memory_limit_hits.load(Ordering::Relaxed),
+            producer_queue: self.producer_queue.load(Ordering::Relaxed),
         }
     }
 }

@@ -26,6 +26,7 @@ const MAX_IN_FLIGHT: usize = 8;
 /// A batch whose effects are being carried out.
 struct InFlight {
     last_offset: i64,
+    cut: Instant,
     effects: JoinHandle<Result<(), String>>,
 }
 
@@ -48,7 +49,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
             tokio::select! {
                 chunk = intake.rx.recv() => intake.take(chunk),
                 outcome = settle_front => {
-                    let done = in_flight.pop_front().map(|b| b.last_offset);
+                    let done = in_flight.pop_front().map(|b| (b.last_offset, b.cut));
                     if !settled(&shared, &topic, partition, outcome, done) {
                         return;
                     }
@@ -94,6 +95,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
             }
         }
 
+        let cut = Instant::now();
         let (effects, poison, module) = match run_guest(&shared, &batch).await {
             Ok(done) => done,
             Err(reason) => {
@@ -101,6 +103,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
                 return;
             }
         };
+        shared.stats.guest_time.observe(cut.elapsed());
         let last_offset = batch[batch.len() - 1].offset;
         let batch = Arc::new(batch);
         // Enqueue in order here; wait for the acknowledgements in the background.
@@ -114,7 +117,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
         };
         let finishing = shared.clone();
         let effects = tokio::spawn(async move { pending.finish(&finishing.executor).await.map_err(|e| e.to_string()) });
-        in_flight.push_back(InFlight { last_offset, effects });
+        in_flight.push_back(InFlight { last_offset, cut, effects });
 
         // Settle what is finished, and wait for the oldest when too many are open.
         while let Some(front) = in_flight.front() {
@@ -123,7 +126,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
             }
             let Some(oldest) = in_flight.pop_front() else { break };
             let outcome = oldest.effects.await;
-            if !settled(&shared, &topic, partition, outcome, Some(oldest.last_offset)) {
+            if !settled(&shared, &topic, partition, outcome, Some((oldest.last_offset, oldest.cut))) {
                 return;
             }
         }
@@ -131,7 +134,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
     // The queue is closed: settle everything still in flight, in order.
     while let Some(oldest) = in_flight.pop_front() {
         let outcome = oldest.effects.await;
-        if !settled(&shared, &topic, partition, outcome, Some(oldest.last_offset)) {
+        if !settled(&shared, &topic, partition, outcome, Some((oldest.last_offset, oldest.cut))) {
             return;
         }
     }
@@ -160,12 +163,13 @@ fn settled(
     topic: &str,
     partition: i32,
     outcome: Result<Result<(), String>, tokio::task::JoinError>,
-    last_offset: Option<i64>,
+    last: Option<(i64, Instant)>,
 ) -> bool {
     match outcome {
         Ok(Ok(())) => {
             super::stats::Stats::add(&shared.stats.batches, 1);
-            if let Some(last) = last_offset {
+            if let Some((last, cut)) = last {
+                shared.stats.batch_latency.observe(cut.elapsed());
                 // rdkafka stores `last + 1`: the next offset to read.
                 if let Err(e) = shared.consumer.store_offset(topic, partition, last) {
                     tracing::debug!(pipeline = %shared.name, %topic, partition, error = %e, "offset not stored (partition no longer assigned)");
@@ -205,7 +209,7 @@ async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, V
                 }
                 Err(e) if matches!(e.kind, GuestErrorKind::Init { .. }) => return Err(e.to_string()),
                 Err(e) => {
-                    super::stats::Stats::add(&shared.stats.guest_failures, 1);
+                    shared.stats.guest_failed(&e.kind);
                     tracing::warn!(pipeline = %shared.name, module = %module.name(), error = %e.kind, "batch failed on a module on probation");
                     if shared.pool.failed(generation, &e.kind.to_string()) == OnFailure::Retry {
                         // Give a requested rollback a moment to land.
