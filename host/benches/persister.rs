@@ -28,10 +28,10 @@
 //! warmed up, then fed at a steady rate for 10 s; the k-th metric's latency is
 //! the time from its send until the database held k metrics.
 
+mod common;
+
 use monasca_test_programs::{influx, influxdb, kafka, unique, PERSISTER};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use std::os::unix::process::CommandExt;
@@ -149,22 +149,6 @@ fn spawn(variant: Variant, setup: &Setup, topic: &str, group: &str, database: &s
     command.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("variant starts")
 }
 
-/// SIGTERM to the variant's process group, then SIGKILL after 10 s.
-fn stop(mut child: Child) {
-    let group = format!("-{}", child.id());
-    let quiet = |signal: &str| Command::new("kill").args([signal, "--", &group]).stderr(Stdio::null()).status();
-    let _ = quiet("-TERM");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = quiet("-KILL");
-    let _ = child.wait();
-}
-
 /// `pid` and its descendants.
 fn process_tree(pid: u32) -> Vec<u32> {
     let mut all = vec![pid];
@@ -198,15 +182,6 @@ fn tree_usage(pid: u32) -> (f64, f64) {
         }
     }
     (cpu, rss)
-}
-
-async fn create_topic(name: &str) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", kafka()).create().expect("admin");
-    let topic = NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(1));
-    for r in admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create") {
-        r.expect("created");
-    }
 }
 
 fn producer() -> FutureProducer {
@@ -243,17 +218,6 @@ async fn fill(topic: &str, n: u64, lines: bool) {
     }
 }
 
-fn committed(reader: &BaseConsumer, topic: &str) -> i64 {
-    let mut list = rdkafka::TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        list.add_partition(topic, p);
-    }
-    match reader.committed_offsets(list, Duration::from_secs(10)) {
-        Ok(c) => c.elements().iter().map(|e| if let rdkafka::Offset::Offset(o) = e.offset() { o } else { 0 }).sum(),
-        Err(_) => 0,
-    }
-}
-
 struct Drained {
     rate: f64,
     /// CPU seconds per million metrics between the first and the last commit.
@@ -275,7 +239,7 @@ async fn drain(variant: Variant, setup: &Setup, topic: &str, n: u64) -> Drained 
     let (done, usage) = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = Instant::now();
-        let c = committed(&reader, topic);
+        let c = common::committed(&reader, topic, PARTITIONS);
         let usage = tree_usage(child.id());
         assert!(child.try_wait().ok().flatten().is_none(), "{} exited early", variant.name());
         if c > 0 && first.is_none() {
@@ -286,7 +250,7 @@ async fn drain(variant: Variant, setup: &Setup, topic: &str, n: u64) -> Drained 
         }
         assert!(now < deadline, "{} did not finish within 900 s ({c} of {n} committed)", variant.name());
     };
-    stop(child);
+    common::stop(child);
     let stored = influx::count(influxdb(), &database).await;
     assert_eq!(stored, n as usize, "{} stored {stored} of {n} metrics", variant.name());
     let _ = influx::query(influxdb(), &database, &format!("DROP DATABASE \"{database}\"")).await;
@@ -305,7 +269,7 @@ async fn drain(variant: Variant, setup: &Setup, topic: &str, n: u64) -> Drained 
 /// p50 and p99 latency (ms) at a steady `rate` for 10 s.
 async fn latency(variant: Variant, setup: &Setup, rate: u64) -> (f64, f64) {
     let topic = unique("plat");
-    create_topic(&topic).await;
+    common::create_topic(&topic, PARTITIONS).await;
     let (group, database) = (unique("plat"), unique("plat").replace('-', "_"));
     let child = spawn(variant, setup, &topic, &group, &database);
     let producer = producer();
@@ -352,7 +316,7 @@ async fn latency(variant: Variant, setup: &Setup, rate: u64) -> (f64, f64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     sent_at.extend(sender.await.expect("sender"));
-    stop(child);
+    common::stop(child);
     let _ = influx::query(url, &database, &format!("DROP DATABASE \"{database}\"")).await;
     let mut latencies: Vec<f64> = sent_at
         .iter()
@@ -381,8 +345,8 @@ async fn main() {
     let setup = Setup { root, venv: venv(), dir: tempfile::tempdir().expect("tempdir") };
     eprintln!("broker {}, InfluxDB {}", kafka(), influxdb());
     let (envelopes, lines) = (unique("pbench-metrics"), unique("pbench-lines"));
-    create_topic(&envelopes).await;
-    create_topic(&lines).await;
+    common::create_topic(&envelopes, PARTITIONS).await;
+    common::create_topic(&lines, PARTITIONS).await;
     fill(&envelopes, n, false).await;
     fill(&lines, n, true).await;
     eprintln!("filled {n} metric envelopes and their {n} lines");

@@ -25,9 +25,9 @@
 //! the upstream producer's and the reader's own delays are in every variant's
 //! figure alike.
 
+mod common;
+
 use monasca_test_programs::{kafka, unique, PASSTHROUGH};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -60,18 +60,6 @@ fn proc_peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
-}
-
-async fn create_topic(name: &str) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", kafka()).create().expect("admin");
-    for r in admin
-        .create_topics(&[NewTopic::new(name, 6, TopicReplication::Fixed(1))], &AdminOptions::new())
-        .await
-        .expect("create")
-    {
-        r.expect("created");
-    }
 }
 
 async fn fill(topic: &str, n: usize, size: usize) {
@@ -258,11 +246,11 @@ async fn main() {
     let mut results = Vec::new();
     for size in [100usize, 1024] {
         let input = unique(&format!("bench-in-{size}"));
-        create_topic(&input).await;
+        common::create_topic(&input, 6).await;
         fill(&input, n, size).await;
         for (round, variant) in (0..rounds).flat_map(|r| VARIANTS.map(|v| (r, v))) {
             let output = unique("bench-out");
-            create_topic(&output).await;
+            common::create_topic(&output, 6).await;
             let mut child = spawn_variant(
                 variant,
                 &Binaries { host: &host_bin, raw: &raw_bin, root: &root },
@@ -319,8 +307,8 @@ async fn main() {
     for size in [100usize, 1024] {
         for variant in VARIANTS {
             let (input, output) = (unique("lat-in"), unique("lat-out"));
-            create_topic(&input).await;
-            create_topic(&output).await;
+            common::create_topic(&input, 6).await;
+            common::create_topic(&output, 6).await;
             let child = spawn_variant(variant, &bins, dir.path(), &input, &output);
             let (p50, p99) = steady_latency(&input, &output, size, rate, rate * 5).await;
             stop(child);

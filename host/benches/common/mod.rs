@@ -1,0 +1,52 @@
+//! Helpers the benchmarks share: topics on the test broker, a group's
+//! progress, and stopping a variant's process.
+
+#![allow(dead_code)] // each benchmark uses its own subset
+
+use monasca_test_programs::kafka;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Create `name` with `partitions` partitions on the test broker.
+pub async fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", kafka()).create().expect("admin");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for r in admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create") {
+        r.expect("created");
+    }
+}
+
+/// The sum of the committed offsets of `reader`'s group on `topic` (0 when
+/// nothing is committed yet or the broker does not answer).
+pub fn committed(reader: &BaseConsumer, topic: &str, partitions: i32) -> i64 {
+    let mut list = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    match reader.committed_offsets(list, Duration::from_secs(10)) {
+        Ok(c) => c.elements().iter().map(|e| if let rdkafka::Offset::Offset(o) = e.offset() { o } else { 0 }).sum(),
+        Err(_) => 0,
+    }
+}
+
+/// SIGTERM to the process group of `child` (started with `process_group(0)`),
+/// then SIGKILL after 10 s.
+pub fn stop(mut child: Child) {
+    let group = format!("-{}", child.id());
+    let quiet = |signal: &str| Command::new("kill").args([signal, "--", &group]).stderr(Stdio::null()).status();
+    let _ = quiet("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = quiet("-KILL");
+    let _ = child.wait();
+}
