@@ -320,6 +320,12 @@ pub struct PipelineConfig {
     /// When a newly deployed module is rolled back on its own.
     #[serde(default)]
     pub rollback: RollbackConfig,
+    /// A directory watched for modules: a `.wasm` file moved (renamed) into
+    /// it is deployed to this pipeline like `monasca-wasm deploy` would, with
+    /// `<stem>.canary.jsonl` beside it as its canary if present. Relative to
+    /// the configuration file.
+    #[serde(default)]
+    pub watch_dir: Option<PathBuf>,
 }
 
 /// `[pipeline.rollback]`: a module deployed into the running pipeline is on
@@ -428,6 +434,9 @@ impl HostConfig {
         for pipeline in &mut config.pipelines {
             if pipeline.module.is_relative() {
                 pipeline.module = base.join(&pipeline.module);
+            }
+            if let Some(dir) = pipeline.watch_dir.as_mut().filter(|d| d.is_relative()) {
+                *dir = base.join(&*dir);
             }
         }
         for sink in config.sinks.values_mut() {

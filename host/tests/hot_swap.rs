@@ -380,3 +380,47 @@ async fn produce_all_counted(topic: &str, values: &[String]) {
 fn text_of(messages: &[rdkafka::message::OwnedMessage]) -> Vec<String> {
     messages.iter().map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_moved_into_the_watched_directory_is_deployed() {
+    let (input, output) = (unique("watch-in"), unique("watch-out"));
+    create_topics_on(kafka(), &[&input, &output], 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = write_config(dir.path(), port, &input, &output, &unique("watch"));
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("[pipeline.config]", "watch_dir = \"watched\"\n[pipeline.config]");
+    std::fs::write(&config, text).expect("config");
+    let host = spawn_host(&config);
+    wait_ready(&base, &host).await;
+    let watched = dir.path().join("watched");
+    let wait_for = |digest: String| {
+        let base = base.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while running_digest(&base).await != digest {
+                assert!(Instant::now() < deadline, "{digest} was never deployed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+
+    // Written under a dot-name, then renamed into place.
+    std::fs::copy(TAGGER_V2, watched.join(".incoming")).expect("copy");
+    std::fs::rename(watched.join(".incoming"), watched.join("tagger_v2.wasm")).expect("rename");
+    wait_for(digest_of(TAGGER_V2)).await;
+
+    // A bad file is refused and logged; the running module stays.
+    std::fs::write(watched.join(".incoming"), b"not wasm").expect("write");
+    std::fs::rename(watched.join(".incoming"), watched.join("broken.wasm")).expect("rename");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !host.stderr().contains("watched module refused") {
+        assert!(Instant::now() < deadline, "the bad module was not reported:\n{}", host.stderr());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(running_digest(&base).await, digest_of(TAGGER_V2));
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+}

@@ -85,6 +85,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         delivery_timeout_ms: 30_000,
         config: BTreeMap::new(),
         rollback: Default::default(),
+        watch_dir: None,
     }
 }
 

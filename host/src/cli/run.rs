@@ -115,6 +115,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         };
         let deployer = Arc::new(deployer);
         tokio::spawn(deployer.clone().answer_rollback_requests());
+        if let Some(dir) = &p.watch_dir {
+            eprintln!("pipeline `{}`: deploying modules moved into {}", p.name, dir.display());
+            tokio::spawn(crate::deploy::watch::watch(dir.clone(), deployer.clone(), p.name.clone()));
+        }
         let view = PipelineView::new(&p.name, &module_name, &digest, &p.topics, &p.group_id, pipeline.stats());
         let view = Arc::new(view.with_deployer(deployer));
         registry.pipelines.push(view.clone());

@@ -11,6 +11,7 @@
 //! module back the same way. One deployment runs at a time per pipeline.
 
 pub mod store;
+pub mod watch;
 
 use crate::engine::types::Message;
 use crate::engine::{Engine, GuestError, LoadError, Module};
