@@ -559,6 +559,18 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_server_stays_on_loopback_and_has_no_token_unless_given_one() {
+        let config = HostConfig::parse(&format!("{MINIMAL}\n[admin]\n"), "test.toml").unwrap();
+        let admin = config.admin.expect("[admin]");
+        assert_eq!(admin.listen, "127.0.0.1:9464");
+        assert!(admin.token.is_none());
+        assert!(format!("{:?}", Secret("hunter2".into())) == "***", "tokens never print");
+        let p = &config.pipelines[0];
+        assert_eq!((p.rollback.after_failures, p.rollback.probation_batches), (3, 100));
+        assert!(p.watch_dir.is_none());
+    }
+
+    #[test]
     fn unknown_key_is_named_with_its_line() {
         let text = MINIMAL.replace("group_id = \"persister\"", "group_id = \"persister\"\n        batch_size = 5");
         let err = HostConfig::parse(&text, "host.toml").unwrap_err().to_string();

@@ -129,6 +129,8 @@ pub struct Registry {
     pub pipelines: Vec<Arc<PipelineView>>,
     /// The bearer token the mutating calls need (none: they are refused).
     pub token: Option<String>,
+    /// The sinks, for their counters.
+    pub sinks: Option<Arc<crate::sinks::Sinks>>,
 }
 
 impl Registry {
@@ -188,10 +190,18 @@ async fn pipelines(State(registry): State<Arc<Registry>>) -> Json<serde_json::Va
             let s = p.stats.snapshot();
             let (module, digest) = p.module();
             let previous = p.deployer.as_ref().and_then(|d| d.deployment().previous);
+            let version = p.deployer.as_ref().and_then(|d| d.module().world().package.clone());
+            let partitions: Vec<serde_json::Value> = p
+                .stats
+                .lag()
+                .into_iter()
+                .map(|((topic, partition), lag)| serde_json::json!({ "topic": topic, "partition": partition, "lag": lag }))
+                .collect();
             serde_json::json!({
                 "name": p.name,
                 "state": p.state().name(),
-                "module": { "name": module, "digest": format!("sha256:{digest}") },
+                "module": { "name": module, "digest": format!("sha256:{digest}"), "world": version },
+                "partitions": partitions,
                 "previous_module": previous.map(|m| serde_json::json!({ "name": m.name, "digest": format!("sha256:{}", m.digest) })),
                 "topics": p.topics,
                 "group": p.group,

@@ -29,6 +29,9 @@ const COUNTERS: &[Counter] = &[
     ("monasca_wasm_guest_memory_limit_hits_total", "Guest calls stopped at the memory cap.", |s| s.memory_limit_hits),
 ];
 
+/// A sink counter family: name, help, and how to read it.
+type SinkFamily = (&'static str, &'static str, fn(&crate::sinks::SinkHealth) -> u64);
+
 /// A histogram family: name, help, and which histogram of the stats.
 type HistogramFamily = (&'static str, &'static str, fn(&Stats) -> &Histogram);
 
@@ -99,6 +102,25 @@ pub fn render(registry: &Registry) -> String {
             );
         }
     }
+    if let Some(sinks) = &registry.sinks {
+        let health = sinks.health();
+        let families: [SinkFamily; 3] = [
+            ("monasca_wasm_sink_retries_total", "Sink requests retried (the batch's offsets wait).", |h| h.retries),
+            ("monasca_wasm_sink_points_refused_total", "Points a sink refused for good (dead-lettered).", |h| {
+                h.refused
+            }),
+            ("monasca_wasm_sink_errors_total", "Sink writes that failed for good.", |h| h.errors),
+        ];
+        for (name, help, read) in families {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help} Labelled by sink (sinks are shared by pipelines).\n# TYPE {name} counter"
+            );
+            for h in &health {
+                let _ = writeln!(out, "{name}{{sink=\"{}\"}} {}", label(&h.name), read(h));
+            }
+        }
+    }
     let up = "monasca_wasm_pipeline_up";
     let _ = writeln!(out, "# HELP {up} 1 while the pipeline runs, 0 once it stopped or failed.\n# TYPE {up} gauge");
     for p in &registry.pipelines {
@@ -125,7 +147,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         Stats::add(&stats.consumed, 42);
         let view = PipelineView::new("p\"1", "persister", "abc", &["metrics".into()], "g", stats);
-        let text = render(&Registry { pipelines: vec![Arc::new(view)], token: None });
+        let text = render(&Registry { pipelines: vec![Arc::new(view)], token: None, sinks: None });
         assert!(text.contains("# TYPE monasca_wasm_messages_consumed_total counter\n"), "{text}");
         assert!(text.contains("monasca_wasm_messages_consumed_total{pipeline=\"p\\\"1\"} 42\n"), "{text}");
         assert!(

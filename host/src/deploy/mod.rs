@@ -100,6 +100,11 @@ impl Deployer {
         self
     }
 
+    /// The module that runs now.
+    pub fn module(&self) -> Module {
+        self.pool.module()
+    }
+
     /// What runs now, and what ran before.
     pub fn deployment(&self) -> Deployment {
         self.record.lock().unwrap_or_else(|p| p.into_inner()).clone()

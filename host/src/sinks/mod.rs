@@ -74,6 +74,27 @@ enum Sink {
 #[derive(Default)]
 pub struct Sinks {
     sinks: BTreeMap<String, Sink>,
+    health: BTreeMap<String, Health>,
+}
+
+/// How a sink's writes went, for `/metrics`.
+#[derive(Debug, Default)]
+struct Health {
+    refused: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// A sink's counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkHealth {
+    /// Sink name.
+    pub name: String,
+    /// Requests retried (InfluxDB: 5xx, timeouts, connection errors).
+    pub retries: u64,
+    /// Points refused for good (and dead-lettered).
+    pub refused: u64,
+    /// Writes that failed for good (the pipeline stopped).
+    pub errors: u64,
 }
 
 impl Sinks {
@@ -89,7 +110,8 @@ impl Sinks {
             };
             sinks.insert(name.clone(), sink);
         }
-        Ok(Sinks { sinks })
+        let health = sinks.keys().map(|name| (name.clone(), Health::default())).collect();
+        Ok(Sinks { sinks, health })
     }
 
     /// One line per sink for the start-up banner (no credentials).
@@ -108,7 +130,7 @@ impl Sinks {
     /// or refused for good (the refused ones are listed); retriable failures
     /// are retried inside, so this may take as long as the sink is down.
     pub async fn write(&self, name: &str, points: Points<'_>) -> Result<Vec<Refused>, SinkError> {
-        match self.sinks.get(name) {
+        let result = match self.sinks.get(name) {
             Some(Sink::Null { points: count }) => {
                 count.fetch_add(lines::count(points.body) as u64, Ordering::Relaxed);
                 Ok(Vec::new())
@@ -116,7 +138,31 @@ impl Sinks {
             Some(Sink::Influxdb(sink)) => sink.write(points).await,
             Some(Sink::Sqlite(sink)) => sink.write(points).await,
             None => Err(SinkError::Unknown(name.to_string())),
+        };
+        if let Some(health) = self.health.get(name) {
+            match &result {
+                Ok(refused) => health.refused.fetch_add(refused.len() as u64, Ordering::Relaxed),
+                Err(_) => health.errors.fetch_add(1, Ordering::Relaxed),
+            };
         }
+        result
+    }
+
+    /// Every sink's counters.
+    pub fn health(&self) -> Vec<SinkHealth> {
+        self.sinks
+            .iter()
+            .map(|(name, sink)| {
+                let health = self.health.get(name);
+                let read = |c: Option<&AtomicU64>| c.map(|c| c.load(Ordering::Relaxed)).unwrap_or(0);
+                SinkHealth {
+                    name: name.clone(),
+                    retries: if let Sink::Influxdb(i) = sink { i.retries() } else { 0 },
+                    refused: read(health.map(|h| &h.refused)),
+                    errors: read(health.map(|h| &h.errors)),
+                }
+            })
+            .collect()
     }
 }
 

@@ -71,6 +71,8 @@ pub struct InfluxDb {
     /// every few seconds is enough for an outage.
     last_warning_ms: AtomicU64,
     started: Instant,
+    /// Requests retried so far (5xx, timeouts, connection errors).
+    retries: AtomicU64,
 }
 
 /// Least time between two "retrying" warnings of one sink.
@@ -92,6 +94,7 @@ impl InfluxDb {
             max_backoff: Duration::from_millis(config.max_backoff_ms).max(FIRST_BACKOFF),
             last_warning_ms: AtomicU64::new(0),
             started: Instant::now(),
+            retries: AtomicU64::new(0),
         })
     }
 
@@ -145,6 +148,11 @@ impl InfluxDb {
         Ok(refused)
     }
 
+    /// Requests retried so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// One request, retried until InfluxDB stores it (`None`) or refuses it
     /// (`Some(reason)`).
     async fn write_until_answered(&self, database: &str, lines: &[u8]) -> Result<Option<String>, SinkError> {
@@ -171,6 +179,7 @@ impl InfluxDb {
                 Answer::Retry(reason) => reason,
             };
             failures += 1;
+            self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if self.warning_due() {
                 tracing::warn!(sink = %self.name, %database, failures, retry_in_ms = backoff.as_millis() as u64, reason = %trouble, "InfluxDB write failed; retrying (offsets wait)");
             }
