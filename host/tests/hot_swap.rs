@@ -61,6 +61,25 @@ async fn wait_ready(base: &str, host: &Host) {
     }
 }
 
+/// Produce `values` to `input` in `slices` slices with a pause after each, in
+/// the background; where each value landed.
+fn feed_in_slices(
+    input: &str,
+    values: &[String],
+    slices: usize,
+    pause: Duration,
+) -> tokio::task::JoinHandle<HashMap<String, (i32, i64)>> {
+    let (input, values) = (input.to_string(), values.to_vec());
+    tokio::spawn(async move {
+        let mut placed = HashMap::new();
+        for slice in values.chunks(values.len().div_ceil(slices).max(1)) {
+            placed.extend(produce_all_on(kafka(), &input, slice).await);
+            tokio::time::sleep(pause).await;
+        }
+        placed
+    })
+}
+
 async fn put_module(base: &str, token: Option<&str>, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
     let mut request = reqwest::Client::new().put(format!("{base}/v1/pipelines/tagged/module?name={name}")).body(bytes);
     if let Some(token) = token {
@@ -99,17 +118,7 @@ async fn twenty_swaps_under_load_lose_nothing_and_tag_every_output_with_its_modu
 
     // Feed the input in slices while swapping v2, v1, v2, ... every ~300 ms.
     let values: Vec<String> = (0..N).map(|i| format!("swap-{i:06}")).collect();
-    let feeder = {
-        let (input, values) = (input.clone(), values.clone());
-        tokio::spawn(async move {
-            let mut placed = HashMap::new();
-            for slice in values.chunks(N / 40) {
-                placed.extend(produce_all_on(kafka(), &input, slice).await);
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-            placed
-        })
-    };
+    let feeder = feed_in_slices(&input, &values, 40, Duration::from_millis(150));
     let (v1, v2) = (std::fs::read(TAGGER_V1).expect("v1"), std::fs::read(TAGGER_V2).expect("v2"));
     let mut last = "v1";
     for swap in 0..SWAPS {
@@ -295,17 +304,7 @@ async fn a_module_that_fails_every_batch_is_rolled_back_and_loses_nothing() {
     let v1 = digest_of(TAGGER_V1);
 
     let values: Vec<String> = (0..N).map(|i| format!("rb-{i:05}")).collect();
-    let feeder = {
-        let (input, values) = (input.clone(), values.clone());
-        tokio::spawn(async move {
-            let mut placed = HashMap::new();
-            for slice in values.chunks(N / 20) {
-                placed.extend(produce_all_on(kafka(), &input, slice).await);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            placed
-        })
-    };
+    let feeder = feed_in_slices(&input, &values, 20, Duration::from_millis(100));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, answer) = put_module(&base, Some(TOKEN), "hostile", std::fs::read(HOSTILE).expect("hostile")).await;
     assert_eq!(status, 200, "{answer}");
