@@ -52,6 +52,9 @@ pub struct HostConfig {
     /// Sinks that `store` effects can name, by name.
     #[serde(default)]
     pub sinks: BTreeMap<String, SinkConfig>,
+    /// Databases that lookups (`[pipeline.lookups.<name>]`) query, by name.
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseConfig>,
     /// The pipelines to run (`[[pipeline]]` tables), at least one.
     #[serde(rename = "pipeline", default)]
     pub pipelines: Vec<PipelineConfig>,
@@ -320,12 +323,45 @@ pub struct PipelineConfig {
     /// When a newly deployed module is rolled back on its own.
     #[serde(default)]
     pub rollback: RollbackConfig,
+    /// The read-only queries the guest may run through its `lookup`
+    /// import, by name; a guest can call no other.
+    #[serde(default)]
+    pub lookups: BTreeMap<String, LookupConfig>,
     /// A directory watched for modules: a `.wasm` file moved (renamed) into
     /// it is deployed to this pipeline like `monasca-wasm deploy` would, with
     /// `<stem>.canary.jsonl` beside it as its canary if present. Relative to
     /// the configuration file.
     #[serde(default)]
     pub watch_dir: Option<PathBuf>,
+}
+
+/// `[databases.<name>]`: a database that lookups query, selected by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum DatabaseConfig {
+    /// A SQLite file, opened read-only.
+    Sqlite {
+        /// The file, relative to the configuration file.
+        path: PathBuf,
+    },
+}
+
+/// `[pipeline.lookups.<name>]`: one named, parameterised, read-only query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupConfig {
+    /// A name from `[databases]`.
+    pub database: String,
+    /// The query: a `SELECT` with positional parameters (`?1`, `?2`, ...)
+    /// that the guest's parameters fill, in order.
+    pub query: String,
+    /// How long an answer is reused for the same parameters, seconds (0: never).
+    #[serde(default = "default_lookup_ttl")]
+    pub ttl_seconds: u64,
+}
+
+fn default_lookup_ttl() -> u64 {
+    30
 }
 
 /// `[pipeline.rollback]`: a module deployed into the running pipeline is on
@@ -439,6 +475,12 @@ impl HostConfig {
                 *dir = base.join(&*dir);
             }
         }
+        for database in config.databases.values_mut() {
+            let DatabaseConfig::Sqlite { path } = database;
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
         for sink in config.sinks.values_mut() {
             if let SinkConfig::Sqlite(sqlite) = sink {
                 if sqlite.path.is_relative() {
@@ -499,6 +541,16 @@ impl HostConfig {
             }
             if check_files && !p.module.is_file() {
                 return Err(invalid(key("module"), &format!("no such file: {}", p.module.display())));
+            }
+            for (name, lookup) in &p.lookups {
+                let key = |field: &str| format!("pipeline[{i}].lookups.{name}.{field}");
+                if !self.databases.contains_key(&lookup.database) {
+                    return Err(invalid(key("database"), &format!("no [databases.{}]", lookup.database)));
+                }
+                let first = lookup.query.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+                if first != "select" && first != "with" {
+                    return Err(invalid(key("query"), "must be a read-only SELECT"));
+                }
             }
         }
         for (name, sink) in &self.sinks {

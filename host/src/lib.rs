@@ -10,6 +10,7 @@
 //! - [`engine`]: load, check, cache and run guest components. The sandbox
 //!   policy (everything a guest may import) is in `engine::sandbox`.
 //! - [`kafka`]: client configuration and the embedded mock cluster.
+//! - [`lookups`]: the guest's `lookup` import, answered by named SQL queries.
 //! - [`pipeline`]: consume, batch per partition, run the guest, carry out the
 //!   effects, store offsets; poison isolation and dead-lettering.
 //! - [`generate`]: synthetic Monasca traffic.
@@ -31,6 +32,7 @@ pub mod effects;
 pub mod engine;
 pub mod generate;
 pub mod kafka;
+pub mod lookups;
 pub mod pipeline;
 pub mod sinks;
 pub mod telemetry;

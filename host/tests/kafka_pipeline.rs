@@ -65,6 +65,7 @@ fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> Running
         config,
         producer,
         sinks: Arc::new(Sinks::default()),
+        lookups: Arc::new(monasca_wasm::engine::NoLookups),
     })
     .expect("pipeline starts");
     let stats = pipeline.stats();
@@ -86,6 +87,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         config: BTreeMap::new(),
         rollback: Default::default(),
         watch_dir: None,
+        lookups: BTreeMap::new(),
     }
 }
 

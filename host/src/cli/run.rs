@@ -9,6 +9,7 @@ use crate::deploy::store::{Deployment, ModuleStore, StoredModule};
 use crate::deploy::Deployer;
 use crate::engine::{Engine, Module};
 use crate::kafka::{self, embedded::EmbeddedKafka};
+use crate::lookups::{open_databases, SqlLookups};
 use crate::pipeline::stats::{Snapshot, Stats};
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::sinks::Sinks;
@@ -76,6 +77,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut running = JoinSet::new();
     let mut registry = Registry::default();
     let mut stats: Vec<(String, Arc<Stats>)> = Vec::new();
+    let databases = open_databases(&config.databases)?;
     let store =
         ModuleStore::new(config.engine.module_store.clone().unwrap_or_else(|| PathBuf::from("monasca-wasm-modules")));
     for p in &config.pipelines {
@@ -96,6 +98,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             consumer_config: kafka::consumer_config(&config.kafka, &bootstrap, &p.group_id),
             producer: producer.clone(),
             sinks: sinks.clone(),
+            lookups: Arc::new(Arc::new(SqlLookups::new(&p.lookups, &databases)?)),
         })?;
         stats.push((pipeline.name().to_string(), pipeline.stats()));
         let canary_topic = p.topics.first().map(String::as_str).unwrap_or_default();

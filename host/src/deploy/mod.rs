@@ -114,10 +114,7 @@ impl Deployer {
     pub async fn deploy(&self, name: &str, bytes: Vec<u8>, canary: Option<Vec<u8>>) -> Result<Deployed, DeployError> {
         let _one_at_a_time = self.busy.lock().await;
         let module = self.compile(name, bytes.clone()).await?;
-        let mut first = module
-            .instantiate(&self.pipeline, self.pool.guest_config().to_vec())
-            .await
-            .map_err(|e| DeployError::Init(Box::new(e)))?;
+        let mut first = self.pool.instantiate(&module).await.map_err(|e| DeployError::Init(Box::new(e)))?;
         if let Some(fixture) = canary {
             let messages = canary_messages(&self.canary_topic, &fixture);
             if messages.is_empty() {
@@ -125,10 +122,7 @@ impl Deployer {
             }
             first.process(&messages).await.map_err(|e| DeployError::Canary(e.to_string()))?;
             // The canary's state must not leak into the pipeline: start afresh.
-            first = module
-                .instantiate(&self.pipeline, self.pool.guest_config().to_vec())
-                .await
-                .map_err(|e| DeployError::Init(Box::new(e)))?;
+            first = self.pool.instantiate(&module).await.map_err(|e| DeployError::Init(Box::new(e)))?;
         }
         self.store.put(module.digest(), &bytes)?;
         self.keep_boot_module()?;
@@ -152,10 +146,7 @@ impl Deployer {
         let previous = previous.ok_or_else(|| DeployError::NoPrevious(self.pipeline.clone()))?;
         let bytes = self.store.get(&previous.digest)?;
         let module = self.compile(&previous.name, bytes).await?;
-        let first = module
-            .instantiate(&self.pipeline, self.pool.guest_config().to_vec())
-            .await
-            .map_err(|e| DeployError::Init(Box::new(e)))?;
+        let first = self.pool.instantiate(&module).await.map_err(|e| DeployError::Init(Box::new(e)))?;
         let restored = StoredModule { deployed_at: store::now_secs(), ..previous };
         let deployment = Deployment { current: restored.clone(), previous: Some(current.clone()) };
         self.install(module, first, deployment, false).await?;

@@ -168,6 +168,8 @@ pub struct PipelineParts {
     pub producer: rdkafka::producer::FutureProducer,
     /// The configured sinks.
     pub sinks: Arc<crate::sinks::Sinks>,
+    /// What the guest's `lookup` import may query.
+    pub lookups: Arc<dyn crate::engine::Lookups>,
 }
 
 /// A running pipeline.
@@ -208,6 +210,7 @@ impl Pipeline {
                 guest_config,
                 parts.config.concurrency,
                 parts.config.rollback,
+                parts.lookups,
             )),
             executor: Executor {
                 pipeline: name.clone(),

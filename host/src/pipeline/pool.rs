@@ -14,7 +14,7 @@
 //! that [`InstancePool::rollback_requests`] hands out (the deployer listens).
 
 use crate::config::RollbackConfig;
-use crate::engine::{GuestError, Instance, Module};
+use crate::engine::{GuestError, Instance, Lookups, Module};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
@@ -26,6 +26,7 @@ pub struct InstancePool {
     permits: Arc<Semaphore>,
     live: Mutex<Live>,
     rollback: RollbackConfig,
+    lookups: Arc<dyn Lookups>,
     rollback_tx: mpsc::UnboundedSender<String>,
     rollback_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
@@ -67,6 +68,7 @@ impl InstancePool {
         config: Vec<(String, String)>,
         size: usize,
         rollback: RollbackConfig,
+        lookups: Arc<dyn Lookups>,
     ) -> Self {
         let (rollback_tx, rollback_rx) = mpsc::unbounded_channel();
         InstancePool {
@@ -83,6 +85,7 @@ impl InstancePool {
                 failures: 0,
             }),
             rollback,
+            lookups,
             rollback_tx,
             rollback_rx: Mutex::new(Some(rollback_rx)),
         }
@@ -153,9 +156,10 @@ impl InstancePool {
         self.live().module.clone()
     }
 
-    /// The pipeline's guest configuration (what `init` receives).
-    pub fn guest_config(&self) -> &[(String, String)] {
-        &self.config
+    /// A started instance of `module` for this pipeline: its configuration
+    /// for `init`, its lookups for the `lookup` import.
+    pub async fn instantiate(&self, module: &Module) -> Result<Instance, GuestError> {
+        module.instantiate_with(&self.pipeline, self.config.clone(), self.lookups.clone()).await
     }
 
     /// Wait for a free slot and take an instance of the current module (a
@@ -177,7 +181,7 @@ impl InstancePool {
         };
         let instance = match idle {
             Some(instance) => instance,
-            None => module.instantiate(&self.pipeline, self.config.clone()).await?,
+            None => self.instantiate(&module).await?,
         };
         Ok(Loan { instance, generation, _permit: permit })
     }
@@ -209,7 +213,7 @@ impl InstancePool {
         let mut handed = Ok(());
         for instance in old.iter_mut() {
             let moved = async {
-                let mut new = module.instantiate(&self.pipeline, self.config.clone()).await?;
+                let mut new = self.instantiate(&module).await?;
                 if let Some(state) = instance.snapshot().await? {
                     new.restore(state).await?;
                 }
@@ -229,7 +233,7 @@ impl InstancePool {
             return Err(e);
         }
         if fresh.is_empty() {
-            fresh.push(module.instantiate(&self.pipeline, self.config.clone()).await?);
+            fresh.push(self.instantiate(&module).await?);
         }
         let mut live = self.live();
         live.generation += 1;

@@ -11,6 +11,10 @@
 //!   open a socket, and reports each result as a produced record
 //!   (`<probe>: <result>`), then logs a warning; the sandbox must grant none
 //!   of them.
+//! - `lookup`: runs the lookup `methods` with each message's value as its
+//!   parameter and produces `<value>: <rows> <first column of the first row>`,
+//!   or `<value>: error <reason>`; then the lookup `undeclared`, whose answer
+//!   (an error) it produces as `undeclared: <reason>`;
 //! - `fine` (default): passes messages through.
 
 use monasca_guest_sdk::{Config, Effects, Message, ProcessError, Processor};
@@ -66,6 +70,21 @@ impl Processor for Hostile {
                     let record = out.produce(message, message.value.clone());
                     record.key = message.key.clone();
                 }
+            }
+            "lookup" => {
+                for message in &batch {
+                    let value = String::from_utf8_lossy(&message.value).into_owned();
+                    let answer = match monasca_guest_sdk::lookup::query("methods", &[&value]) {
+                        Ok(rows) => {
+                            let first = rows.first().and_then(|r| r.first()).and_then(|(_, cell)| cell.as_str());
+                            format!("{value}: {} {}", rows.len(), first.unwrap_or("-"))
+                        }
+                        Err(reason) => format!("{value}: error {reason}"),
+                    };
+                    out.produce(message, answer);
+                }
+                let undeclared = monasca_guest_sdk::lookup::query("undeclared", &[]).err().unwrap_or_default();
+                out.produce(first, format!("undeclared: {undeclared}"));
             }
             "probe" => {
                 for (probe, result) in probes() {
