@@ -7,7 +7,6 @@ mod common;
 use common::{engine, messages};
 use monasca_test_programs::HOSTILE;
 use monasca_wasm::config::{DatabaseConfig, LookupConfig};
-use monasca_wasm::engine::types::Effect;
 use monasca_wasm::lookups::{open_databases, SqlLookups};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,13 +39,7 @@ async fn a_guest_runs_the_declared_query_and_nothing_else() {
     let config = vec![("mode".to_string(), "lookup".to_string())];
     let mut instance = module.instantiate_with("lookups", config, Arc::new(lookups)).await.expect("starts");
     let effects = instance.process(&messages("alarms", &["WEBHOOK", "EMAIL", "SMS"])).await.expect("processed");
-    let outputs: Vec<String> = effects
-        .iter()
-        .map(|e| match e {
-            Effect::Produce(r) => String::from_utf8_lossy(&r.value).into_owned(),
-            other => panic!("unexpected effect {other:?}"),
-        })
-        .collect();
+    let outputs = common::produced_values(&effects);
     assert_eq!(outputs[..3], ["WEBHOOK: 2 m1", "EMAIL: 1 m3", "SMS: 0 -"]);
     assert!(outputs[3].starts_with("undeclared: no lookup named `undeclared`"), "{}", outputs[3]);
 }

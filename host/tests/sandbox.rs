@@ -80,13 +80,7 @@ async fn trapped_instance_is_rebuilt_for_the_next_batch() {
 async fn files_environment_and_network_are_denied() {
     let engine = sandbox_engine();
     let effects = run_hostile(&engine, "probe").await.expect("probing does not trap");
-    let reports: Vec<String> = effects
-        .iter()
-        .map(|e| match e {
-            Effect::Produce(r) => String::from_utf8_lossy(&r.value).into_owned(),
-            other => panic!("unexpected effect {other:?}"),
-        })
-        .collect();
+    let reports = common::produced_values(&effects);
     assert_eq!(reports.len(), 10, "{reports:#?}");
     for report in &reports {
         assert!(report.contains("denied") && !report.contains("GRANTED"), "sandbox leak: {report}");

@@ -80,10 +80,7 @@ impl Instance {
             let (module, identity) = (self.module.clone(), self.identity.clone());
             self.live = Some(boot(module, identity, self.config.clone(), self.lookups.clone()).await?);
         }
-        let Some(live) = self.live.as_mut() else {
-            return Err(self.error(GuestErrorKind::Init { reason: "instance unavailable".into() }));
-        };
-        arm_deadline(&mut live.store, self.module.inner.engine.settings().call_deadline);
+        let live = self.armed()?;
         let result = live.bindings.monasca_processor_processor().call_process(&mut live.store, batch).await;
         match result {
             Ok(Ok(effects)) => Ok(effects),
@@ -91,57 +88,63 @@ impl Instance {
                 reason: e.reason,
                 culprit: e.culprit.map(|o| (o.partition, o.offset)),
             })),
-            Err(trap) => {
-                let kind = classify(trap, &live.store);
-                // A trapped instance cannot be entered again: rebuild it next time.
-                self.live = None;
-                Err(self.error(kind))
-            }
+            Err(trap) => Err(self.trapped(trap)),
         }
     }
 
     /// The guest's state (`snapshot`), or `None` for a stateless guest.
     pub async fn snapshot(&mut self) -> Result<Option<Vec<u8>>, GuestError> {
-        let deadline = self.module.inner.engine.settings().call_deadline;
-        let Some(live) = self.live.as_mut() else {
-            return Err(self.error(GuestErrorKind::Init { reason: "instance unavailable".into() }));
-        };
+        let live = self.armed()?;
         let Some(funcs) = &live.state else { return Ok(None) };
-        arm_deadline(&mut live.store, deadline);
         match funcs.snapshot.call_async(&mut live.store, ()).await {
             Ok((bytes,)) => Ok(Some(bytes)),
-            Err(trap) => {
-                let kind = classify(trap, &live.store);
-                self.live = None;
-                Err(self.error(kind))
-            }
+            Err(trap) => Err(self.trapped(trap)),
         }
     }
 
     /// Hand the guest a state made by `snapshot` (possibly of another
     /// version); the guest's refusal is returned as `Init` with its reason.
     pub async fn restore(&mut self, bytes: Vec<u8>) -> Result<(), GuestError> {
-        let deadline = self.module.inner.engine.settings().call_deadline;
-        let Some(live) = self.live.as_mut() else {
-            return Err(self.error(GuestErrorKind::Init { reason: "instance unavailable".into() }));
-        };
+        let live = self.armed()?;
         let Some(funcs) = &live.state else {
             return Err(self.error(GuestErrorKind::Init {
                 reason: "the module keeps no state (it exports no `state` interface) and cannot take one over".into(),
             }));
         };
-        arm_deadline(&mut live.store, deadline);
         match funcs.restore.call_async(&mut live.store, (bytes,)).await {
             Ok((Ok(()),)) => Ok(()),
             Ok((Err(reason),)) => {
                 Err(self.error(GuestErrorKind::Init { reason: format!("restore refused: {reason}") }))
             }
-            Err(trap) => {
-                let kind = classify(trap, &live.store);
-                self.live = None;
-                Err(self.error(kind))
-            }
+            Err(trap) => Err(self.trapped(trap)),
         }
+    }
+
+    /// The live instance, its deadline armed for one call. (Its error is the
+    /// one the public calls return as it is, so it is not boxed here.)
+    #[allow(clippy::result_large_err)]
+    fn armed(&mut self) -> Result<&mut Live, GuestError> {
+        let deadline = self.module.inner.engine.settings().call_deadline;
+        match self.live.as_mut() {
+            Some(live) => {
+                arm_deadline(&mut live.store, deadline);
+                Ok(live)
+            }
+            None => Err(guest_error(&self.identity, GuestErrorKind::Init { reason: "instance unavailable".into() })),
+        }
+    }
+
+    /// The error for a call that trapped; a trapped instance cannot be
+    /// entered again, so it is dropped (rebuilt on the next batch).
+    fn trapped(&mut self, trap: wasmtime::Error) -> GuestError {
+        let kind = match &self.live {
+            Some(live) => classify(trap, &live.store),
+            None => {
+                GuestErrorKind::Trap { reason: format!("{trap:#}"), output: String::new(), backtrace: String::new() }
+            }
+        };
+        self.live = None;
+        self.error(kind)
     }
 
     fn error(&self, kind: GuestErrorKind) -> GuestError {

@@ -3,7 +3,7 @@
 
 pub mod kafka;
 
-use monasca_wasm::engine::types::Message;
+use monasca_wasm::engine::types::{Effect, Message};
 use monasca_wasm::engine::{Engine, EngineSettings};
 use std::path::PathBuf;
 
@@ -42,3 +42,14 @@ pub fn messages<V: AsRef<[u8]>>(topic: &str, values: &[V]) -> Vec<Message> {
 
 /// A valid metric envelope.
 pub const METRIC: &str = r#"{"metric":{"name":"cpu.idle_perc","dimensions":{"hostname":"h1"},"timestamp":1700000000000,"value":50.0},"meta":{"tenantId":"t1","region":"r1"},"creation_time":1700000000}"#;
+
+/// The values of `effects`, which must all be `produce` effects, as text.
+pub fn produced_values(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .map(|e| match e {
+            Effect::Produce(r) => String::from_utf8_lossy(&r.value).into_owned(),
+            other => panic!("unexpected effect {other:?}"),
+        })
+        .collect()
+}
