@@ -9,6 +9,7 @@ use std::process::Command;
 /// (constant name, cargo package, artifact stem)
 const GUESTS: &[(&str, &str, &str)] = &[
     ("PERSISTER", "persister", "persister"),
+    ("NOTIFICATION", "notification", "notification"),
     ("PASSTHROUGH", "passthrough", "passthrough"),
     ("HOSTILE", "hostile", "hostile"),
     ("WRONG_WORLD", "wrong-world", "wrong_world"),

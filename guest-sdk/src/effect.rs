@@ -111,6 +111,17 @@ pub struct OutputRecord {
 }
 
 impl OutputRecord {
+    /// A record for `topic` whose origin is set later (with the effect it follows).
+    fn follow_up(topic: String, value: Vec<u8>) -> Self {
+        OutputRecord {
+            topic: Some(topic),
+            key: None,
+            value,
+            headers: Vec::new(),
+            origin: Origin { partition: 0, offset: 0 },
+        }
+    }
+
     /// Send to this topic instead of the pipeline's output topic.
     pub fn to_topic(&mut self, topic: impl Into<String>) -> &mut Self {
         self.topic = Some(topic.into());
@@ -169,10 +180,56 @@ pub struct Notification {
     pub attributes: Vec<(String, String)>,
     /// Payload.
     pub body: Vec<u8>,
-    /// Stable key so the host sends it at most once.
+    /// Stable key so the host sends it once.
     pub idempotency_key: String,
     /// The input message it derives from.
     pub origin: Origin,
+    /// Records to produce once it is delivered.
+    pub on_sent: Vec<OutputRecord>,
+    /// Records to produce when delivery fails; when empty, a failure
+    /// dead-letters the input message with the reason.
+    pub on_failed: Vec<OutputRecord>,
+}
+
+impl Notification {
+    /// A notification through `channel` to `destination` with `body`, keyed
+    /// by `idempotency_key`; attributes and follow-up records are added with
+    /// the other builders, the origin by [`Effects::notify`].
+    pub fn new(
+        channel: impl Into<String>,
+        destination: impl Into<String>,
+        body: impl Into<Vec<u8>>,
+        idempotency_key: impl Into<String>,
+    ) -> Self {
+        Notification {
+            channel: channel.into(),
+            destination: destination.into(),
+            attributes: Vec::new(),
+            body: body.into(),
+            idempotency_key: idempotency_key.into(),
+            origin: Origin { partition: 0, offset: 0 },
+            on_sent: Vec::new(),
+            on_failed: Vec::new(),
+        }
+    }
+
+    /// Add a channel attribute (e.g. `subject`).
+    pub fn attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Produce `value` to `topic` once the notification is delivered.
+    pub fn on_sent(mut self, topic: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.on_sent.push(OutputRecord::follow_up(topic.into(), value.into()));
+        self
+    }
+
+    /// Produce `value` to `topic` when delivery fails.
+    pub fn on_failed(mut self, topic: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.on_failed.push(OutputRecord::follow_up(topic.into(), value.into()));
+        self
+    }
 }
 
 /// A refused input message, bound for the dead-letter topic.
@@ -284,6 +341,9 @@ impl Effects {
     /// Send a notification. `origin` is set from `from`.
     pub fn notify(&mut self, from: &Message, mut notification: Notification) {
         notification.origin = from.origin();
+        for record in notification.on_sent.iter_mut().chain(notification.on_failed.iter_mut()) {
+            record.origin = from.origin();
+        }
         self.items.push(Effect::Notify(notification));
     }
 

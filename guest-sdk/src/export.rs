@@ -94,6 +94,7 @@ pub mod glue {
 
     /// Run one batch through the guest.
     pub fn process<P: Processor>(slot: &'static Slot<P>, batch: WitBatch) -> Result<Vec<WitEffect>, WitProcessError> {
+        crate::clock::set_batch_time(batch.now_ms);
         let batch = messages_from_wit(batch);
         let mut out = Effects::with_capacity(batch.len());
         slot.with(|cell| match cell.borrow_mut().as_mut() {
@@ -160,15 +161,19 @@ pub mod glue {
         }
     }
 
+    fn record_to_wit(r: crate::OutputRecord) -> wit::OutputRecord {
+        wit::OutputRecord {
+            topic: r.topic,
+            key: r.key,
+            value: r.value,
+            headers: headers_to_wit(r.headers),
+            origin: origin_to_wit(r.origin),
+        }
+    }
+
     fn effect_to_wit(effect: Effect) -> WitEffect {
         match effect {
-            Effect::Produce(r) => WitEffect::Produce(wit::OutputRecord {
-                topic: r.topic,
-                key: r.key,
-                value: r.value,
-                headers: headers_to_wit(r.headers),
-                origin: origin_to_wit(r.origin),
-            }),
+            Effect::Produce(r) => WitEffect::Produce(record_to_wit(r)),
             Effect::Store(s) => WitEffect::Store(wit::SinkBatch {
                 sink: s.sink,
                 tenant: s.tenant,
@@ -198,6 +203,8 @@ pub mod glue {
                 body: n.body,
                 idempotency_key: n.idempotency_key,
                 origin: origin_to_wit(n.origin),
+                on_sent: n.on_sent.into_iter().map(record_to_wit).collect(),
+                on_failed: n.on_failed.into_iter().map(record_to_wit).collect(),
             }),
             Effect::Reject(r) => {
                 WitEffect::Reject(wit::Rejection { reason: r.reason, origin: origin_to_wit(r.origin) })

@@ -47,6 +47,7 @@
 // Lets the generated bindings name this crate by its public path.
 extern crate self as monasca_guest_sdk;
 
+pub mod clock;
 pub mod effect;
 mod export;
 pub mod lineproto;
@@ -64,7 +65,7 @@ pub use lookup::{Cell, Row};
 pub use message::{Config, Header, Message, Origin};
 
 /// The version of the `monasca:processor` WIT package this SDK builds guests for.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 
 /// A failure of a whole batch. The host then bisects the batch to find the
 /// messages that cause it; prefer [`Effects::reject`] for a single bad message.

@@ -192,6 +192,89 @@ pub fn write_value(out: &mut String, value: &Value) {
     }
 }
 
+/// `json.dumps(value)` with Python's defaults (`ensure_ascii=True`): as
+/// [`dumps`], but every character outside printable ASCII is escaped
+/// (`\u00e9`, astral characters as surrogate pairs). monasca-notification
+/// writes its Kafka records and HTTP payloads this way.
+pub fn dumps_ascii(value: &Value) -> String {
+    let mut out = String::new();
+    write_ascii(&mut out, value, None, 0);
+    out
+}
+
+/// `json.dumps(value, indent=indent)` (`ensure_ascii=True`): items on their
+/// own lines indented by `indent` spaces per level, `","` between items,
+/// `": "` after keys, empty containers as `[]`/`{}`.
+pub fn dumps_indented_ascii(value: &Value, indent: usize) -> String {
+    let mut out = String::new();
+    write_ascii(&mut out, value, Some(indent), 0);
+    out
+}
+
+fn write_ascii(out: &mut String, value: &Value, indent: Option<usize>, depth: usize) {
+    let newline = |out: &mut String, depth: usize| {
+        if let Some(width) = indent {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', width * depth));
+        }
+    };
+    let separator = if indent.is_some() { "," } else { ", " };
+    match value {
+        Value::String(s) => write_string_ascii(out, s),
+        Value::Array(items) if !items.is_empty() => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(separator);
+                }
+                newline(out, depth + 1);
+                write_ascii(out, item, indent, depth + 1);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        Value::Object(map) if !map.is_empty() => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(separator);
+                }
+                newline(out, depth + 1);
+                write_string_ascii(out, key);
+                out.push_str(": ");
+                write_ascii(out, item, indent, depth + 1);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        other => write_value(out, other),
+    }
+}
+
+/// A JSON string literal as Python's `json` writes it with `ensure_ascii=True`.
+pub fn write_string_ascii(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{:04x}", unit);
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
 fn write_json_float(out: &mut String, f: f64) {
     if f.is_nan() {
         out.push_str("NaN");
@@ -267,6 +350,20 @@ mod tests {
         for (value, python) in cases {
             assert_eq!(float_repr(value), python, "repr({value:?})");
         }
+    }
+
+    #[test]
+    fn ascii_dumps_match_python_json() {
+        let value: Value =
+            serde_json::from_str(r#"{"z":"é🔥\u007f\u2028\n","b":[1,2.5,[],{}],"a":{"k":null}}"#).unwrap();
+        assert_eq!(
+            dumps_ascii(&value),
+            r#"{"z": "\u00e9\ud83d\udd25\u007f\u2028\n", "b": [1, 2.5, [], {}], "a": {"k": null}}"#
+        );
+        assert_eq!(
+            dumps_indented_ascii(&value, 3),
+            "{\n   \"z\": \"\\u00e9\\ud83d\\udd25\\u007f\\u2028\\n\",\n   \"b\": [\n      1,\n      2.5,\n      [],\n      {}\n   ],\n   \"a\": {\n      \"k\": null\n   }\n}"
+        );
     }
 
     #[test]

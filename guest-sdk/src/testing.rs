@@ -47,6 +47,13 @@ mod native {
             self
         }
 
+        /// Set the time the next batches are handed over at (what
+        /// [`crate::clock::now_ms`] reads in the guest).
+        pub fn at_time(&mut self, now_ms: i64) -> &mut Self {
+            crate::clock::set_batch_time(now_ms);
+            self
+        }
+
         /// Process a batch of messages and return the effects.
         pub fn run(&mut self, batch: Vec<Message>) -> Result<Vec<Effect>, ProcessError> {
             let mut out = Effects::with_capacity(batch.len());

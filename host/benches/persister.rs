@@ -149,41 +149,6 @@ fn spawn(variant: Variant, setup: &Setup, topic: &str, group: &str, database: &s
     command.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("variant starts")
 }
 
-/// `pid` and its descendants.
-fn process_tree(pid: u32) -> Vec<u32> {
-    let mut all = vec![pid];
-    let mut i = 0;
-    while i < all.len() {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", all[i])).into_iter().flatten().flatten();
-        for task in tasks {
-            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            all.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
-        }
-        i += 1;
-    }
-    all
-}
-
-/// CPU seconds and peak RSS (MB) of the process tree, summed.
-fn tree_usage(pid: u32) -> (f64, f64) {
-    let mut cpu = 0.0;
-    let mut rss = 0.0;
-    for p in process_tree(pid) {
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
-            let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("").split_whitespace().collect();
-            let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-                + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            cpu += ticks / 100.0;
-        }
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{p}/status")) {
-            if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
-                rss += line.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0;
-            }
-        }
-    }
-    (cpu, rss)
-}
-
 fn producer() -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", kafka())
@@ -240,7 +205,7 @@ async fn drain(variant: Variant, setup: &Setup, topic: &str, n: u64) -> Drained 
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = Instant::now();
         let c = common::committed(&reader, topic, PARTITIONS);
-        let usage = tree_usage(child.id());
+        let usage = common::tree_usage(child.id());
         assert!(child.try_wait().ok().flatten().is_none(), "{} exited early", variant.name());
         if c > 0 && first.is_none() {
             first = Some((now, c, usage.0));

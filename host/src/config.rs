@@ -65,6 +65,149 @@ pub struct HostConfig {
     /// without an `[admin]` table.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// How `notify` effects are delivered (HTTP, email, Jira) and remembered;
+    /// without a `[notifiers]` table a guest's notification stops its pipeline.
+    #[serde(default)]
+    pub notifiers: Option<NotifiersConfig>,
+}
+
+/// `[notifiers]`: delivery of the guests' notifications.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifiersConfig {
+    /// Destinations HTTP notifiers may reach: host names (`hooks.example.org`),
+    /// `host:port`, IP addresses, `*.example.org` for a domain's hosts, or
+    /// `*` for any. Unset: every destination is allowed (a warning says so
+    /// at start-up). A refused destination is dead-lettered with the reason.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Recipient domains email may go to, same patterns (`example.org`,
+    /// `*.example.org`, `*`). Unset: any.
+    #[serde(default)]
+    pub allow_email: Option<Vec<String>>,
+    /// Timeout of one delivery (connect, send, answer), ms (monasca-notification: 5 s).
+    #[serde(default = "default_notify_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Deliveries in flight at once, across the host.
+    #[serde(default = "default_notify_in_flight")]
+    pub max_in_flight: usize,
+    /// Proxy for HTTP notifiers, e.g. `http://proxy.example.org:3128`
+    /// (monasca-notification's `[slack_notifier] proxy`); none by default.
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// A PEM file of extra CA certificates HTTP notifiers trust
+    /// (monasca-notification's `ca_certs`).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any TLS certificate (monasca-notification's `insecure`). Off.
+    #[serde(default)]
+    pub insecure: bool,
+    /// `[notifiers.email]`: SMTP; without it, email notifications fail.
+    #[serde(default)]
+    pub email: Option<EmailConfig>,
+    /// `[notifiers.jira]`: Jira credentials; without them, Jira notifications fail.
+    #[serde(default)]
+    pub jira: Option<JiraConfig>,
+    /// `[notifiers.ledger]`: where sent notifications are remembered.
+    #[serde(default)]
+    pub ledger: LedgerConfig,
+}
+
+impl Default for NotifiersConfig {
+    fn default() -> Self {
+        NotifiersConfig {
+            allow: None,
+            allow_email: None,
+            timeout_ms: default_notify_timeout_ms(),
+            max_in_flight: default_notify_in_flight(),
+            proxy: None,
+            ca_file: None,
+            insecure: false,
+            email: None,
+            jira: None,
+            ledger: LedgerConfig::default(),
+        }
+    }
+}
+
+fn default_notify_timeout_ms() -> u64 {
+    5_000
+}
+fn default_notify_in_flight() -> usize {
+    64
+}
+
+/// `[notifiers.email]`: the SMTP server (monasca-notification's `[email_notifier]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// SMTP server host.
+    pub server: String,
+    /// SMTP port.
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// The `From:` address (`from_addr`).
+    pub from_addr: String,
+    /// Log in with this user (with `password`); `MONASCA_WASM_SMTP_USER` wins.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password; `MONASCA_WASM_SMTP_PASSWORD` wins. Never logged.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// `none` (plain, the original's behaviour), `starttls` (upgrade, required)
+    /// or `tls` (implicit TLS, usually port 465).
+    #[serde(default)]
+    pub tls: SmtpTls,
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP.
+    #[default]
+    None,
+    /// STARTTLS, required.
+    Starttls,
+    /// Implicit TLS.
+    Tls,
+}
+
+/// `[notifiers.jira]`: Jira credentials (monasca-notification's `[jira_notifier]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// Jira user; `MONASCA_WASM_JIRA_USER` wins.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password or API token; `MONASCA_WASM_JIRA_PASSWORD` wins. Never logged.
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+/// `[notifiers.ledger]`: the record of sent notifications, by idempotency key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// A name from `[databases]` (MariaDB/MySQL, PostgreSQL or SQLite opened
+    /// for writing): shared by every host of the group. Unset: a SQLite file,
+    /// `monasca-wasm-ledger.sqlite` next to the configuration (one host only).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Table name; created when missing.
+    #[serde(default = "default_ledger_table")]
+    pub table: String,
+    /// The SQLite file used when `database` is unset (relative to the configuration).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+fn default_ledger_table() -> String {
+    "notification_ledger".to_string()
 }
 
 /// `[admin]`.
@@ -333,16 +476,35 @@ pub struct PipelineConfig {
     /// the configuration file.
     #[serde(default)]
     pub watch_dir: Option<PathBuf>,
+    /// Hold each message until its Kafka timestamp is this many seconds old
+    /// before processing it (0: no hold). For retry and periodic topics: a
+    /// notification put on `retry-notifications` is retried `delay_seconds`
+    /// later, one on `60-seconds-notifications` sent again a period later.
+    #[serde(default)]
+    pub delay_seconds: u64,
 }
 
 /// `[databases.<name>]`: a database that lookups query, selected by `type`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum DatabaseConfig {
-    /// A SQLite file, opened read-only.
+    /// A SQLite file, opened read-only for lookups.
     Sqlite {
         /// The file, relative to the configuration file.
         path: PathBuf,
+    },
+    /// MariaDB or MySQL (monasca-notification's default `mysql` driver).
+    Mysql {
+        /// `mysql://user:password@host:port/database`. Never logged; the
+        /// environment variable `MONASCA_WASM_DATABASE_<NAME>_URL` (name in
+        /// upper case, `-` as `_`) wins.
+        url: Secret,
+    },
+    /// PostgreSQL.
+    Postgresql {
+        /// `postgresql://user:password@host:port/database`. Never logged;
+        /// `MONASCA_WASM_DATABASE_<NAME>_URL` wins.
+        url: Secret,
     },
 }
 
@@ -476,9 +638,20 @@ impl HostConfig {
             }
         }
         for database in config.databases.values_mut() {
-            let DatabaseConfig::Sqlite { path } = database;
-            if path.is_relative() {
-                *path = base.join(&*path);
+            if let DatabaseConfig::Sqlite { path } = database {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+            }
+        }
+        if let Some(notifiers) = config.notifiers.as_mut() {
+            notifiers.ledger.path = Some(match notifiers.ledger.path.take() {
+                Some(file) if file.is_relative() => base.join(file),
+                Some(file) => file,
+                None => base.join("monasca-wasm-ledger.sqlite"),
+            });
+            if let Some(ca) = notifiers.ca_file.as_mut().filter(|f| f.is_relative()) {
+                *ca = base.join(&*ca);
             }
         }
         for sink in config.sinks.values_mut() {
@@ -581,6 +754,14 @@ impl HostConfig {
                 return Err(invalid("generator.topic".into(), "must not be empty"));
             }
         }
+        if let Some(n) = &self.notifiers {
+            if let Some(name) = n.ledger.database.as_ref().filter(|d| !self.databases.contains_key(*d)) {
+                return Err(invalid("notifiers.ledger.database".into(), &format!("no [databases.{name}]")));
+            }
+            if n.timeout_ms == 0 || n.max_in_flight == 0 {
+                return Err(invalid("notifiers.timeout_ms".into(), "timeout_ms and max_in_flight must be at least 1"));
+            }
+        }
         Ok(())
     }
 }
@@ -634,6 +815,20 @@ mod tests {
         let text = MINIMAL.replace("topics = [\"metrics\"]", "topics = []");
         let err = HostConfig::parse(&text, "h.toml").unwrap().validate("h.toml", false).unwrap_err().to_string();
         assert!(err.contains("pipeline[0].topics"), "{err}");
+    }
+
+    #[test]
+    fn notifiers_and_databases_are_checked() {
+        let text = format!(
+            "{MINIMAL}\n[databases.mon]\ntype = \"mysql\"\nurl = \"mysql://u:secret@127.0.0.1/mon\"\n\
+             [notifiers]\nallow = [\"127.0.0.1\"]\n[notifiers.ledger]\ndatabase = \"other\"\n"
+        );
+        let config = HostConfig::parse(&text, "host.toml").expect("parses");
+        let err = config.validate("host.toml", false).expect_err("unknown ledger database").to_string();
+        assert!(err.contains("notifiers.ledger.database") && err.contains("[databases.other]"), "{err}");
+        assert!(!format!("{config:?}").contains("secret"), "database URLs are not shown");
+        let config = HostConfig::parse(&text.replace("\"other\"", "\"mon\""), "host.toml").expect("parses");
+        config.validate("host.toml", false).expect("valid");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (`engine::types`); this module renders them as JSON for `monasca-wasm
 //! test` and for logs.
 
-use crate::engine::types::{Effect, EncodedPoints, FieldValue, Header, Origin, Point, PointFormat};
+use crate::engine::types::{Effect, EncodedPoints, FieldValue, Header, Origin, OutputRecord, Point, PointFormat};
 use crate::sinks::influxdb::encode;
 use serde_json::{json, Map, Value};
 
@@ -83,12 +83,7 @@ pub fn to_json(effect: &Effect) -> Value {
         "origin": { "partition": o.partition, "offset": o.offset },
     });
     let extra = match effect {
-        Effect::Produce(r) => json!({
-            "topic": r.topic,
-            "key": r.key.as_deref().map(bytes_to_json),
-            "value": bytes_to_json(&r.value),
-            "headers": headers_to_json(&r.headers),
-        }),
+        Effect::Produce(r) => record_to_json(r),
         Effect::Store(s) => json!({
             "sink": s.sink,
             "tenant": s.tenant,
@@ -107,6 +102,8 @@ pub fn to_json(effect: &Effect) -> Value {
             "attributes": pairs_to_json(&n.attributes),
             "body": bytes_to_json(&n.body),
             "idempotency_key": n.idempotency_key,
+            "on_sent": n.on_sent.iter().map(record_to_json).collect::<Vec<_>>(),
+            "on_failed": n.on_failed.iter().map(record_to_json).collect::<Vec<_>>(),
         }),
         Effect::Reject(r) => json!({ "reason": r.reason }),
     };
@@ -114,6 +111,15 @@ pub fn to_json(effect: &Effect) -> Value {
         target.extend(source);
     }
     object
+}
+
+fn record_to_json(r: &OutputRecord) -> Value {
+    json!({
+        "topic": r.topic,
+        "key": r.key.as_deref().map(bytes_to_json),
+        "value": bytes_to_json(&r.value),
+        "headers": headers_to_json(&r.headers),
+    })
 }
 
 /// One line for a person: `<kind> @<offset> <gist>`, where the gist of a

@@ -6,11 +6,14 @@
 //!
 //! Layout, one job per module:
 //! - [`config`]: the service configuration (`host.toml`), validated at start-up.
+//! - [`databases`]: the SQL databases of `[databases]` (SQLite, MariaDB/MySQL, PostgreSQL).
 //! - [`deploy`]: deploy modules to running pipelines, roll back, the module store.
 //! - [`engine`]: load, check, cache and run guest components. The sandbox
 //!   policy (everything a guest may import) is in `engine::sandbox`.
 //! - [`kafka`]: client configuration and the embedded mock cluster.
 //! - [`lookups`]: the guest's `lookup` import, answered by named SQL queries.
+//! - [`notify`]: deliver `notify` effects (HTTP, email, Jira), the destination
+//!   allowlist, and the ledger that keeps a notification from being sent twice.
 //! - [`pipeline`]: consume, batch per partition, run the guest, carry out the
 //!   effects, store offsets; poison isolation and dead-lettering.
 //! - [`generate`]: synthetic Monasca traffic.
@@ -27,12 +30,14 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod databases;
 pub mod deploy;
 pub mod effects;
 pub mod engine;
 pub mod generate;
 pub mod kafka;
 pub mod lookups;
+pub mod notify;
 pub mod pipeline;
 pub mod sinks;
 pub mod telemetry;

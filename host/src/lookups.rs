@@ -2,38 +2,24 @@
 //! names the read-only, parameterised queries its guest may run
 //! (`[pipeline.lookups.<name>]`), and the answers are cached per parameters
 //! for the query's TTL. A guest can run no other query, and cannot write:
-//! SQLite files are opened read-only (MariaDB and PostgreSQL come with the
-//! notification pipeline).
+//! SQLite files are opened read-only, and a query must be a `SELECT` (checked
+//! with the configuration); the databases themselves are `crate::databases`.
 
-use crate::config::{DatabaseConfig, LookupConfig};
+use crate::config::LookupConfig;
+use crate::databases::Database;
 use crate::engine::sandbox::{LookupFuture, Row};
-use crate::engine::types::Cell;
 use crate::engine::Lookups;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why the lookups could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    /// A database could not be opened.
-    #[error("database `{name}`: cannot open {path}: {reason}")]
-    Open {
-        /// Its name in `[databases]`.
-        name: String,
-        /// The file.
-        path: String,
-        /// What SQLite said.
-        reason: String,
-    },
     /// A lookup names a database that is not configured.
     #[error("lookup `{0}` names a database that is not configured")]
     NoDatabase(String),
-}
-
-/// One open database.
-pub struct Database {
-    connection: Mutex<rusqlite::Connection>,
 }
 
 /// One named query.
@@ -47,29 +33,11 @@ struct Query {
 pub struct SqlLookups {
     queries: HashMap<String, Query>,
     cache: Mutex<HashMap<CacheKey, (Instant, Vec<Row>)>>,
+    unavailable: AtomicU64,
 }
 
 /// A lookup's name and parameters.
 type CacheKey = (String, Vec<String>);
-
-/// Open the configured databases (read-only).
-pub fn open_databases(
-    config: &BTreeMap<String, DatabaseConfig>,
-) -> Result<BTreeMap<String, Arc<Database>>, LookupError> {
-    config
-        .iter()
-        .map(|(name, database)| {
-            let DatabaseConfig::Sqlite { path } = database;
-            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let connection = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| LookupError::Open {
-                name: name.clone(),
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            Ok((name.clone(), Arc::new(Database { connection: Mutex::new(connection) })))
-        })
-        .collect()
-}
 
 impl SqlLookups {
     /// The lookups of one pipeline over the open databases.
@@ -86,39 +54,13 @@ impl SqlLookups {
                 Ok((name.clone(), Query { database, sql: lookup.query.clone(), ttl }))
             })
             .collect::<Result<_, LookupError>>()?;
-        Ok(SqlLookups { queries, cache: Mutex::new(HashMap::new()) })
+        Ok(SqlLookups { queries, cache: Mutex::new(HashMap::new()), unavailable: AtomicU64::new(0) })
     }
 
     fn cached(&self, key: &CacheKey, ttl: Duration) -> Option<Vec<Row>> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, rows)| rows.clone())
     }
-}
-
-/// Run `sql` with text parameters; columns typed as SQLite stores them.
-fn run(database: &Database, sql: &str, params: &[String]) -> Result<Vec<Row>, String> {
-    let connection = database.connection.lock().unwrap_or_else(|p| p.into_inner());
-    let mut statement = connection.prepare_cached(sql).map_err(|e| format!("cannot prepare the query: {e}"))?;
-    let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
-    let mut rows =
-        statement.query(rusqlite::params_from_iter(params.iter())).map_err(|e| format!("query failed: {e}"))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(|e| format!("query failed: {e}"))? {
-        let mut cells = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            use rusqlite::types::ValueRef;
-            let cell = match row.get_ref(i).map_err(|e| e.to_string())? {
-                ValueRef::Null => Cell::Null,
-                ValueRef::Integer(v) => Cell::Integer(v),
-                ValueRef::Real(v) => Cell::Float(v),
-                ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Blob(b) => Cell::Text(String::from_utf8_lossy(b).into_owned()),
-            };
-            cells.push((name.clone(), cell));
-        }
-        out.push(cells);
-    }
-    Ok(out)
 }
 
 impl Lookups for Arc<SqlLookups> {
@@ -133,27 +75,29 @@ impl Lookups for Arc<SqlLookups> {
         }
         let (lookups, ttl) = (self.clone(), query.ttl);
         Box::pin(async move {
-            let answer = tokio::task::spawn_blocking({
-                let lookups = lookups.clone();
-                let key = key.clone();
-                move || {
-                    let query = lookups.queries.get(&key.0).ok_or("lookup vanished")?;
-                    run(&query.database, &query.sql, &key.1)
+            let query = lookups.queries.get(&key.0).ok_or("lookup vanished")?;
+            let answer = query.database.query(&query.sql, &key.1).await.map_err(|e| {
+                if e.is_unavailable() {
+                    lookups.unavailable.fetch_add(1, Ordering::Relaxed);
                 }
-            })
-            .await
-            .map_err(|e| format!("lookup task failed: {e}"))??;
+                e.to_string()
+            })?;
             if !ttl.is_zero() {
                 lookups.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (Instant::now(), answer.clone()));
             }
             Ok(answer)
         })
     }
+
+    fn unavailable(&self) -> u64 {
+        self.unavailable.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::types::Cell;
 
     fn setup() -> (tempfile::TempDir, Arc<SqlLookups>) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -165,8 +109,8 @@ mod tests {
              INSERT INTO notification_method VALUES ('m2', 'pager', 'EMAIL', 'ops@example.org', 60);",
         )
         .expect("fill");
-        let databases =
-            open_databases(&BTreeMap::from([("monasca".to_string(), DatabaseConfig::Sqlite { path })])).expect("open");
+        let config = BTreeMap::from([("monasca".to_string(), crate::config::DatabaseConfig::Sqlite { path })]);
+        let databases = crate::databases::open_all(&config).expect("open");
         let lookups = BTreeMap::from([(
             "methods".to_string(),
             LookupConfig {
@@ -198,7 +142,7 @@ mod tests {
         let err = lookups.query("DROP TABLE notification_method", vec![]).await.expect_err("unnamed");
         assert!(err.contains("no lookup named"), "{err}");
         let database = lookups.queries["methods"].database.clone();
-        let err = run(&database, "DELETE FROM notification_method", &[]).expect_err("read-only");
+        let err = database.execute("DELETE FROM notification_method", &[]).await.expect_err("read-only").to_string();
         assert!(err.contains("readonly") || err.contains("read-only") || err.contains("query failed"), "{err}");
     }
 }

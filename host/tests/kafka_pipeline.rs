@@ -66,6 +66,7 @@ fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> Running
         producer,
         sinks: Arc::new(Sinks::default()),
         lookups: Arc::new(monasca_wasm::engine::NoLookups),
+        notifiers: None,
     })
     .expect("pipeline starts");
     let stats = pipeline.stats();
@@ -87,6 +88,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         config: BTreeMap::new(),
         rollback: Default::default(),
         watch_dir: None,
+        delay_seconds: 0,
         lookups: BTreeMap::new(),
     }
 }

@@ -7,7 +7,8 @@ mod common;
 use common::{engine, messages};
 use monasca_test_programs::HOSTILE;
 use monasca_wasm::config::{DatabaseConfig, LookupConfig};
-use monasca_wasm::lookups::{open_databases, SqlLookups};
+use monasca_wasm::databases::open_all as open_databases;
+use monasca_wasm::lookups::SqlLookups;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

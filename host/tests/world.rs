@@ -20,7 +20,7 @@ fn wrong_major_version_is_refused_naming_both_versions() {
     let err = engine().load_file(WRONG_VERSION).err().expect("refused");
     assert!(matches!(err, LoadError::IncompatibleVersion { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("9.0.0") && message.contains("0.2.x") && message.contains("major"), "{message}");
+    assert!(message.contains("9.0.0") && message.contains("0.3.x") && message.contains("major"), "{message}");
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn core_module_and_garbage_are_refused() {
 fn good_guests_report_their_world() {
     let engine = engine();
     let persister = engine.load_file(PERSISTER).unwrap();
-    assert_eq!(persister.world().package.as_deref(), Some("monasca:processor@0.2.0"));
+    assert_eq!(persister.world().package.as_deref(), Some("monasca:processor@0.3.0"));
     assert_eq!(persister.world().world, Some("stateless"));
     assert_eq!(persister.digest().len(), 64);
     let passthrough = engine.load_file(PASSTHROUGH).unwrap();

@@ -13,8 +13,10 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 pub mod influx;
 pub mod proxy;
+pub mod services;
 
 pub use influx::influxdb;
+pub use services::{mariadb, postgres, SmtpServer};
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

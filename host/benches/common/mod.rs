@@ -1,5 +1,5 @@
 //! Helpers the benchmarks share: topics on the test broker, a group's
-//! progress, and stopping a variant's process.
+//! progress, a variant's CPU and memory, and stopping its process.
 
 #![allow(dead_code)] // each benchmark uses its own subset
 
@@ -49,4 +49,39 @@ pub fn stop(mut child: Child) {
     }
     let _ = quiet("-KILL");
     let _ = child.wait();
+}
+
+/// `pid` and its descendants.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", all[i])).into_iter().flatten().flatten();
+        for task in tasks {
+            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            all.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+        i += 1;
+    }
+    all
+}
+
+/// CPU seconds and peak RSS (MB) of the process tree, summed.
+pub fn tree_usage(pid: u32) -> (f64, f64) {
+    let mut cpu = 0.0;
+    let mut rss = 0.0;
+    for p in process_tree(pid) {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
+            let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("").split_whitespace().collect();
+            let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+                + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            cpu += ticks / 100.0;
+        }
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{p}/status")) {
+            if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+                rss += line.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0;
+            }
+        }
+    }
+    (cpu, rss)
 }

@@ -27,6 +27,14 @@ const COUNTERS: &[Counter] = &[
     ("monasca_wasm_guest_traps_total", "Guest calls that trapped (panics, faults).", |s| s.traps),
     ("monasca_wasm_guest_deadline_hits_total", "Guest calls stopped at their deadline.", |s| s.deadline_hits),
     ("monasca_wasm_guest_memory_limit_hits_total", "Guest calls stopped at the memory cap.", |s| s.memory_limit_hits),
+    ("monasca_wasm_notifications_sent_total", "Notifications delivered.", |s| s.notifications_sent),
+    ("monasca_wasm_notifications_failed_total", "Notifications whose delivery failed.", |s| s.notifications_failed),
+    ("monasca_wasm_notifications_refused_total", "Notifications refused (allowlist, bad destination).", |s| {
+        s.notifications_refused
+    }),
+    ("monasca_wasm_notifications_skipped_total", "Notifications not sent again: the ledger has them as sent.", |s| {
+        s.notifications_skipped
+    }),
 ];
 
 /// A sink counter family: name, help, and how to read it.

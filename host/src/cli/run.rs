@@ -5,11 +5,13 @@
 use crate::admin::{self, PipelineState, PipelineView, Registry};
 use crate::config::HostConfig;
 use crate::config::PipelineConfig;
+use crate::databases::open_all as open_databases;
 use crate::deploy::store::{Deployment, ModuleStore, StoredModule};
 use crate::deploy::Deployer;
 use crate::engine::{Engine, Module};
 use crate::kafka::{self, embedded::EmbeddedKafka};
-use crate::lookups::{open_databases, SqlLookups};
+use crate::lookups::SqlLookups;
+use crate::notify::Notifiers;
 use crate::pipeline::stats::{Snapshot, Stats};
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::sinks::Sinks;
@@ -78,6 +80,16 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let mut stats: Vec<(String, Arc<Stats>)> = Vec::new();
     let databases = open_databases(&config.databases)?;
+    let notifiers = match &config.notifiers {
+        Some(c) => {
+            let notifiers = Notifiers::new(c, &config.databases)?;
+            for line in notifiers.describe() {
+                eprintln!("{line}");
+            }
+            Some(Arc::new(notifiers))
+        }
+        None => None,
+    };
     let store =
         ModuleStore::new(config.engine.module_store.clone().unwrap_or_else(|| PathBuf::from("monasca-wasm-modules")));
     for p in &config.pipelines {
@@ -99,6 +111,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             producer: producer.clone(),
             sinks: sinks.clone(),
             lookups: Arc::new(Arc::new(SqlLookups::new(&p.lookups, &databases)?)),
+            notifiers: notifiers.clone(),
         })?;
         stats.push((pipeline.name().to_string(), pipeline.stats()));
         let canary_topic = p.topics.first().map(String::as_str).unwrap_or_default();

@@ -38,6 +38,13 @@ pub type LookupFuture = Pin<Box<dyn Future<Output = Result<Vec<Row>, String>> + 
 pub trait Lookups: Send + Sync {
     /// Run the named query with positional parameters.
     fn query(&self, name: &str, params: Vec<String>) -> LookupFuture;
+
+    /// How many queries failed because their database did not answer, so
+    /// far: a guest failing a batch after one of those is not given poison
+    /// messages, the batch is retried later.
+    fn unavailable(&self) -> u64 {
+        0
+    }
 }
 
 /// No lookups configured: every query is refused with a clear reason.

@@ -31,8 +31,9 @@ pub struct Message {
 /// `messages` as the contract's batches: one per run of messages of the same
 /// topic and partition (the pipeline's batches are one run), values copied
 /// back to back. A run is also cut before its values would pass 4 GiB, the
-/// most a batch can address.
+/// most a batch can address. Each batch carries the host's wall clock.
 pub fn wit_batches(messages: &[Message]) -> Vec<WitBatch> {
+    let now_ms = now_ms();
     let mut batches: Vec<WitBatch> = Vec::new();
     let mut rest = messages;
     while let Some(first) = rest.first() {
@@ -46,13 +47,13 @@ pub fn wit_batches(messages: &[Message]) -> Vec<WitBatch> {
             .count()
             .max(1);
         let (run, tail) = rest.split_at(len);
-        batches.push(wit_batch(run));
+        batches.push(wit_batch(run, now_ms));
         rest = tail;
     }
     batches
 }
 
-fn wit_batch(run: &[Message]) -> WitBatch {
+fn wit_batch(run: &[Message], now_ms: i64) -> WitBatch {
     let mut values = Vec::with_capacity(run.iter().map(|m| m.value.len()).sum());
     let messages = run
         .iter()
@@ -70,7 +71,15 @@ fn wit_batch(run: &[Message]) -> WitBatch {
         })
         .collect();
     let (topic, partition) = run.first().map(|m| (m.topic.to_string(), m.partition)).unwrap_or_default();
-    WitBatch { topic, partition, messages, values }
+    WitBatch { topic, partition, messages, values, now_ms }
+}
+
+/// The wall clock in milliseconds since the Unix epoch (0 before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -111,5 +120,7 @@ mod tests {
         );
         assert_eq!((batches[2].topic.as_str(), batches[2].partition), ("b", 1));
         assert!(wit_batches(&[]).is_empty());
+        let now = now_ms();
+        assert!(batches.iter().all(|b| (now - b.now_ms).abs() < 60_000), "batches carry the wall clock");
     }
 }

@@ -11,7 +11,7 @@ use wasmtime::Engine;
 /// The WIT package this host implements.
 pub const PACKAGE: &str = "monasca:processor";
 /// Its version.
-pub const VERSION: &str = "0.2.0";
+pub const VERSION: &str = "0.3.0";
 
 const PROCESSOR: &str = "monasca:processor/processor";
 const STATE: &str = "monasca:processor/state";
@@ -19,7 +19,7 @@ const STATE: &str = "monasca:processor/state";
 /// One export of a component.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportInfo {
-    /// Export name, e.g. `monasca:processor/processor@0.2.0`.
+    /// Export name, e.g. `monasca:processor/processor@0.3.0`.
     pub name: String,
     /// Functions it holds.
     pub functions: Vec<String>,
@@ -118,7 +118,7 @@ fn check_version(name: &str, found: &str) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// The versions this host accepts, e.g. `0.2.x`.
+/// The versions this host accepts, e.g. `0.3.x`.
 pub fn supported_range() -> String {
     match semver::Version::parse(VERSION) {
         Ok(v) if v.major == 0 => format!("0.{}.x", v.minor),
@@ -133,10 +133,10 @@ mod tests {
 
     #[test]
     fn compatible_versions() {
-        assert!(check_version("m", "0.2.0").is_ok());
-        assert!(check_version("m", "0.2.7").is_ok());
-        let err = check_version("m", "0.1.0").unwrap_err().to_string();
-        assert!(err.contains("0.1.0") && err.contains("0.2.x") && err.contains("minor"), "{err}");
+        assert!(check_version("m", "0.3.0").is_ok());
+        assert!(check_version("m", "0.3.7").is_ok());
+        let err = check_version("m", "0.2.0").unwrap_err().to_string();
+        assert!(err.contains("0.2.0") && err.contains("0.3.x") && err.contains("minor"), "{err}");
         let err = check_version("m", "1.0.0").unwrap_err().to_string();
         assert!(err.contains("major version differs"), "{err}");
     }

@@ -1,11 +1,11 @@
-//! Carries out a batch's effects: produce records, write sinks, dead-letter
-//! rejected and poison messages. `send` enqueues every record at once, in
+//! Carries out a batch's effects: produce records, write sinks, send
+//! notifications (`notifications`), dead-letter rejected and poison messages. `send` enqueues every record at once, in
 //! order ("fire"); `Pending::finish` awaits them all together ("collect"):
 //! the batch is done only when every delivery is acknowledged and every sink
 //! write returned.
 
 use super::stats::Stats;
-use crate::engine::types::{Effect, Message, Origin};
+use crate::engine::types::{Effect, Message, Notification, Origin, OutputRecord};
 use crate::engine::Module;
 use crate::sinks::influxdb::encode;
 use crate::sinks::{lines, Points, SinkError, Sinks};
@@ -50,9 +50,12 @@ pub enum EffectError {
     /// A sink failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
-    /// Notifications are not available in this host yet.
-    #[error("the guest asked for a notification, but this host has no notifiers configured")]
+    /// The pipeline has no notifiers.
+    #[error("the guest asked for a notification, but this pipeline has no notifiers")]
     NotifyUnsupported,
+    /// The notification ledger could not be read or written.
+    #[error("notification ledger: {0}")]
+    Ledger(crate::databases::DatabaseError),
     /// An effect names a message that is not in the batch.
     #[error("an effect names partition {0} offset {1}, which is not in the batch")]
     UnknownOrigin(i32, i64),
@@ -75,6 +78,7 @@ pub struct Executor {
     pub(crate) sinks: Arc<Sinks>,
     pub(crate) delivery_timeout: Duration,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) notifiers: Option<Arc<crate::notify::Notifiers>>,
 }
 
 /// Points for one sink and tenant, gathered from a batch's `store` and
@@ -91,8 +95,9 @@ struct SinkWrite {
 pub struct Pending {
     deliveries: Vec<(Arc<str>, DeliveryFuture)>,
     sink_writes: Vec<SinkWrite>,
-    /// The batch, kept only when a sink may refuse points (to dead-letter
-    /// their messages).
+    notifications: Vec<Notification>,
+    /// The batch, kept only when a sink may refuse points or a notification
+    /// fail (to dead-letter their messages).
     batch: Option<Arc<Vec<Message>>>,
     module_id: String,
     produced: u64,
@@ -109,8 +114,11 @@ impl Pending {
                 .iter()
                 .map(|w| sinks.write(&w.sink, Points { tenant: w.tenant.as_deref(), body: &w.body })),
         );
-        let (acks, writes) = tokio::join!(await_deliveries(self.deliveries), writes);
+        let batch = self.batch.as_deref().map(Vec::as_slice).unwrap_or_default();
+        let notified = super::notifications::deliver(executor, self.notifications, batch, &self.module_id);
+        let (acks, writes, notified) = tokio::join!(await_deliveries(self.deliveries), writes, notified);
         acks?;
+        let notified = notified?;
         let mut stored = 0;
         let mut refused_letters = Vec::new();
         for (write, job) in writes.into_iter().zip(&self.sink_writes) {
@@ -121,9 +129,8 @@ impl Pending {
                 refused_letters.push((origin, format!("sink `{}` refused the point: {}", job.sink, r.reason)));
             }
         }
-        let mut dead_lettered = self.dead_lettered;
+        let mut dead_lettered = self.dead_lettered + notified.dead_lettered;
         if !refused_letters.is_empty() {
-            let batch = self.batch.as_deref().map(Vec::as_slice).unwrap_or_default();
             let mut deliveries = Vec::new();
             for (origin, reason) in refused_letters {
                 let message = origin.and_then(|o| find_message(batch, o.partition, o.offset).ok());
@@ -134,7 +141,11 @@ impl Pending {
             }
             await_deliveries(deliveries).await?;
         }
-        Stats::add(&executor.stats.produced, self.produced);
+        Stats::add(&executor.stats.produced, self.produced + notified.produced);
+        Stats::add(&executor.stats.notifications_sent, notified.sent);
+        Stats::add(&executor.stats.notifications_failed, notified.failed);
+        Stats::add(&executor.stats.notifications_refused, notified.refused);
+        Stats::add(&executor.stats.notifications_skipped, notified.skipped);
         Stats::add(&executor.stats.dead_lettered, dead_lettered);
         Stats::add(&executor.stats.stored, stored);
         let queued = rdkafka::producer::Producer::in_flight_count(&executor.producer);
@@ -157,7 +168,7 @@ fn sink_write(writes: &mut Vec<SinkWrite>, sink: String, tenant: Option<String>)
 
 /// Wait for acknowledgements one after another: the batch is done when the
 /// last one is, and most are ready by the time they are polled.
-async fn await_deliveries(deliveries: Vec<(Arc<str>, DeliveryFuture)>) -> Result<(), EffectError> {
+pub(super) async fn await_deliveries(deliveries: Vec<(Arc<str>, DeliveryFuture)>) -> Result<(), EffectError> {
     for (topic, delivery) in deliveries {
         match delivery.await {
             Ok(Ok(_)) => {}
@@ -169,7 +180,7 @@ async fn await_deliveries(deliveries: Vec<(Arc<str>, DeliveryFuture)>) -> Result
 }
 
 /// The message of `batch` (one partition's, in offset order) at `offset`.
-fn find_message(batch: &[Message], partition: i32, offset: i64) -> Result<&Message, EffectError> {
+pub(super) fn find_message(batch: &[Message], partition: i32, offset: i64) -> Result<&Message, EffectError> {
     batch
         .binary_search_by_key(&offset, |m| m.offset)
         .ok()
@@ -194,6 +205,7 @@ impl Executor {
         let mut pending = Pending {
             deliveries: Vec::with_capacity(effects.len()),
             sink_writes: Vec::new(),
+            notifications: Vec::new(),
             batch: None,
             module_id: format!("{} {}", module.name(), module.short_digest()),
             produced: 0,
@@ -203,27 +215,7 @@ impl Executor {
         for effect in effects {
             match effect {
                 Effect::Produce(r) => {
-                    let topic: Arc<str> = match (&r.topic, &self.output_topic) {
-                        (Some(t), _) => Arc::from(t.as_str()),
-                        (None, Some(t)) => t.clone(),
-                        (None, None) => return Err(EffectError::NoOutputTopic(self.pipeline.clone())),
-                    };
-                    let mut record = FutureRecord::to(&topic).payload(r.value.as_slice());
-                    if let Some(key) = &r.key {
-                        record = record.key(key.as_slice());
-                    }
-                    if !r.headers.is_empty() {
-                        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-                        for h in &r.headers {
-                            headers = headers.insert(Header { key: &h.key, value: Some(h.value.as_slice()) });
-                        }
-                        record = record.headers(headers);
-                    }
-                    let delivery = self
-                        .enqueue(record)
-                        .await
-                        .map_err(|error| EffectError::Delivery { topic: topic.to_string(), error })?;
-                    pending.deliveries.push((topic, delivery));
+                    pending.deliveries.push(self.produce(&r).await?);
                     pending.produced += 1;
                 }
                 Effect::Store(s) => {
@@ -258,7 +250,13 @@ impl Executor {
                     }
                     job.origins.extend(e.origins);
                 }
-                Effect::Notify(_) => return Err(EffectError::NotifyUnsupported),
+                Effect::Notify(n) => {
+                    if self.notifiers.is_none() {
+                        return Err(EffectError::NotifyUnsupported);
+                    }
+                    find(n.origin.partition, n.origin.offset)?;
+                    pending.notifications.push(n);
+                }
                 Effect::Reject(r) => {
                     dead.push(DeadLetter { message: find(r.origin.partition, r.origin.offset)?, reason: r.reason })
                 }
@@ -269,14 +267,37 @@ impl Executor {
             pending.deliveries.push(delivery);
         }
         pending.dead_lettered = dead.len() as u64;
-        if !pending.sink_writes.is_empty() {
+        if !pending.sink_writes.is_empty() || !pending.notifications.is_empty() {
             pending.batch = Some(batch.clone());
         }
         Ok(pending)
     }
 
+    /// Enqueue one record of a `produce` effect (or a notification's follow-up).
+    pub(super) async fn produce(&self, r: &OutputRecord) -> Result<(Arc<str>, DeliveryFuture), EffectError> {
+        let topic: Arc<str> = match (&r.topic, &self.output_topic) {
+            (Some(t), _) => Arc::from(t.as_str()),
+            (None, Some(t)) => t.clone(),
+            (None, None) => return Err(EffectError::NoOutputTopic(self.pipeline.clone())),
+        };
+        let mut record = FutureRecord::to(&topic).payload(r.value.as_slice());
+        if let Some(key) = &r.key {
+            record = record.key(key.as_slice());
+        }
+        if !r.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for h in &r.headers {
+                headers = headers.insert(Header { key: &h.key, value: Some(h.value.as_slice()) });
+            }
+            record = record.headers(headers);
+        }
+        let delivery =
+            self.enqueue(record).await.map_err(|error| EffectError::Delivery { topic: topic.to_string(), error })?;
+        Ok((topic, delivery))
+    }
+
     /// Enqueue the dead letter of one message.
-    async fn dead_letter(
+    pub(super) async fn dead_letter(
         &self,
         letter: &DeadLetter<'_>,
         module_id: &str,

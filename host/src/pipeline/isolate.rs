@@ -18,17 +18,36 @@ pub struct Isolated {
     pub poison: Vec<(usize, String)>,
 }
 
-/// Process `batch`, isolating the messages the guest fails on. Only an
-/// `init` failure (the guest cannot start at all) is returned as an error.
-pub async fn process(instance: &mut Instance, batch: &[Message], stats: &Stats) -> Result<Isolated, GuestError> {
+/// Why a batch could not be processed at all.
+#[derive(Debug)]
+pub enum Unprocessed {
+    /// The guest cannot start.
+    Init(GuestError),
+    /// The guest failed after a lookup found its database unavailable: not
+    /// the messages' fault, the batch is to be retried later.
+    LookupsUnavailable(GuestError),
+}
+
+/// Process `batch`, isolating the messages the guest fails on. An `init`
+/// failure (the guest cannot start at all), or a failure that follows a
+/// lookup whose database did not answer (`unavailable` counts those), is
+/// returned as an error instead.
+pub async fn process(
+    instance: &mut Instance,
+    batch: &[Message],
+    stats: &Stats,
+    unavailable: impl Fn() -> u64,
+) -> Result<Isolated, Unprocessed> {
     let mut effects = Vec::new();
     let mut poison = Vec::new();
     let mut todo: VecDeque<Range<usize>> = VecDeque::new();
     todo.push_back(0..batch.len());
     while let Some(range) = todo.pop_front() {
+        let before = unavailable();
         match instance.process(&batch[range.clone()]).await {
             Ok(mut done) => effects.append(&mut done),
-            Err(e) if matches!(e.kind, GuestErrorKind::Init { .. }) => return Err(e),
+            Err(e) if matches!(e.kind, GuestErrorKind::Init { .. }) => return Err(Unprocessed::Init(e)),
+            Err(e) if unavailable() > before => return Err(Unprocessed::LookupsUnavailable(e)),
             Err(e) => {
                 stats.guest_failed(&e.kind);
                 if range.len() == 1 {

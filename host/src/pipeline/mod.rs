@@ -14,6 +14,7 @@
 
 pub mod executor;
 pub mod isolate;
+pub mod notifications;
 pub mod pool;
 pub mod stats;
 mod worker;
@@ -91,6 +92,8 @@ pub struct Shared {
     pool: Arc<InstancePool>,
     executor: Executor,
     batch: BatchConfig,
+    /// How long a message is held after its Kafka timestamp (`delay_seconds`).
+    delay: Option<Duration>,
     stats: Arc<Stats>,
     failure: Mutex<Option<String>>,
     failed: Notify,
@@ -170,6 +173,8 @@ pub struct PipelineParts {
     pub sinks: Arc<crate::sinks::Sinks>,
     /// What the guest's `lookup` import may query.
     pub lookups: Arc<dyn crate::engine::Lookups>,
+    /// The host's notifiers (`None`: a `notify` effect stops the pipeline).
+    pub notifiers: Option<Arc<crate::notify::Notifiers>>,
 }
 
 /// A running pipeline.
@@ -220,8 +225,10 @@ impl Pipeline {
                 sinks: parts.sinks,
                 delivery_timeout: Duration::from_millis(parts.config.delivery_timeout_ms),
                 stats: stats.clone(),
+                notifiers: parts.notifiers,
             },
             batch: parts.config.batch,
+            delay: (parts.config.delay_seconds > 0).then(|| Duration::from_secs(parts.config.delay_seconds)),
             stats,
             failure: Mutex::new(None),
             failed: Notify::new(),

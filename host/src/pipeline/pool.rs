@@ -91,6 +91,11 @@ impl InstancePool {
         }
     }
 
+    /// How many lookups failed for want of their database so far.
+    pub fn lookups_unavailable(&self) -> u64 {
+        self.lookups.unavailable()
+    }
+
     /// The rollback requests (their reasons), for the one who can roll back;
     /// `None` after the first call.
     pub fn rollback_requests(&self) -> Option<mpsc::UnboundedReceiver<String>> {

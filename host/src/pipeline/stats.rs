@@ -80,6 +80,14 @@ pub struct Stats {
     pub deadline_hits: AtomicU64,
     /// Guest calls stopped at the memory cap.
     pub memory_limit_hits: AtomicU64,
+    /// Notifications delivered.
+    pub notifications_sent: AtomicU64,
+    /// Notifications whose delivery failed.
+    pub notifications_failed: AtomicU64,
+    /// Notifications refused (allowlist, bad destination).
+    pub notifications_refused: AtomicU64,
+    /// Notifications skipped because the ledger says they were sent.
+    pub notifications_skipped: AtomicU64,
     /// From cutting a batch to its effects being done and its offset stored.
     pub batch_latency: Histogram,
     /// Time in the guest per batch (isolation retries included).
@@ -115,6 +123,14 @@ pub struct Snapshot {
     pub deadline_hits: u64,
     /// Guest memory-cap hits.
     pub memory_limit_hits: u64,
+    /// Notifications delivered.
+    pub notifications_sent: u64,
+    /// Notifications failed.
+    pub notifications_failed: u64,
+    /// Notifications refused.
+    pub notifications_refused: u64,
+    /// Notifications skipped (already sent).
+    pub notifications_skipped: u64,
     /// Records in the producer's queue.
     pub producer_queue: i64,
 }
@@ -156,6 +172,10 @@ impl Stats {
             traps: self.traps.load(Ordering::Relaxed),
             deadline_hits: self.deadline_hits.load(Ordering::Relaxed),
             memory_limit_hits: self.memory_limit_hits.load(Ordering::Relaxed),
+            notifications_sent: self.notifications_sent.load(Ordering::Relaxed),
+            notifications_failed: self.notifications_failed.load(Ordering::Relaxed),
+            notifications_refused: self.notifications_refused.load(Ordering::Relaxed),
+            notifications_skipped: self.notifications_skipped.load(Ordering::Relaxed),
             producer_queue: self.producer_queue.load(Ordering::Relaxed),
         }
     }

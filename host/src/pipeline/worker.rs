@@ -5,9 +5,11 @@
 //! are stored in batch order, only over the contiguous prefix of batches whose
 //! effects are done, so the stored offset never passes a batch that failed or
 //! is still pending. The producer keeps the records of consecutive batches in
-//! order (idempotence keeps order across retries).
+//! order (idempotence keeps order across retries). A pipeline with
+//! `delay_seconds` holds each message until its Kafka timestamp is that old.
 
 use super::executor::DeadLetter;
+use super::isolate::Unprocessed;
 use super::pool::OnFailure;
 use super::{isolate, Shared};
 use crate::engine::types::{Effect, Message};
@@ -22,6 +24,15 @@ use tokio::time::Instant;
 
 /// Batches of one partition whose effects may be in flight at once.
 const MAX_IN_FLIGHT: usize = 8;
+
+/// How long until `message` is `delay` old by its Kafka timestamp (`None`:
+/// due now, or it has no timestamp).
+fn due_in(message: &Message, delay: Duration) -> Option<Duration> {
+    let stamp = message.timestamp_ms?;
+    let due = stamp.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+    let wait = due - crate::engine::types::now_ms();
+    (wait > 0).then(|| Duration::from_millis(wait as u64))
+}
 
 /// A batch whose effects are being carried out.
 struct InFlight {
@@ -59,6 +70,10 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
         if intake.held.is_empty() {
             break;
         }
+        // A delayed pipeline waits until its next message is due.
+        if let Some(wait) = shared.delay.and_then(|delay| intake.held.front().and_then(|m| due_in(m, delay))) {
+            tokio::time::sleep(wait).await;
+        }
 
         // Cut the batch: what is held and queued, then (with `max_wait_ms`)
         // what arrives until a limit or the deadline. Under load the batches
@@ -68,12 +83,18 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
         let mut batch = Vec::with_capacity(limits.max_messages.min(intake.held.len().max(64)));
         let mut bytes = 0;
         loop {
+            let mut not_due = false;
             while batch.len() < limits.max_messages && bytes < limits.max_bytes {
+                let Some(message) = intake.held.front() else { break };
+                if shared.delay.is_some_and(|delay| !batch.is_empty() && due_in(message, delay).is_some()) {
+                    not_due = true;
+                    break;
+                }
                 let Some(message) = intake.held.pop_front() else { break };
                 bytes += message.value.len();
                 batch.push(message);
             }
-            if batch.len() >= limits.max_messages || bytes >= limits.max_bytes || intake.closed {
+            if batch.len() >= limits.max_messages || bytes >= limits.max_bytes || intake.closed || not_due {
                 break;
             }
             // Whatever is queued already joins the batch without waiting.
@@ -140,6 +161,15 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
     }
 }
 
+/// A lookup's database did not answer and the guest failed the batch: wait
+/// (100 ms, doubling up to 10 s) before the batch runs again.
+async fn lookups_down(shared: &Shared, error: &str, pause: &mut Duration) {
+    tracing::warn!(pipeline = %shared.name, %error, retry_in_ms = pause.as_millis() as u64,
+        "a lookup's database is unavailable; the batch will run again");
+    tokio::time::sleep(*pause).await;
+    *pause = (*pause * 2).min(Duration::from_secs(10));
+}
+
 /// A partition's incoming messages: the chunks the consumer thread sends, and
 /// what is left of them after the last batch was cut.
 struct Intake {
@@ -195,11 +225,13 @@ fn settled(
 /// it (and, at the limit, asks for a rollback) and the whole batch runs
 /// again, on whatever module the pool then holds.
 async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, Vec<(usize, String)>, Module), String> {
+    let mut pause = Duration::from_millis(100);
     loop {
         let mut loan = shared.pool.take().await.map_err(|e| e.to_string())?;
         let module = loan.instance.module().clone();
         let generation = loan.generation;
         if shared.pool.on_probation(generation) {
+            let before = shared.pool.lookups_unavailable();
             let result = loan.instance.process(batch).await;
             shared.pool.put_back(loan);
             match result {
@@ -208,6 +240,10 @@ async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, V
                     return Ok((effects, Vec::new(), module));
                 }
                 Err(e) if matches!(e.kind, GuestErrorKind::Init { .. }) => return Err(e.to_string()),
+                Err(e) if shared.pool.lookups_unavailable() > before => {
+                    lookups_down(shared, &e.kind.to_string(), &mut pause).await;
+                    continue;
+                }
                 Err(e) => {
                     shared.stats.guest_failed(&e.kind);
                     tracing::warn!(pipeline = %shared.name, module = %module.name(), error = %e.kind, "batch failed on a module on probation");
@@ -219,9 +255,17 @@ async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, V
                 }
             }
         }
-        let result = isolate::process(&mut loan.instance, batch, &shared.stats).await;
+        let result =
+            isolate::process(&mut loan.instance, batch, &shared.stats, || shared.pool.lookups_unavailable()).await;
         shared.pool.put_back(loan);
-        let isolated = result.map_err(|e| e.to_string())?;
+        let isolated = match result {
+            Ok(isolated) => isolated,
+            Err(Unprocessed::Init(e)) => return Err(e.to_string()),
+            Err(Unprocessed::LookupsUnavailable(e)) => {
+                lookups_down(shared, &e.kind.to_string(), &mut pause).await;
+                continue;
+            }
+        };
         if isolated.poison.is_empty() {
             shared.pool.succeeded(generation);
         }

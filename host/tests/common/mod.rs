@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod notify;
+pub mod receiver;
 
 use monasca_wasm::engine::types::{Effect, Message};
 use monasca_wasm::engine::{Engine, EngineSettings};

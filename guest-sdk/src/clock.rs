@@ -1,0 +1,35 @@
+//! The guest's notion of "now": the host's wall clock when it handed the
+//! current batch over (the batch's `now-ms`). A guest has no clock of its
+//! own, so its output stays a function of its configuration and the batch;
+//! age checks (an alarm's TTL, a retry's due time) read [`now_ms`].
+//!
+//! Native unit tests set the time with [`set_batch_time`] (or
+//! [`crate::testing`]); until then it reads 0.
+
+use std::cell::Cell;
+
+thread_local! {
+    static BATCH_TIME_MS: Cell<i64> = const { Cell::new(0) };
+}
+
+/// The host's wall clock when the current batch was handed over, in
+/// milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    BATCH_TIME_MS.with(Cell::get)
+}
+
+/// Set the time [`now_ms`] reads (the SDK's glue does it for every batch).
+pub fn set_batch_time(ms: i64) {
+    BATCH_TIME_MS.with(|t| t.set(ms));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_was_set() {
+        set_batch_time(1_700_000_000_123);
+        assert_eq!(now_ms(), 1_700_000_000_123);
+    }
+}

@@ -1,0 +1,123 @@
+//! An `alarm-transitioned` message as monasca-notification's alarm
+//! processor reads it: parsed into JSON values (key order kept, since the
+//! whole alarm is re-published as `raw_alarm`), checked for the keys it
+//! requires, and judged valid (actions enabled, not older than the TTL).
+
+use crate::python;
+use serde_json::{Map, Value};
+
+/// The keys monasca-notification requires (their presence only).
+const REQUIRED: [&str; 12] = [
+    "actionsEnabled",
+    "alarmId",
+    "alarmDefinitionId",
+    "alarmName",
+    "newState",
+    "oldState",
+    "stateChangeReason",
+    "severity",
+    "link",
+    "lifecycleState",
+    "tenantId",
+    "timestamp",
+];
+
+/// A parsed alarm transition.
+#[derive(Debug, Clone)]
+pub struct Alarm {
+    /// The `alarm-transitioned` object, as received.
+    pub raw: Map<String, Value>,
+    /// `timestamp`, ms since the epoch.
+    pub timestamp_ms: i64,
+}
+
+/// Why an alarm is not notified.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Skip {
+    /// Actions are disabled for its definition.
+    ActionsDisabled,
+    /// Older than the TTL (age in seconds).
+    Expired(f64),
+}
+
+impl Alarm {
+    /// Parse a message value; the error is the reason to dead-letter it.
+    pub fn parse(value: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(value).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
+        let message: Value = serde_json::from_str(text).map_err(|e| format!("message is not valid JSON: {e}"))?;
+        let Value::Object(mut message) = message else {
+            return Err("message is not a JSON object".to_string());
+        };
+        let raw = match message.remove("alarm-transitioned") {
+            Some(Value::Object(raw)) => raw,
+            Some(_) => return Err("`alarm-transitioned` is not an object".to_string()),
+            None => return Err("message has no `alarm-transitioned` object".to_string()),
+        };
+        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| !raw.contains_key(*k)).collect();
+        if !missing.is_empty() {
+            return Err(format!("alarm transition lacks {}", quoted(&missing)));
+        }
+        for key in ["alarmId", "alarmDefinitionId", "newState"] {
+            if !raw[key].is_string() {
+                return Err(format!("alarm transition: `{key}` is not a string"));
+            }
+        }
+        let timestamp_ms = millis(&raw["timestamp"]).ok_or("alarm transition: `timestamp` is not a number")?;
+        Ok(Alarm { raw, timestamp_ms })
+    }
+
+    /// Whether it is to be notified at `now_ms` with `ttl_seconds` (0: no TTL).
+    pub fn check(&self, now_ms: i64, ttl_seconds: u64) -> Result<(), Skip> {
+        if !python::truthy(&self.raw["actionsEnabled"]) {
+            return Err(Skip::ActionsDisabled);
+        }
+        let age = (now_ms as f64 - self.timestamp_ms as f64) / 1000.0;
+        if ttl_seconds > 0 && age > ttl_seconds as f64 {
+            return Err(Skip::Expired(age));
+        }
+        Ok(())
+    }
+
+    /// A string field (empty when absent or not a string).
+    pub fn text(&self, key: &str) -> &str {
+        self.raw.get(key).and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
+/// A JSON number as whole milliseconds (floats truncated).
+pub fn millis(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite() && f.abs() < 9e15).map(|f| f as i64))
+        }
+        _ => None,
+    }
+}
+
+fn quoted(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"{"alarm-transitioned": {"actionsEnabled": true, "alarmId": "a", "alarmDefinitionId": "d",
+        "alarmName": "n", "newState": "ALARM", "oldState": "OK", "stateChangeReason": "r", "severity": "LOW",
+        "link": null, "lifecycleState": null, "tenantId": "t", "timestamp": 1700000000000, "metrics": []}}"#;
+
+    #[test]
+    fn valid_alarms_and_reasons() {
+        let alarm = Alarm::parse(OK.as_bytes()).expect("valid");
+        assert_eq!(alarm.timestamp_ms, 1_700_000_000_000);
+        assert_eq!(alarm.check(1_700_000_100_000, 14_400), Ok(()));
+        assert_eq!(alarm.check(1_700_014_400_000, 14_400), Ok(()), "exactly the TTL is still valid");
+        assert!(matches!(alarm.check(1_700_014_400_001, 14_400), Err(Skip::Expired(_))));
+        let err = Alarm::parse(OK.replace("\"severity\": \"LOW\",", "").as_bytes()).expect_err("missing");
+        assert!(err.contains("`severity`"), "{err}");
+        assert!(Alarm::parse(b"{").expect_err("json").contains("not valid JSON"));
+        assert!(Alarm::parse(b"{}").expect_err("wrapper").contains("alarm-transitioned"));
+        let disabled = Alarm::parse(OK.replace("\"actionsEnabled\": true", "\"actionsEnabled\": 0").as_bytes());
+        assert_eq!(disabled.expect("parses").check(0, 0), Err(Skip::ActionsDisabled));
+    }
+}

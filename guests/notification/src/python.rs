@@ -1,0 +1,93 @@
+//! How Python prints values into text (`str(x)`, `time.asctime`), for the
+//! email templates monasca-notification fills with `str.format`.
+
+use monasca_guest_sdk::pyjson;
+use serde_json::Value;
+
+/// `str(value)` of a JSON value as Python would hold it: strings as they
+/// are, `None`, `True`/`False`, integers as digits, floats as `repr`;
+/// containers as JSON (rare in dimensions).
+pub fn str_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".to_string(),
+        Value::Bool(true) => "True".to_string(),
+        Value::Bool(false) => "False".to_string(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (None, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) => pyjson::float_repr(f),
+            _ => n.to_string(),
+        },
+        other => pyjson::dumps(other),
+    }
+}
+
+/// Python truthiness of a JSON value (`actionsEnabled`).
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// `time.asctime(time.gmtime(seconds))`: `Tue Nov 14 22:13:20 2023`, the
+/// day of the month padded with a space.
+pub fn asctime(seconds: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        year
+    )
+}
+
+/// (year, month 1–12, day 1–31) of a day count from 1970-01-01 (proleptic
+/// Gregorian calendar; Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asctime_matches_python() {
+        assert_eq!(asctime(1_700_000_000), "Tue Nov 14 22:13:20 2023");
+        assert_eq!(asctime(1_698_796_800), "Wed Nov  1 00:00:00 2023");
+        assert_eq!(asctime(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(asctime(951_782_400), "Tue Feb 29 00:00:00 2000");
+    }
+
+    #[test]
+    fn python_str_and_truth() {
+        assert_eq!(str_of(&serde_json::json!(1)), "1");
+        assert_eq!(str_of(&serde_json::json!(2.0)), "2.0");
+        assert_eq!(str_of(&Value::Null), "None");
+        assert!(!truthy(&serde_json::json!(0)));
+        assert!(truthy(&serde_json::json!("false")));
+    }
+}

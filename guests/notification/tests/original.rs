@@ -1,0 +1,164 @@
+//! The guest against monasca-notification 9.0.0 itself: for every alarm
+//! transition of `tests/fixtures/notification/`, the notifications, their
+//! payloads and the records published on Kafka must be what the original
+//! produced for the same input (recorded by
+//! `scripts/peers/notification_expected.py`, see the fixtures' README).
+
+use monasca_guest_sdk::testing::Harness;
+use monasca_guest_sdk::{Cell, Effect, Notification};
+use notification::NotificationGuest;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/notification")
+}
+
+fn read_json(name: &str) -> Value {
+    let path = fixtures().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The input line of a case (lines split on `\n` only: one holds U+2028).
+fn input(file: &str, line: u64) -> Vec<u8> {
+    let bytes = std::fs::read(fixtures().join(file)).expect("input file");
+    let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    lines[(line - 1) as usize].to_vec()
+}
+
+/// A guest configured as the original was, answering `alarm_actions` with
+/// `methods.json` (no rows for the definition without actions).
+fn guest() -> Harness<NotificationGuest> {
+    let config = [
+        ("enabled-types", "email,pagerduty,webhook,slack,jira"),
+        ("grafana-url", "http://grafana.example:3000"),
+        ("ttl-seconds", "14400"),
+    ];
+    let methods = read_json("methods.json");
+    let mut harness =
+        Harness::<NotificationGuest>::new(&config).expect("init").with_lookup("alarm_actions", move |params| {
+            if params[0] == "00000000-0000-0000-0000-000000000000" {
+                return Ok(Vec::new());
+            }
+            let rows = methods.as_array().expect("rows").iter().map(|m| {
+                ["id", "type", "name", "address"]
+                    .iter()
+                    .map(|k| (k.to_string(), Cell::Text(m[*k].as_str().expect("text").to_string())))
+                    .chain([("period".to_string(), Cell::Integer(m["period"].as_i64().expect("period")))])
+                    .collect()
+            });
+            Ok(rows.collect())
+        });
+    harness.at_time(1_700_000_100_000);
+    harness
+}
+
+fn notifications(effects: &[Effect]) -> Vec<&Notification> {
+    effects.iter().filter_map(|e| if let Effect::Notify(n) = e { Some(n) } else { None }).collect()
+}
+
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("UTF-8")
+}
+
+/// Compare one notification with what the original's plugin sent.
+fn compare(case: &str, ours: &Notification, original: &Value) {
+    let kind = original["type"].as_str().expect("type");
+    let calls = original["calls"].as_array().expect("calls");
+    let call = |k: &str| calls.iter().find(|c| c["kind"] == k);
+    let what = format!("{case} / {}", original["method_name"]);
+    match kind {
+        "webhook" | "pagerduty" | "slack" => {
+            let http = call("http").unwrap_or_else(|| panic!("{what}: no HTTP call"));
+            assert_eq!(ours.destination, http["url"].as_str().expect("url"), "{what}: URL");
+            assert_eq!(text(&ours.body), http["body"].as_str().expect("body"), "{what}: body");
+        }
+        "email" => {
+            let mail = call("smtp.sendmail").unwrap_or_else(|| panic!("{what}: no mail"));
+            assert_eq!(ours.destination, mail["to_addrs"].as_str().expect("to"), "{what}: to");
+            let subject = ours.attributes.iter().find(|(k, _)| k == "subject").map(|(_, v)| v.as_str());
+            assert_eq!(subject, mail["subject_decoded"].as_str(), "{what}: subject");
+            assert_eq!(text(&ours.body), mail["body_decoded"].as_str().expect("body"), "{what}: body");
+        }
+        "jira" => {
+            let attribute = |k: &str| ours.attributes.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
+            if let Some(create) = call("jira.create_issue") {
+                assert_eq!(attribute("summary"), create["fields"]["summary"].as_str(), "{what}: summary");
+                assert_eq!(attribute("description"), create["fields"]["description"].as_str(), "{what}: description");
+            }
+            let comment = call("jira.add_comment").unwrap_or_else(|| panic!("{what}: no comment"));
+            assert_eq!(text(&ours.body), comment["body"].as_str().expect("comment"), "{what}: comment");
+            assert!(ours.destination.starts_with("https://jira.example/?project=MON"), "{what}");
+        }
+        other => panic!("{what}: unexpected type {other}"),
+    }
+}
+
+#[test]
+fn payloads_and_records_match_monasca_notification() {
+    let index = read_json("expected/index.json");
+    let mut compared = 0;
+    for entry in index.as_array().expect("index") {
+        let (Some(file), Some(line)) = (entry["file"].as_str(), entry["line"].as_u64()) else { continue };
+        let case = entry["case"].as_str().expect("case");
+        let expected = read_json(entry["expected"].as_str().expect("expected"));
+        let mut harness = guest();
+        let effects = harness.run_values("alarm-state-transitions", &[input(file, line)]).expect("process");
+        let ours = notifications(&effects);
+        let originals = expected["notifications"].as_array().expect("notifications");
+        let parsed = expected["processor"]["parsed"].as_bool() == Some(true);
+        let valid = expected["processor"]["valid"].as_bool() == Some(true);
+        match case {
+            // The original dies on these (KeyError) or skips them silently; we dead-letter them with a reason.
+            "missing-metrics" | "missing-required-key" | "not-wrapped" | "not-json" => {
+                assert!(
+                    matches!(effects.as_slice(), [Effect::Reject(r)] if !r.reason.is_empty()),
+                    "{case}: {effects:?}"
+                );
+                continue;
+            }
+            _ if !parsed || !valid => {
+                assert!(effects.is_empty(), "{case}: the original drops it, we did {effects:?}");
+                continue;
+            }
+            _ => {}
+        }
+        // One notification per enabled method, in method order.
+        let enabled: Vec<&Value> = originals.iter().collect();
+        assert_eq!(ours.len(), enabled.len(), "{case}: notifications");
+        for (n, original) in ours.iter().zip(&enabled) {
+            let id = original["method_id"].as_str().expect("id");
+            assert!(n.idempotency_key.ends_with(id), "{case}: key {} for {id}", n.idempotency_key);
+            assert!(n
+                .idempotency_key
+                .starts_with(&expected["input"]["alarm-transitioned"]["alarmId"].as_str().unwrap_or("").to_string()));
+            if original["result"] == "sent" {
+                compare(case, n, original);
+                compared += 1;
+            }
+        }
+        // Records: the periodic ones (before sending), then a sent or failed
+        // record per notification, exactly the original's `to_json`.
+        let produced: Vec<&str> = effects
+            .iter()
+            .filter_map(|e| if let Effect::Produce(r) = e { Some(text(&r.value)) } else { None })
+            .collect();
+        let kafka_out = expected["kafka_out"].as_array().expect("kafka_out");
+        let periodic: Vec<&str> = kafka_out
+            .iter()
+            .filter(|r| r["topic"] == "60-seconds-notifications")
+            .map(|r| r["value"].as_str().expect("value"))
+            .collect();
+        assert_eq!(produced, periodic, "{case}: periodic records");
+        for record in kafka_out.iter().filter(|r| r["topic"] != "60-seconds-notifications") {
+            let id = record["method_id"].as_str().expect("method id");
+            let n = ours.iter().find(|n| n.idempotency_key.ends_with(id)).expect("notification of the record");
+            let follow = if record["topic"] == "alarm-notifications" { &n.on_sent } else { &n.on_failed };
+            let topics: Vec<Option<&str>> = follow.iter().map(|r| r.topic.as_deref()).collect();
+            assert_eq!(topics, [record["topic"].as_str()], "{case}: {id}");
+            assert_eq!(text(&follow[0].value), record["value"].as_str().expect("value"), "{case}: record of {id}");
+        }
+    }
+    assert!(compared >= 80, "only {compared} payloads compared");
+}

@@ -1,0 +1,358 @@
+//! Notification throughput to a local webhook receiver, side by side in one
+//! run on the same broker, the same MariaDB and the same receiver:
+//!
+//! 1. monasca-notification 9.0.0 from PyPI with its default 4 notification
+//!    engine processes (`scripts/peers/notification_peer.sh`);
+//! 2. this host with the notification guest (ledger in MariaDB);
+//! 3. a raw async HTTP client (`reqwest`, 64 requests in flight) sending the
+//!    same webhook payloads: the receiver's limit on this machine.
+//!
+//! Each runs twice: alarm definitions with one webhook method, then three.
+//!
+//! Run: `cargo bench -p monasca-wasm --bench notification` (env
+//! `TRANSITIONS`, default 20000, for the host and the raw client;
+//! `PEER_TRANSITIONS`, default 2000, for monasca-notification, which is far
+//! slower; `VARIANTS`, a comma-separated subset of `peer,host,raw`). Needs
+//! Java 17 + Maven (broker), Debian's MariaDB (installed by
+//! `scripts/mariadb.sh` when missing) and Python 3 with pip. Prints the
+//! table and writes `target/bench-reports/notification.md`.
+//!
+//! Method. The alarm topic (4 partitions, so that the original's 4 engines
+//! share it) is filled first with transitions of one alarm definition whose
+//! methods point at the receiver; then the variant starts and drains it.
+//! The rate is transitions per second from the receiver's first request to
+//! its last (start-up left out); every expected request must arrive. CPU is
+//! the variant's whole process tree over the same window (for the raw client,
+//! the benchmark process, receiver included).
+
+mod common;
+
+use axum::extract::State;
+use monasca_test_programs::{kafka, mariadb, unique, NOTIFICATION};
+use monasca_wasm::config::{DatabaseConfig, Secret};
+use monasca_wasm::databases::Database;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 4;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Variant {
+    Peer,
+    Host,
+    Raw,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Peer => "monasca-notification 9.0.0, 4 engines",
+            Variant::Host => "monasca-wasm + notification guest",
+            Variant::Raw => "raw async HTTP client (64 in flight)",
+        }
+    }
+}
+
+fn selected() -> Vec<Variant> {
+    let all = [("peer", Variant::Peer), ("host", Variant::Host), ("raw", Variant::Raw)];
+    let wanted = std::env::var("VARIANTS").unwrap_or_default();
+    let wanted: Vec<&str> = wanted.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
+    for w in &wanted {
+        assert!(all.iter().any(|(n, _)| n == w), "VARIANTS: unknown variant {w:?} (expected peer, host, raw)");
+    }
+    all.into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)).map(|(_, v)| v).collect()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Requests the receiver answered, and when the first and last came.
+#[derive(Default)]
+struct Hits {
+    count: AtomicU64,
+    window: Mutex<Option<(Instant, Instant)>>,
+}
+
+impl Hits {
+    fn reset(&self) {
+        self.count.store(0, Ordering::SeqCst);
+        *self.window.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+async fn hit(State(hits): State<Arc<Hits>>, _body: axum::body::Bytes) -> &'static str {
+    let now = Instant::now();
+    {
+        let mut window = hits.window.lock().unwrap_or_else(|p| p.into_inner());
+        let (first, _) = window.unwrap_or((now, now));
+        *window = Some((first, now));
+    }
+    hits.count.fetch_add(1, Ordering::SeqCst);
+    r#"{"ok": true}"#
+}
+
+/// The receiver: every request counts, every answer is 200.
+async fn receiver(hits: Arc<Hits>) -> String {
+    let app = axum::Router::new().fallback(hit).with_state(hits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("receiver binds");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One alarm definition with `methods` webhooks to `url`.
+async fn define(db: &Database, definition: &str, methods: usize, url: &str) {
+    let run = |sql: &str, params: Vec<String>| {
+        let sql = sql.to_string();
+        async move { db.execute(&sql, &params).await.unwrap_or_else(|e| panic!("{sql}: {e}")) }
+    };
+    run("INSERT INTO alarm_definition (id, tenant_id, name) VALUES (?, 'bench', 'bench')", vec![definition.into()])
+        .await;
+    for m in 0..methods {
+        let id = format!("{definition}-m{m}");
+        run(
+            "INSERT INTO notification_method (id, tenant_id, name, type, address, period) VALUES (?, 'bench', ?, 'WEBHOOK', ?, 0)",
+            vec![id.clone(), format!("hook {m}"), format!("{url}/hook/{m}")],
+        )
+        .await;
+        run(
+            "INSERT INTO alarm_action (alarm_definition_id, alarm_state, action_id) VALUES (?, 'ALARM', ?)",
+            vec![definition.into(), id],
+        )
+        .await;
+    }
+}
+
+fn transition(definition: &str, i: u64, now_ms: u128) -> String {
+    serde_json::json!({"alarm-transitioned": {
+        "tenantId": "bench", "alarmId": format!("{definition}-alarm-{i}"), "alarmDefinitionId": definition,
+        "alarmName": "cpu high", "alarmDescription": "cpu above 90% for 3 minutes",
+        "metrics": [{"id": null, "name": "cpu.idle_perc", "dimensions": {"hostname": format!("compute-{}", i % 100), "service": "compute"}}],
+        "oldState": "OK", "newState": "ALARM", "actionsEnabled": true,
+        "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.idle_perc) < 10.0 with the values: [7.5]",
+        "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": now_ms as u64}})
+    .to_string()
+}
+
+async fn fill(topic: &str, values: &[String]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer");
+    let keys: Vec<String> = (0..values.len()).map(|i| i.to_string()).collect();
+    for (chunk, keys) in values.chunks(10_000).zip(keys.chunks(10_000)) {
+        let sends: Vec<_> = chunk
+            .iter()
+            .zip(keys)
+            .map(|(v, key)| {
+                let record = FutureRecord::to(topic).payload(v.as_bytes()).key(key.as_bytes());
+                producer.send(record, Duration::from_secs(30))
+            })
+            .collect();
+        for delivery in futures::future::join_all(sends).await {
+            delivery.map_err(|(e, _)| e).expect("filled");
+        }
+    }
+}
+
+/// Start a variant that drains `topic`.
+fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str, methods: usize) -> Child {
+    let mut command = match variant {
+        Variant::Host => {
+            let config = dir.join(format!("{group}.toml"));
+            let db = mariadb();
+            std::fs::write(
+                &config,
+                format!(
+                    "[kafka]\nbootstrap = \"{}\"\n[databases.mon]\ntype = \"mysql\"\nurl = \"{db}\"\n\
+                     [notifiers]\nallow = [\"127.0.0.1\"]\n[notifiers.ledger]\ndatabase = \"mon\"\ntable = \"ledger_{}\"\n\
+                     [[pipeline]]\nname = \"notification\"\nmodule = \"{NOTIFICATION}\"\ntopics = [\"{topic}\"]\n\
+                     group_id = \"{group}\"\nconcurrency = 4\n[pipeline.config]\nalarm-topic = \"{topic}\"\n\
+                     notification-topic = \"{topic}-sent\"\nretry-topic = \"{topic}-retry\"\nperiodic = \"\"\n\
+                     [pipeline.lookups.alarm_actions]\ndatabase = \"mon\"\nquery = \"SELECT id, type, name, address, period \
+                     FROM alarm_action AS aa JOIN notification_method AS nm ON aa.action_id = nm.id \
+                     WHERE aa.alarm_definition_id = ? AND aa.alarm_state = ?\"\n",
+                    kafka(),
+                    group.replace('-', "_")
+                ),
+            )
+            .expect("host.toml");
+            let mut c = Command::new(root().join("target/release/monasca-wasm"));
+            c.args(["run", "--summary-every", "0", "--config"]).arg(config).env("RUST_LOG", "warn");
+            c
+        }
+        Variant::Peer => {
+            let mut c = Command::new(root().join("scripts/peers/notification_peer.sh"));
+            c.args(["run", &dir.join(group).display().to_string(), "--kafka", kafka(), "--mysql", mariadb()]).args([
+                "--group",
+                group,
+                "--alarm-topic",
+                topic,
+                "--processes",
+                "4",
+            ]);
+            let _ = methods;
+            c
+        }
+        Variant::Raw => unreachable!("the raw client runs in this process"),
+    };
+    command.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("variant starts")
+}
+
+/// One measured run.
+struct Row {
+    variant: Variant,
+    methods: usize,
+    transitions: u64,
+    rate: f64,
+    cpu_per_thousand: f64,
+    rss_mb: f64,
+}
+
+/// Wait until the receiver has `expected` requests (or `limit` passes).
+async fn wait_for(hits: &Hits, expected: u64, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while hits.count.load(Ordering::SeqCst) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hits.count.load(Ordering::SeqCst) >= expected
+}
+
+fn window_seconds(hits: &Hits) -> f64 {
+    let window = *hits.window.lock().unwrap_or_else(|p| p.into_inner());
+    window.map(|(a, b)| (b - a).as_secs_f64()).unwrap_or(0.0).max(0.001)
+}
+
+/// The raw client: every payload once, 64 requests in flight.
+async fn raw_client(url: &str, n: u64, methods: usize) {
+    use futures::StreamExt;
+    let client = reqwest::Client::new();
+    let body = transition("raw", 0, 0);
+    let requests = (0..n * methods as u64).map(|i| {
+        let client = client.clone();
+        let body = body.clone();
+        let url = format!("{url}/hook/{}", i % methods as u64);
+        async move {
+            let answer = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("Idempotency-Key", i.to_string())
+                .body(body)
+                .send()
+                .await;
+            answer.expect("raw request").error_for_status().expect("raw answer");
+        }
+    });
+    futures::stream::iter(requests).buffer_unordered(64).collect::<Vec<()>>().await;
+}
+
+async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url: &str, db: &Database) -> Row {
+    hits.reset();
+    let expected = n * methods as u64;
+    let dir = tempfile::tempdir().expect("tempdir");
+    if variant == Variant::Raw {
+        let (cpu0, _) = common::tree_usage(std::process::id());
+        raw_client(url, n, methods).await;
+        let (cpu1, rss) = common::tree_usage(std::process::id());
+        let seconds = window_seconds(hits);
+        return Row {
+            variant,
+            methods,
+            transitions: n,
+            rate: n as f64 / seconds,
+            cpu_per_thousand: (cpu1 - cpu0) / n as f64 * 1000.0,
+            rss_mb: rss,
+        };
+    }
+    let tag = unique("bench-notify");
+    let definition = format!("{tag}-def");
+    define(db, &definition, methods, url).await;
+    let topic = format!("{tag}-alarms");
+    common::create_topic(&topic, PARTITIONS).await;
+    for extra in ["sent", "retry"] {
+        common::create_topic(&format!("{topic}-{extra}"), 1).await;
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
+    let values: Vec<String> = (0..n).map(|i| transition(&definition, i, now)).collect();
+    fill(&topic, &values).await;
+    let child = spawn(variant, dir.path(), &topic, &format!("{tag}-group"), methods);
+    let pid = child.id();
+    // CPU at the first request and at the last.
+    let mut first_cpu = None;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while hits.count.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first_cpu.get_or_insert(common::tree_usage(pid).0);
+    let done = wait_for(hits, expected, Duration::from_secs(900)).await;
+    let (cpu_end, rss) = common::tree_usage(pid);
+    common::stop(child);
+    assert!(done, "{}: {} of {expected} requests arrived", variant.name(), hits.count.load(Ordering::SeqCst));
+    let seconds = window_seconds(hits);
+    let cpu = cpu_end - first_cpu.unwrap_or(0.0);
+    Row {
+        variant,
+        methods,
+        transitions: n,
+        rate: n as f64 / seconds,
+        cpu_per_thousand: cpu / n as f64 * 1000.0,
+        rss_mb: rss,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_number("TRANSITIONS", 20_000);
+    let peer_n = env_number("PEER_TRANSITIONS", 2_000);
+    let hits = Arc::new(Hits::default());
+    let url = receiver(hits.clone()).await;
+    let db =
+        Database::open("mon", &DatabaseConfig::Mysql { url: Secret(mariadb().to_string()) }, true).expect("MariaDB");
+    let mut rows = Vec::new();
+    for methods in [1usize, 3] {
+        for variant in selected() {
+            let count = if variant == Variant::Peer { peer_n } else { n };
+            eprintln!("{} with {methods} method(s): {count} transitions", variant.name());
+            let row = measure(variant, methods, count, &hits, &url, &db).await;
+            eprintln!("  {:.0} transitions/s, {:.3} CPU s per 1,000", row.rate, row.cpu_per_thousand);
+            rows.push(row);
+        }
+    }
+    let mut table = String::from(
+        "| variant | methods per alarm | transitions | transitions/s | vs monasca-notification | vs raw client | CPU s per 1,000 transitions | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for row in &rows {
+        let of =
+            |v: Variant| rows.iter().find(|r| r.variant == v && r.methods == row.methods).map(|r| row.rate / r.rate);
+        let ratio = |r: Option<f64>| r.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "–".into());
+        table.push_str(&format!(
+            "| {} | {} | {} | {:.0} | {} | {} | {:.3} | {:.0} |\n",
+            row.variant.name(),
+            row.methods,
+            row.transitions,
+            row.rate,
+            ratio(of(Variant::Peer)),
+            ratio(of(Variant::Raw)),
+            row.cpu_per_thousand,
+            row.rss_mb
+        ));
+    }
+    println!("{table}");
+    let reports = root().join("target/bench-reports");
+    std::fs::create_dir_all(&reports).expect("report dir");
+    std::fs::write(reports.join("notification.md"), &table).expect("report");
+    eprintln!("written to {}", reports.join("notification.md").display());
+}

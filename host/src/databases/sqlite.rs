@@ -1,0 +1,70 @@
+//! SQLite files: one connection behind a mutex (queries are local and
+//! short), read-only for lookups.
+
+use super::Failure;
+use crate::engine::sandbox::Row;
+use crate::engine::types::Cell;
+use std::path::Path;
+use std::sync::Mutex;
+
+pub(super) struct Sqlite {
+    connection: Mutex<rusqlite::Connection>,
+}
+
+impl Sqlite {
+    pub(super) fn open(path: &Path, writable: bool) -> Result<Self, String> {
+        use rusqlite::OpenFlags;
+        let flags = if writable {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let connection =
+            rusqlite::Connection::open_with_flags(path, flags).map_err(|e| format!("{}: {e}", path.display()))?;
+        if writable {
+            connection
+                .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(Sqlite { connection: Mutex::new(connection) })
+    }
+
+    pub(super) fn query(&self, sql: &str, params: &[String]) -> Result<Vec<Row>, Failure> {
+        self.rows(sql, params).map_err(Failure::Statement)
+    }
+
+    fn rows(&self, sql: &str, params: &[String]) -> Result<Vec<Row>, String> {
+        let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        let mut statement = connection.prepare_cached(sql).map_err(|e| format!("cannot prepare the query: {e}"))?;
+        let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
+        let mut rows =
+            statement.query(rusqlite::params_from_iter(params.iter())).map_err(|e| format!("query failed: {e}"))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| format!("query failed: {e}"))? {
+            let mut cells = Vec::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                use rusqlite::types::ValueRef;
+                let cell = match row.get_ref(i).map_err(|e| e.to_string())? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(v) => Cell::Integer(v),
+                    ValueRef::Real(v) => Cell::Float(v),
+                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+                };
+                cells.push((name.clone(), cell));
+            }
+            out.push(cells);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn execute(&self, sql: &str, params: &[String]) -> Result<u64, Failure> {
+        let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        let mut statement =
+            connection.prepare_cached(sql).map_err(|e| Failure::Statement(format!("cannot prepare: {e}")))?;
+        let changed = statement
+            .execute(rusqlite::params_from_iter(params.iter()))
+            .map_err(|e| Failure::Statement(e.to_string()))?;
+        Ok(changed as u64)
+    }
+}

@@ -1,0 +1,178 @@
+//! HTTP notifiers: `webhook`, `pagerduty`, `slack` and plain `http`. One
+//! request per notification (POST unless the `method` attribute says
+//! otherwise), the body as the guest built it, its idempotency key in the
+//! `Idempotency-Key` header. Attributes: `content-type` (default
+//! `application/json`), `header.<Name>` for more headers, `expect-status`
+//! (comma-separated codes; default any 2xx, PagerDuty's 200/201/204) and
+//! `expect-body` = `slack-ok` (Slack: the answer must be `ok` or JSON with a
+//! true `ok`, the default for `slack`).
+
+use super::allow::Allowlist;
+use super::{attribute, Outcome};
+use crate::config::NotifiersConfig;
+use crate::engine::types::Notification;
+use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use std::time::Duration;
+
+/// The most of an answer's body read (for Slack's check and error messages).
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Sends notifications over HTTP(S).
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    /// A client with the configured timeout, proxy and TLS trust.
+    pub fn new(config: &NotifiersConfig) -> Result<Self, String> {
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // A redirect could lead outside the allowlist: not followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("monasca-wasm/", env!("CARGO_PKG_VERSION")))
+            .no_proxy();
+        if let Some(proxy) = &config.proxy {
+            let proxy = reqwest::Proxy::all(proxy).map_err(|e| format!("[notifiers] proxy: {e}"))?;
+            builder = builder.proxy(proxy);
+        }
+        if let Some(file) = &config.ca_file {
+            let pem = std::fs::read(file).map_err(|e| format!("[notifiers] ca_file {}: {e}", file.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("[notifiers] ca_file {}: {e}", file.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if config.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Http { client })
+    }
+
+    /// Deliver one notification to its URL.
+    pub async fn send(&self, n: &Notification, allow: &Allowlist) -> Outcome {
+        let url = match checked_url(&n.destination, allow) {
+            Ok(url) => url,
+            Err(refusal) => return refusal,
+        };
+        let method = attribute(n, "method").unwrap_or("POST");
+        let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
+            return Outcome::Refused(format!("`method` attribute {method:?} is not an HTTP method"));
+        };
+        let content_type = attribute(n, "content-type").unwrap_or("application/json");
+        let mut request = self.client.request(method, url).body(n.body.clone());
+        match HeaderValue::from_str(content_type) {
+            Ok(value) => request = request.header(CONTENT_TYPE, value),
+            Err(_) => return Outcome::Refused(format!("content-type {content_type:?} is not a header value")),
+        }
+        if let Ok(key) = HeaderValue::from_str(&n.idempotency_key) {
+            request = request.header("Idempotency-Key", key);
+        }
+        for (key, value) in &n.attributes {
+            let Some(name) = key.strip_prefix("header.") else { continue };
+            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                (Ok(name), Ok(value)) => request = request.header(name, value),
+                _ => return Outcome::Refused(format!("attribute `{key}` is not a valid header")),
+            }
+        }
+        let answer = match request.send().await {
+            Ok(answer) => answer,
+            // Without the URL: webhook URLs often hold a secret (Slack's do).
+            Err(e) => return Outcome::Failed(format!("{} request failed: {}", n.channel, e.without_url())),
+        };
+        let status = answer.status();
+        let body = read_capped(answer).await;
+        let expected = match attribute(n, "expect-status") {
+            Some(list) => list.split(',').any(|c| c.trim() == status.as_str()),
+            None if n.channel == "pagerduty" => matches!(status.as_u16(), 200 | 201 | 204),
+            None => status.is_success(),
+        };
+        if !expected {
+            return Outcome::Failed(format!("{} answered {status}: {}", n.channel, snippet(&body)));
+        }
+        let slack_check = attribute(n, "expect-body").or((n.channel == "slack").then_some("slack-ok"));
+        if slack_check == Some("slack-ok") && !slack_ok(&body) {
+            return Outcome::Failed(format!("{} answered {status} but not ok: {}", n.channel, snippet(&body)));
+        }
+        Outcome::Sent
+    }
+
+    /// The client, for notifiers that make several requests (Jira).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// The destination as a URL the allowlist lets through, or the refusal.
+pub fn checked_url(destination: &str, allow: &Allowlist) -> Result<reqwest::Url, Outcome> {
+    let url =
+        reqwest::Url::parse(destination).map_err(|e| Outcome::Refused(format!("destination is not a URL ({e})")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Outcome::Refused(format!("destination scheme `{}` is not http or https", url.scheme())));
+    }
+    let host = url.host_str().unwrap_or_default();
+    if !allow.allows(host, url.port_or_known_default()) {
+        let port = url.port_or_known_default().map(|p| format!(":{p}")).unwrap_or_default();
+        return Err(Outcome::Refused(format!("destination {host}{port} is not in [notifiers] allow")));
+    }
+    Ok(url)
+}
+
+/// Up to [`MAX_ANSWER`] bytes of the answer's body.
+pub async fn read_capped(mut answer: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = answer.chunk().await {
+        body.extend_from_slice(&chunk[..chunk.len().min(MAX_ANSWER - body.len())]);
+        if body.len() >= MAX_ANSWER {
+            break;
+        }
+    }
+    body
+}
+
+/// The start of an answer, for an error message.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    text.trim().replace('\n', " ")
+}
+
+/// Slack's success: `ok` as text, or a JSON object whose `ok` is true.
+fn slack_ok(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    if text.trim() == "ok" {
+        return true;
+    }
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("ok").map(|ok| ok.as_bool().unwrap_or(!ok.is_null())))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_answers() {
+        assert!(slack_ok(b"ok"));
+        assert!(slack_ok(br#"{"ok": true}"#));
+        assert!(!slack_ok(br#"{"ok": false, "error": "invalid_token"}"#));
+        assert!(!slack_ok(b"invalid_payload"));
+    }
+
+    #[test]
+    fn urls_are_checked_against_the_allowlist() {
+        let allow = Allowlist::new(Some(&["127.0.0.1".to_string()])).expect("allow");
+        assert!(checked_url("http://127.0.0.1:9/x", &allow).is_ok());
+        let refused = |d: &str| match checked_url(d, &allow) {
+            Err(Outcome::Refused(reason)) => reason,
+            other => panic!("{d}: {other:?}"),
+        };
+        assert!(refused("http://10.0.0.1/x").contains("10.0.0.1:80 is not in [notifiers] allow"));
+        assert!(refused("ftp://127.0.0.1/x").contains("scheme"));
+        assert!(refused("not a url").contains("not a URL"));
+    }
+}

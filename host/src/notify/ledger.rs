@@ -1,0 +1,193 @@
+//! The ledger of notifications, by idempotency key, in a SQL table shared by
+//! every host of the group (or a local SQLite file for one host).
+//!
+//! A key is claimed (`sending`) before its notification goes out and marked
+//! `sent`, `failed` or `refused` once the outcome and its follow-up records
+//! are durable; all of it before the batch's offsets are stored. A replayed
+//! batch skips keys that are `sent` or `refused`. A key left `sending` by a
+//! crash is sent again (the receiver cannot tell us whether it arrived): it
+//! goes out with the same `Idempotency-Key` header or `Message-ID`, so the
+//! receiver can drop the copy. `failed` keys go out again (retries).
+//!
+//! Table (created when missing): `idempotency_key` (primary key), `state`,
+//! `updated_at` (ms since the epoch).
+
+use crate::databases::{Database, DatabaseError, Dialect};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// The state of one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Claimed; the outcome is not recorded (in flight, or a crash).
+    Sending,
+    /// Delivered, follow-ups produced.
+    Sent,
+    /// Delivery failed; a retry may send it.
+    Failed,
+    /// Refused (allowlist, bad destination); never sent.
+    Refused,
+}
+
+impl Entry {
+    fn as_str(self) -> &'static str {
+        match self {
+            Entry::Sending => "sending",
+            Entry::Sent => "sent",
+            Entry::Failed => "failed",
+            Entry::Refused => "refused",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "sending" => Entry::Sending,
+            "sent" => Entry::Sent,
+            "failed" => Entry::Failed,
+            "refused" => Entry::Refused,
+            _ => return None,
+        })
+    }
+
+    /// True when a notification with this entry must not go out again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Entry::Sent | Entry::Refused)
+    }
+}
+
+/// Keys per statement.
+const CHUNK: usize = 500;
+
+/// The ledger over one database table.
+pub struct Ledger {
+    database: Arc<Database>,
+    table: String,
+    created: OnceCell<()>,
+}
+
+impl Ledger {
+    /// The ledger in `table` of `database` (created at first use).
+    pub fn new(database: Arc<Database>, table: &str) -> Result<Self, String> {
+        if table.is_empty() || !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("[notifiers.ledger] table {table:?}: letters, digits and `_` only"));
+        }
+        Ok(Ledger { database, table: table.to_string(), created: OnceCell::new() })
+    }
+
+    /// Where it is kept, for the start-up summary.
+    pub fn describe(&self) -> String {
+        format!("table `{}` of database `{}`", self.table, self.database.name())
+    }
+
+    async fn ensure_table(&self) -> Result<(), DatabaseError> {
+        self.created
+            .get_or_try_init(|| async {
+                let key_type = match self.database.dialect() {
+                    Dialect::Mysql => "VARCHAR(255)",
+                    Dialect::Sqlite | Dialect::Postgresql => "TEXT",
+                };
+                let sql = format!(
+                    "CREATE TABLE IF NOT EXISTS {} (idempotency_key {key_type} NOT NULL PRIMARY KEY, \
+                     state VARCHAR(16) NOT NULL, updated_at BIGINT NOT NULL)",
+                    self.table
+                );
+                self.database.execute(&sql, &[]).await.map(|_| ())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The recorded entries of `keys` (keys never seen are absent).
+    pub async fn entries(&self, keys: &[&str]) -> Result<HashMap<String, Entry>, DatabaseError> {
+        self.ensure_table().await?;
+        let dialect = self.database.dialect();
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(CHUNK) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| dialect.placeholder(n)).collect();
+            let sql = format!(
+                "SELECT idempotency_key, state FROM {} WHERE idempotency_key IN ({})",
+                self.table,
+                marks.join(", ")
+            );
+            let params: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
+            for row in self.database.query(&sql, &params).await? {
+                let text = |i: usize| match row.get(i) {
+                    Some((_, crate::engine::types::Cell::Text(t))) => Some(t.clone()),
+                    _ => None,
+                };
+                if let (Some(key), Some(entry)) = (text(0), text(1).as_deref().and_then(Entry::parse)) {
+                    found.insert(key, entry);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Record `entries` (insert or overwrite).
+    pub async fn record(&self, entries: &[(&str, Entry)]) -> Result<(), DatabaseError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.ensure_table().await?;
+        let dialect = self.database.dialect();
+        let now = crate::engine::types::now_ms().to_string();
+        for chunk in entries.chunks(CHUNK) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            let mut params = Vec::with_capacity(chunk.len() * 3);
+            for (key, entry) in chunk {
+                let n = params.len();
+                let stamp = match dialect {
+                    Dialect::Postgresql => format!("CAST({} AS BIGINT)", dialect.placeholder(n + 3)),
+                    _ => dialect.placeholder(n + 3),
+                };
+                rows.push(format!("({}, {}, {stamp})", dialect.placeholder(n + 1), dialect.placeholder(n + 2)));
+                params.extend([key.to_string(), entry.as_str().to_string(), now.clone()]);
+            }
+            let upsert = match dialect {
+                Dialect::Mysql => "ON DUPLICATE KEY UPDATE state = VALUES(state), updated_at = VALUES(updated_at)",
+                Dialect::Sqlite | Dialect::Postgresql => {
+                    "ON CONFLICT (idempotency_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+                }
+            };
+            let sql = format!(
+                "INSERT INTO {} (idempotency_key, state, updated_at) VALUES {} {upsert}",
+                self.table,
+                rows.join(", ")
+            );
+            self.database.execute(&sql, &params).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn entries_round_trip_and_are_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = Database::sqlite_file("ledger", &dir.path().join("ledger.sqlite")).expect("open");
+        let ledger = Ledger::new(Arc::new(database), "notification_ledger").expect("ledger");
+        assert!(ledger.entries(&["a"]).await.expect("empty").is_empty());
+        ledger.record(&[("a", Entry::Sending), ("b", Entry::Failed)]).await.expect("record");
+        ledger.record(&[("a", Entry::Sent)]).await.expect("overwrite");
+        let found = ledger.entries(&["a", "b", "c"]).await.expect("entries");
+        assert_eq!(found.get("a"), Some(&Entry::Sent));
+        assert_eq!(found.get("b"), Some(&Entry::Failed));
+        assert!(!found.contains_key("c"));
+        let many: Vec<String> = (0..1_200).map(|i| format!("k{i}")).collect();
+        let entries: Vec<(&str, Entry)> = many.iter().map(|k| (k.as_str(), Entry::Sent)).collect();
+        ledger.record(&entries).await.expect("chunks");
+        let keys: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(ledger.entries(&keys).await.expect("chunks").len(), 1_200);
+    }
+
+    #[test]
+    fn table_names_are_plain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = Arc::new(Database::sqlite_file("ledger", &dir.path().join("l.sqlite")).expect("open"));
+        assert!(Ledger::new(database, "x; DROP TABLE y").is_err());
+    }
+}

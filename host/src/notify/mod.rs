@@ -1,0 +1,179 @@
+//! Delivering the guests' `notify` effects. [`Notifiers`] picks the
+//! notifier by the notification's channel (`webhook`, `pagerduty`, `slack`,
+//! `http`, `email`, `jira`), checks the destination against the allowlist,
+//! and bounds the deliveries in flight. The ledger ([`ledger::Ledger`])
+//! remembers what was sent; the pipeline's executor consults it around
+//! every delivery.
+
+pub mod allow;
+mod email;
+mod http;
+mod jira;
+pub mod ledger;
+
+use crate::config::{DatabaseConfig, NotifiersConfig};
+use crate::databases::Database;
+use crate::engine::types::Notification;
+use allow::Allowlist;
+use ledger::Ledger;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How one delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered.
+    Sent,
+    /// Could not be delivered (error answer, timeout, connection): may be retried.
+    Failed(String),
+    /// Will never be delivered as asked (allowlist, bad destination, no
+    /// such notifier): dead-lettered, not retried.
+    Refused(String),
+}
+
+impl Outcome {
+    /// `sent`, `failed` or `refused`, the metric's label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Failed(_) => "failed",
+            Outcome::Refused(_) => "refused",
+        }
+    }
+}
+
+/// Why the notifiers could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// A setting is wrong.
+    #[error("{0}")]
+    Setup(String),
+    /// The ledger's database could not be opened.
+    #[error(transparent)]
+    Database(#[from] crate::databases::DatabaseError),
+}
+
+/// The value of a notification's attribute.
+pub(crate) fn attribute<'a>(n: &'a Notification, key: &str) -> Option<&'a str> {
+    n.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Deliveries by channel and outcome, and ledger skips, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct NotifyCounts {
+    counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+impl NotifyCounts {
+    /// Count one delivery (or `skipped`: already sent, per the ledger).
+    pub fn count(&self, channel: &str, outcome: &'static str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.entry((channel.to_string(), outcome)).or_default() += 1;
+    }
+
+    /// (channel, outcome) → count.
+    pub fn read(&self) -> BTreeMap<(String, &'static str), u64> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The host's notifiers.
+pub struct Notifiers {
+    allow: Allowlist,
+    allow_email: Allowlist,
+    http: http::Http,
+    email: Option<email::Email>,
+    jira: Option<jira::Jira>,
+    ledger: Ledger,
+    in_flight: Semaphore,
+    counts: NotifyCounts,
+}
+
+impl Notifiers {
+    /// Set up from `[notifiers]`; the ledger's database is one of `databases`
+    /// (opened for writing) or the SQLite file `[notifiers.ledger] path`.
+    pub fn new(config: &NotifiersConfig, databases: &BTreeMap<String, DatabaseConfig>) -> Result<Self, NotifyError> {
+        let allow = Allowlist::new(config.allow.as_deref())
+            .map_err(|e| NotifyError::Setup(format!("[notifiers] allow: {e}")))?;
+        let allow_email = Allowlist::new(config.allow_email.as_deref())
+            .map_err(|e| NotifyError::Setup(format!("[notifiers] allow_email: {e}")))?;
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let email =
+            config.email.as_ref().map(|c| email::Email::new(c, timeout)).transpose().map_err(NotifyError::Setup)?;
+        let jira = config.jira.as_ref().map(jira::Jira::new).transpose().map_err(NotifyError::Setup)?;
+        let database = match &config.ledger.database {
+            Some(name) => {
+                let db = databases.get(name).ok_or_else(|| {
+                    NotifyError::Setup(format!("[notifiers.ledger] database `{name}` is not in [databases]"))
+                })?;
+                Database::open(name, db, true)?
+            }
+            None => {
+                let path = config.ledger.path.clone().unwrap_or_else(|| "monasca-wasm-ledger.sqlite".into());
+                Database::sqlite_file("ledger", &path)?
+            }
+        };
+        let ledger = Ledger::new(Arc::new(database), &config.ledger.table).map_err(NotifyError::Setup)?;
+        Ok(Notifiers {
+            allow,
+            allow_email,
+            http: http::Http::new(config).map_err(NotifyError::Setup)?,
+            email,
+            jira,
+            ledger,
+            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            counts: NotifyCounts::default(),
+        })
+    }
+
+    /// Lines for the start-up summary (no credentials).
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "notifiers: http{}{}, ledger in {}",
+            if self.email.is_some() { ", email" } else { "" },
+            if self.jira.is_some() { ", jira" } else { "" },
+            self.ledger.describe()
+        )];
+        if self.allow.allows_everything() {
+            lines.push("notifiers: no [notifiers] allow list: HTTP notifications may go to any host".to_string());
+        }
+        lines
+    }
+
+    /// The ledger of sent notifications.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Deliveries so far.
+    pub fn counts(&self) -> &NotifyCounts {
+        &self.counts
+    }
+
+    /// Deliver one notification through its channel's notifier.
+    pub async fn deliver(&self, n: &Notification) -> Outcome {
+        let outcome = match self.in_flight.acquire().await {
+            Ok(_permit) => self.dispatch(n).await,
+            Err(_) => Outcome::Failed("the notifiers are shutting down".to_string()),
+        };
+        self.counts.count(&n.channel, outcome.label());
+        outcome
+    }
+
+    async fn dispatch(&self, n: &Notification) -> Outcome {
+        match n.channel.as_str() {
+            "webhook" | "pagerduty" | "slack" | "http" => self.http.send(n, &self.allow).await,
+            "email" => match &self.email {
+                Some(email) => email.send(n, &self.allow_email).await,
+                None => Outcome::Failed("email notification, but no [notifiers.email] is configured".to_string()),
+            },
+            "jira" => match &self.jira {
+                Some(jira) => jira.send(self.http.client(), n, &self.allow).await,
+                None => Outcome::Failed("Jira notification, but no [notifiers.jira] is configured".to_string()),
+            },
+            other => Outcome::Refused(format!("no notifier for channel `{other}`")),
+        }
+    }
+}
