@@ -211,6 +211,11 @@ pub fn dumps_indented_ascii(value: &Value, indent: usize) -> String {
     out
 }
 
+/// Append [`dumps_ascii`] of `value` to `out`.
+pub fn write_value_ascii(out: &mut String, value: &Value) {
+    write_ascii(out, value, None, 0);
+}
+
 fn write_ascii(out: &mut String, value: &Value, indent: Option<usize>, depth: usize) {
     let newline = |out: &mut String, depth: usize| {
         if let Some(width) = indent {

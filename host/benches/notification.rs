@@ -168,8 +168,52 @@ async fn fill(topic: &str, values: &[String]) {
     }
 }
 
+/// A variant draining the topic.
+enum Running {
+    /// This host, our child.
+    Host(Child),
+    /// monasca-notification, started (and stopped) by its script.
+    Peer { dir: PathBuf, pid: u32 },
+}
+
+impl Running {
+    fn pid(&self) -> u32 {
+        match self {
+            Running::Host(child) => child.id(),
+            Running::Peer { pid, .. } => *pid,
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            Running::Host(child) => common::stop(child),
+            Running::Peer { dir, .. } => {
+                let script = root().join("scripts/peers/notification_peer.sh");
+                let _ = Command::new(script).arg("stop").arg(dir).stdout(Stdio::null()).status();
+            }
+        }
+    }
+}
+
 /// Start a variant that drains `topic`.
-fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str, methods: usize) -> Child {
+fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> Running {
+    if variant == Variant::Peer {
+        let peer_dir = dir.join(group);
+        let output = Command::new(root().join("scripts/peers/notification_peer.sh"))
+            .arg("start")
+            .arg(&peer_dir)
+            .args(["--kafka", kafka(), "--mysql", mariadb(), "--group", group, "--alarm-topic", topic])
+            .args(["--processes", "4", "--partitions", &PARTITIONS.to_string()])
+            .output()
+            .expect("scripts/peers/notification_peer.sh runs");
+        assert!(
+            output.status.success(),
+            "monasca-notification did not start:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let pid = String::from_utf8_lossy(&output.stdout).trim().parse().expect("the peer's pid");
+        return Running::Peer { dir: peer_dir, pid };
+    }
     let mut command = match variant {
         Variant::Host => {
             let config = dir.join(format!("{group}.toml"));
@@ -178,7 +222,7 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str, meth
                 &config,
                 format!(
                     "[kafka]\nbootstrap = \"{}\"\n[databases.mon]\ntype = \"mysql\"\nurl = \"{db}\"\n\
-                     [notifiers]\nallow = [\"127.0.0.1\"]\n[notifiers.ledger]\ndatabase = \"mon\"\ntable = \"ledger_{}\"\n\
+                     [notifiers]\nallow = [\"127.0.0.1\"]\n[notifiers.ledger]\n{}table = \"ledger_{}\"\n\
                      [[pipeline]]\nname = \"notification\"\nmodule = \"{NOTIFICATION}\"\ntopics = [\"{topic}\"]\n\
                      group_id = \"{group}\"\nconcurrency = 4\n[pipeline.config]\nalarm-topic = \"{topic}\"\n\
                      notification-topic = \"{topic}-sent\"\nretry-topic = \"{topic}-retry\"\nperiodic = \"\"\n\
@@ -186,6 +230,7 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str, meth
                      FROM alarm_action AS aa JOIN notification_method AS nm ON aa.action_id = nm.id \
                      WHERE aa.alarm_definition_id = ? AND aa.alarm_state = ?\"\n",
                     kafka(),
+                    if std::env::var("LEDGER").as_deref() == Ok("sqlite") { "" } else { "database = \"mon\"\n" },
                     group.replace('-', "_")
                 ),
             )
@@ -194,22 +239,9 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str, meth
             c.args(["run", "--summary-every", "0", "--config"]).arg(config).env("RUST_LOG", "warn");
             c
         }
-        Variant::Peer => {
-            let mut c = Command::new(root().join("scripts/peers/notification_peer.sh"));
-            c.args(["run", &dir.join(group).display().to_string(), "--kafka", kafka(), "--mysql", mariadb()]).args([
-                "--group",
-                group,
-                "--alarm-topic",
-                topic,
-                "--processes",
-                "4",
-            ]);
-            let _ = methods;
-            c
-        }
-        Variant::Raw => unreachable!("the raw client runs in this process"),
+        Variant::Peer | Variant::Raw => unreachable!("started above, or run in this process"),
     };
-    command.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("variant starts")
+    Running::Host(command.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("variant starts"))
 }
 
 /// One measured run.
@@ -278,7 +310,9 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
         };
     }
     let tag = unique("bench-notify");
-    let definition = format!("{tag}-def");
+    // Ids are at most 36 characters in Monasca's schema.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let definition = format!("bench-{:x}", nanos % (1 << 60));
     define(db, &definition, methods, url).await;
     let topic = format!("{tag}-alarms");
     common::create_topic(&topic, PARTITIONS).await;
@@ -288,18 +322,20 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
     let values: Vec<String> = (0..n).map(|i| transition(&definition, i, now)).collect();
     fill(&topic, &values).await;
-    let child = spawn(variant, dir.path(), &topic, &format!("{tag}-group"), methods);
-    let pid = child.id();
+    let running = spawn(variant, dir.path(), &topic, &format!("{tag}-group"));
+    let pid = running.pid();
     // CPU at the first request and at the last.
     let mut first_cpu = None;
     let deadline = Instant::now() + Duration::from_secs(900);
     while hits.count.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    first_cpu.get_or_insert(common::tree_usage(pid).0);
+    // The peer runs in its own process group (its engines are forked children).
+    let usage = |pid: u32| if variant == Variant::Peer { common::group_usage(pid) } else { common::tree_usage(pid) };
+    first_cpu.get_or_insert(usage(pid).0);
     let done = wait_for(hits, expected, Duration::from_secs(900)).await;
-    let (cpu_end, rss) = common::tree_usage(pid);
-    common::stop(child);
+    let (cpu_end, rss) = usage(pid);
+    running.stop();
     assert!(done, "{}: {} of {expected} requests arrived", variant.name(), hits.count.load(Ordering::SeqCst));
     let seconds = window_seconds(hits);
     let cpu = cpu_end - first_cpu.unwrap_or(0.0);

@@ -23,9 +23,9 @@ const TRANSITIONS: usize = 5_000;
 const KILLS: usize = 2;
 /// What can lack a recorded outcome at a kill: the deliveries under way
 /// (`[notifiers] max_in_flight`, 64 by default) and the outcomes not yet
-/// written to the ledger (it is written every 64 outcomes or 50 ms, per
+/// written to the ledger (it is written every 256 outcomes or 50 ms, per
 /// batch; a few batches run at once).
-const UNRECORDED_AT_A_KILL: usize = 64 + 4 * 64;
+const UNRECORDED_AT_A_KILL: usize = 64 + 4 * 256;
 
 fn message_id(raw: &str) -> Option<String> {
     raw.lines().find_map(|l| {

@@ -29,6 +29,10 @@
 # Sent notifications go to X (default T-notifications), failed ones to
 # T-retry, period-60 ones to T-60-seconds. S is [alarm_processor] ttl
 # (default 14400: transitions older than S seconds are skipped).
+# Each engine commits its offset after every message; a Kafka 4 broker
+# answers one consumer's commits at most ~175/s (group.coordinator.append.linger.ms
+# = 5 by default), so one busy engine builds a commit backlog that can exceed
+# its 10 s session timeout (rebalance, redelivery): use a fresh group per run.
 # The log (WARNING and up, all processes) is DIR/notification.log, stdout
 # and stderr are in DIR/peer.out.
 #

@@ -185,6 +185,7 @@ impl NotificationGuest {
             log::warn(&format!("alarm {} has no alarmDescription: sent as null", alarm.text("alarmId")));
         }
         let stamp = now_ms as f64 / 1000.0;
+        let raw_alarm = notice::RawAlarm::new(alarm.raw);
         for m in methods {
             if !self.enabled.contains(&m.kind) {
                 log::warn(&format!("notification method {} has type {}, which is not enabled: dropped", m.id, m.kind));
@@ -196,7 +197,7 @@ impl NotificationGuest {
                 name: m.name,
                 address: m.address,
                 retry_count: 0,
-                raw_alarm: alarm.raw.clone(),
+                raw_alarm: raw_alarm.clone(),
                 notification_timestamp: Some(stamp),
                 period: m.period,
             };

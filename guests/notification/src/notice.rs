@@ -7,6 +7,27 @@
 use crate::alarm::millis;
 use monasca_guest_sdk::pyjson;
 use serde_json::{Map, Value};
+use std::rc::Rc;
+
+/// An alarm as notifications carry it: the `alarm-transitioned` object and,
+/// rendered once however many methods notify it, its JSON text.
+#[derive(Debug)]
+pub struct RawAlarm {
+    /// The object (a JSON object), key order kept.
+    pub object: Value,
+    /// `json.dumps` of it.
+    pub json: String,
+}
+
+impl RawAlarm {
+    /// Wrap an alarm object.
+    pub fn new(object: Map<String, Value>) -> Rc<Self> {
+        let object = Value::Object(object);
+        let mut json = String::with_capacity(1024);
+        pyjson::write_value_ascii(&mut json, &object);
+        Rc::new(RawAlarm { object, json })
+    }
+}
 
 /// One notification of one alarm transition.
 #[derive(Debug, Clone)]
@@ -22,7 +43,7 @@ pub struct Notice {
     /// Failed attempts so far.
     pub retry_count: u64,
     /// The whole `alarm-transitioned` object.
-    pub raw_alarm: Map<String, Value>,
+    pub raw_alarm: Rc<RawAlarm>,
     /// When it was (last) sent, seconds since the epoch.
     pub notification_timestamp: Option<f64>,
     /// The method's period, seconds (0: not periodic).
@@ -32,12 +53,12 @@ pub struct Notice {
 impl Notice {
     /// The alarm's transition time, ms (0 when it has none).
     pub fn alarm_timestamp_ms(&self) -> i64 {
-        self.raw_alarm.get("timestamp").and_then(millis).unwrap_or(0)
+        self.raw_alarm.object.get("timestamp").and_then(millis).unwrap_or(0)
     }
 
     /// `alarm_timestamp`: whole seconds, as `int(ts / 1000.0)`.
     pub fn alarm_timestamp(&self) -> i64 {
-        let ms = self.raw_alarm.get("timestamp").cloned().unwrap_or(Value::Null);
+        let ms = self.raw_alarm.object.get("timestamp").cloned().unwrap_or(Value::Null);
         match ms {
             Value::Number(n) => match n.as_i64() {
                 Some(i) => (i as f64 / 1000.0).trunc() as i64,
@@ -49,7 +70,7 @@ impl Notice {
 
     /// A field of the alarm (`Null` when absent).
     pub fn alarm(&self, key: &str) -> &Value {
-        self.raw_alarm.get(key).unwrap_or(&Value::Null)
+        self.raw_alarm.object.get(key).unwrap_or(&Value::Null)
     }
 
     /// A string field of the alarm (empty when absent or not text).
@@ -70,26 +91,30 @@ impl Notice {
 
     /// The record monasca-notification's `Notification.to_json()` writes.
     pub fn to_json(&self) -> String {
-        let mut map = Map::new();
-        map.insert("id".into(), Value::String(self.id.clone()));
-        map.insert("type".into(), Value::String(self.kind.clone()));
-        map.insert("name".into(), self.name.clone());
-        map.insert("address".into(), Value::String(self.address.clone()));
-        map.insert("retry_count".into(), Value::from(self.retry_count));
-        map.insert("raw_alarm".into(), Value::Object(self.raw_alarm.clone()));
-        map.insert("alarm_id".into(), self.alarm("alarmId").clone());
-        map.insert("alarm_name".into(), self.alarm("alarmName").clone());
-        map.insert("alarm_timestamp".into(), Value::from(self.alarm_timestamp()));
-        map.insert("message".into(), self.alarm("stateChangeReason").clone());
-        let stamp = self.notification_timestamp.and_then(serde_json::Number::from_f64).map(Value::Number);
-        map.insert("notification_timestamp".into(), stamp.unwrap_or(Value::Null));
-        map.insert("state".into(), self.alarm("newState").clone());
-        map.insert("severity".into(), self.alarm("severity").clone());
-        map.insert("link".into(), self.alarm("link").clone());
-        map.insert("lifecycle_state".into(), self.alarm("lifecycleState").clone());
-        map.insert("tenant_id".into(), self.alarm("tenantId").clone());
-        map.insert("period".into(), Value::from(self.period));
-        pyjson::dumps_ascii(&Value::Object(map))
+        let mut out = String::with_capacity(self.raw_alarm.json.len() + 768);
+        let mut fields = JsonObject::new(&mut out);
+        fields.text("id", &self.id);
+        fields.text("type", &self.kind);
+        fields.value("name", &self.name);
+        fields.text("address", &self.address);
+        fields.raw("retry_count", &self.retry_count.to_string());
+        fields.raw("raw_alarm", &self.raw_alarm.json);
+        fields.value("alarm_id", self.alarm("alarmId"));
+        fields.value("alarm_name", self.alarm("alarmName"));
+        fields.raw("alarm_timestamp", &self.alarm_timestamp().to_string());
+        fields.value("message", self.alarm("stateChangeReason"));
+        match self.notification_timestamp.filter(|t| t.is_finite()) {
+            Some(stamp) => fields.raw("notification_timestamp", &pyjson::float_repr(stamp)),
+            None => fields.raw("notification_timestamp", "null"),
+        }
+        fields.value("state", self.alarm("newState"));
+        fields.value("severity", self.alarm("severity"));
+        fields.value("link", self.alarm("link"));
+        fields.value("lifecycle_state", self.alarm("lifecycleState"));
+        fields.value("tenant_id", self.alarm("tenantId"));
+        fields.raw("period", &self.period.to_string());
+        fields.close();
+        out
     }
 
     /// Read a record written by [`Notice::to_json`] (by this guest or by
@@ -105,7 +130,7 @@ impl Notice {
             _ => Err(format!("notification: `{key}` is missing or not a string")),
         };
         let raw_alarm = match record.remove("raw_alarm") {
-            Some(Value::Object(raw)) => raw,
+            Some(Value::Object(raw)) => RawAlarm::new(raw),
             _ => return Err("notification: `raw_alarm` is missing or not an object".to_string()),
         };
         Ok(Notice {
@@ -118,5 +143,52 @@ impl Notice {
             notification_timestamp: record.get("notification_timestamp").and_then(Value::as_f64),
             period: record.get("period").and_then(Value::as_i64).unwrap_or(0),
         })
+    }
+}
+
+/// A JSON object written field by field as Python's `json.dumps` writes it
+/// (`", "` between fields, `": "` after keys, ASCII only).
+pub struct JsonObject<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    /// Open an object in `out`.
+    pub fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        JsonObject { out, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push_str(", ");
+        }
+        self.first = false;
+        pyjson::write_string_ascii(self.out, key);
+        self.out.push_str(": ");
+    }
+
+    /// A string field.
+    pub fn text(&mut self, key: &str, value: &str) {
+        self.key(key);
+        pyjson::write_string_ascii(self.out, value);
+    }
+
+    /// A field holding any JSON value.
+    pub fn value(&mut self, key: &str, value: &Value) {
+        self.key(key);
+        pyjson::write_value_ascii(self.out, value);
+    }
+
+    /// A field whose JSON text is already written.
+    pub fn raw(&mut self, key: &str, json: &str) {
+        self.key(key);
+        self.out.push_str(json);
+    }
+
+    /// Close the object.
+    pub fn close(self) {
+        self.out.push('}');
     }
 }

@@ -4,7 +4,7 @@
 //! Python's `json.dumps` writes it).
 
 use crate::email;
-use crate::notice::Notice;
+use crate::notice::{JsonObject, Notice};
 use monasca_guest_sdk::pyjson;
 use serde_json::{Map, Value};
 
@@ -50,6 +50,24 @@ pub fn common_body(n: &Notice) -> Value {
     Value::Object(body)
 }
 
+/// `json.dumps` of [`common_body`], written directly.
+fn webhook_body(n: &Notice) -> String {
+    let mut out = String::with_capacity(n.raw_alarm.json.len());
+    let mut body = JsonObject::new(&mut out);
+    body.value("alarm_id", n.alarm("alarmId"));
+    body.value("alarm_definition_id", n.alarm("alarmDefinitionId"));
+    body.value("alarm_name", n.alarm("alarmName"));
+    body.value("alarm_description", n.alarm("alarmDescription"));
+    body.raw("alarm_timestamp", &n.alarm_timestamp().to_string());
+    body.value("state", n.alarm("newState"));
+    body.value("old_state", n.alarm("oldState"));
+    body.value("message", n.alarm("stateChangeReason"));
+    body.value("tenant_id", n.alarm("tenantId"));
+    body.value("metrics", n.alarm("metrics"));
+    body.close();
+    out
+}
+
 /// The delivery for `n` through its method type, or why there is none.
 pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, String> {
     let json = ("content-type".to_string(), "application/json".to_string());
@@ -58,7 +76,7 @@ pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, Strin
             channel: "webhook",
             destination: n.address.clone(),
             attributes: vec![json],
-            body: pyjson::dumps_ascii(&common_body(n)).into_bytes(),
+            body: webhook_body(n).into_bytes(),
         }),
         "pagerduty" => {
             let message = n.alarm("stateChangeReason").clone();

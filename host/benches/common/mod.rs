@@ -51,6 +51,21 @@ pub fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// The processes of process group `pgid` (a daemon that forked and
+/// re-parented its children is still one group).
+pub fn process_group(pgid: u32) -> Vec<u32> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let group = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
+        if group == Some(pgid) {
+            members.push(pid);
+        }
+    }
+    members
+}
+
 /// `pid` and its descendants.
 pub fn process_tree(pid: u32) -> Vec<u32> {
     let mut all = vec![pid];
@@ -68,9 +83,19 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
 
 /// CPU seconds and peak RSS (MB) of the process tree, summed.
 pub fn tree_usage(pid: u32) -> (f64, f64) {
+    usage_of(&process_tree(pid))
+}
+
+/// CPU seconds and peak RSS (MB) of the processes of group `pgid`, summed.
+pub fn group_usage(pgid: u32) -> (f64, f64) {
+    usage_of(&process_group(pgid))
+}
+
+/// CPU seconds and peak RSS (MB) of `pids`, summed.
+pub fn usage_of(pids: &[u32]) -> (f64, f64) {
     let mut cpu = 0.0;
     let mut rss = 0.0;
-    for p in process_tree(pid) {
+    for &p in pids {
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
             let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("").split_whitespace().collect();
             let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)

@@ -1,13 +1,14 @@
 //! The ledger of notifications, by idempotency key, in a SQL table shared by
 //! every host of the group (or a local SQLite file for one host).
 //!
-//! A key is claimed (`sending`) before its notification goes out and marked
-//! `sent`, `failed` or `refused` once the outcome and its follow-up records
-//! are durable; all of it before the batch's offsets are stored. A replayed
-//! batch skips keys that are `sent` or `refused`. A key left `sending` by a
-//! crash is sent again (the receiver cannot tell us whether it arrived): it
-//! goes out with the same `Idempotency-Key` header or `Message-ID`, so the
-//! receiver can drop the copy. `failed` keys go out again (retries).
+//! A key is recorded `sent`, `failed` or `refused` once its notification's
+//! outcome and follow-up records are durable, before the batch's offsets are
+//! stored. A replayed batch skips keys that are `sent` or `refused`. A key
+//! with no outcome (its delivery was under way when the host died) is sent
+//! again, since nobody can tell whether the first attempt arrived: it goes
+//! out with the same `Idempotency-Key` header or `Message-ID`, so the
+//! receiver can drop the copy. `failed` keys go out again (retries). No row
+//! is written before a delivery: one write per outcome, not two.
 //!
 //! Table (created when missing): `idempotency_key` (primary key), `state`,
 //! `updated_at` (ms since the epoch).
@@ -17,11 +18,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-/// The state of one key.
+/// The recorded outcome of one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
-    /// Claimed; the outcome is not recorded (in flight, or a crash).
-    Sending,
     /// Delivered, follow-ups produced.
     Sent,
     /// Delivery failed; a retry may send it.
@@ -33,7 +32,6 @@ pub enum Entry {
 impl Entry {
     fn as_str(self) -> &'static str {
         match self {
-            Entry::Sending => "sending",
             Entry::Sent => "sent",
             Entry::Failed => "failed",
             Entry::Refused => "refused",
@@ -42,7 +40,6 @@ impl Entry {
 
     fn parse(text: &str) -> Option<Self> {
         Some(match text {
-            "sending" => Entry::Sending,
             "sent" => Entry::Sent,
             "failed" => Entry::Failed,
             "refused" => Entry::Refused,
@@ -171,7 +168,7 @@ mod tests {
         let database = Database::sqlite_file("ledger", &dir.path().join("ledger.sqlite")).expect("open");
         let ledger = Ledger::new(Arc::new(database), "notification_ledger").expect("ledger");
         assert!(ledger.entries(&["a"]).await.expect("empty").is_empty());
-        ledger.record(&[("a", Entry::Sending), ("b", Entry::Failed)]).await.expect("record");
+        ledger.record(&[("a", Entry::Failed), ("b", Entry::Failed)]).await.expect("record");
         ledger.record(&[("a", Entry::Sent)]).await.expect("overwrite");
         let found = ledger.entries(&["a", "b", "c"]).await.expect("entries");
         assert_eq!(found.get("a"), Some(&Entry::Sent));

@@ -1,9 +1,10 @@
 //! The `notify` effects of one batch, carried out with the ledger: keys the
-//! ledger knows as done are skipped, the others are claimed, delivered
-//! concurrently, followed by their `on-sent` or `on-failed` records (or a
-//! dead letter), and marked with their outcome once those records are
-//! acknowledged (in small groups, as they settle). The batch's offsets are
-//! stored only after all of it.
+//! ledger knows as done are skipped, the others are delivered concurrently,
+//! followed by their `on-sent` or `on-failed` records (or a dead letter),
+//! and recorded with their outcome once those records are acknowledged (in
+//! groups, as they settle). The batch's offsets are stored only after all
+//! of it. A key with no recorded outcome is sent (again, after a crash: the
+//! receiver sees the same idempotency key).
 
 use super::executor::{await_deliveries, find_message, DeadLetter, EffectError, Executor};
 use crate::databases::DatabaseError;
@@ -67,12 +68,6 @@ pub async fn deliver(
     for n in &done {
         notifiers.counts().count(&n.channel, "skipped");
     }
-    for n in todo.iter().filter(|n| known.get(&n.idempotency_key) == Some(&Entry::Sending)) {
-        tracing::warn!(pipeline = %executor.pipeline, key = %n.idempotency_key, channel = %n.channel,
-            "sending again a notification whose earlier attempt had no recorded outcome (crash?)");
-    }
-    let claims: Vec<(&str, Entry)> = todo.iter().map(|n| (n.idempotency_key.as_str(), Entry::Sending)).collect();
-    persistently(&executor.pipeline, || ledger.record(&claims)).await?;
 
     // Deliver concurrently; as each one settles (delivered or not, its
     // follow-up records acknowledged), its outcome joins the next ledger
@@ -104,7 +99,7 @@ pub async fn deliver(
 /// `[notifiers] max_in_flight`).
 const PER_BATCH_IN_FLIGHT: usize = 256;
 /// Outcomes recorded in one ledger write...
-const MARK_EVERY: usize = 64;
+const MARK_EVERY: usize = 256;
 /// ...or after this long, whichever comes first.
 const MARK_AFTER: Duration = Duration::from_millis(50);
 
