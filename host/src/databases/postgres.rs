@@ -1,11 +1,13 @@
 //! PostgreSQL through one `tokio-postgres` client (it pipelines concurrent
 //! queries), connected at first use and again after the connection drops.
+//! Statements are sent with their parameter types (all `text`), in one
+//! round trip, unprepared.
 
 use super::Failure;
 use crate::engine::sandbox::Row;
 use crate::engine::types::Cell;
 use tokio::sync::Mutex;
-use tokio_postgres::types::{FromSql, Type};
+use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
 pub(super) struct Postgres {
@@ -39,9 +41,7 @@ impl Postgres {
 
     pub(super) async fn query(&self, sql: &str, params: &[String]) -> Result<Vec<Row>, Failure> {
         let client = self.client().await?;
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-        let rows = client.query(sql, &params).await.map_err(|e| failure("query failed", e))?;
+        let rows = client.query_typed(sql, &text_params(params)).await.map_err(|e| failure("query failed", e))?;
         rows.iter()
             .map(|row| {
                 row.columns()
@@ -56,10 +56,14 @@ impl Postgres {
 
     pub(super) async fn execute(&self, sql: &str, params: &[String]) -> Result<u64, Failure> {
         let client = self.client().await?;
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-        client.execute(sql, &params).await.map_err(|e| failure("statement failed", e))
+        client.execute_typed(sql, &text_params(params)).await.map_err(|e| failure("statement failed", e))
     }
+}
+
+/// Every parameter is bound as `text` (the guest's parameters are strings):
+/// a query casts it where a column is not text (`$1::int`).
+fn text_params(params: &[String]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    params.iter().map(|p| (p as &(dyn ToSql + Sync), Type::TEXT)).collect()
 }
 
 /// A closed connection means the database did not answer; other errors
