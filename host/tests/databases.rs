@@ -33,8 +33,12 @@ async fn exercise(dialect: Dialect, tag: &str) {
     let db = Database::open("mon", &dialect.config, true).expect("open");
     let [a, b, c, d, e, f] = dialect.marks;
     let (definition, method) = (format!("def-{tag}"), format!("m-{tag}"));
-    db.execute(&format!("DELETE FROM alarm_definition WHERE id = {a}"), &[definition.clone()]).await.expect("clean");
-    db.execute(&format!("DELETE FROM notification_method WHERE id = {a}"), &[method.clone()]).await.expect("clean");
+    db.execute(&format!("DELETE FROM alarm_definition WHERE id = {a}"), std::slice::from_ref(&definition))
+        .await
+        .expect("clean");
+    db.execute(&format!("DELETE FROM notification_method WHERE id = {a}"), std::slice::from_ref(&method))
+        .await
+        .expect("clean");
     db.execute(
         &format!("INSERT INTO alarm_definition (id, tenant_id, name) VALUES ({a}, {b}, {c})"),
         &[definition.clone(), "t".into(), "cpu".into()],
