@@ -26,17 +26,7 @@ dir=${2:-$root/target/influxdb}
 
 install() {
   if command -v influxd >/dev/null; then return; fi
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "influxd is missing and installing Debian's influxdb package needs root or sudo"
-    sudo="sudo"
-  fi
-  echo "influxdb.sh: installing Debian's influxdb package" >&2
-  $sudo apt-get update -q >&2 || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q influxdb >&2 \
-    || die "could not install Debian's influxdb package (see the apt-get output above)"
-  # The package may start a system-wide server on 0.0.0.0:8086: stop it, ours listen on loopback.
-  $sudo service influxdb stop >/dev/null 2>&1 || true
+  apt_install influxdb influxdb
 }
 
 answers_ping() {

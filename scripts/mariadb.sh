@@ -44,21 +44,7 @@ install() {
      && find_program mariadb-install-db mysql_install_db >/dev/null; then
     return
   fi
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "mariadbd is missing and installing Debian's mariadb-server package needs root or sudo"
-    sudo="sudo"
-  fi
-  echo "mariadb.sh: installing Debian's mariadb-server and mariadb-client packages" >&2
-  $sudo apt-get update -q >&2 || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-      mariadb-server mariadb-client >&2 \
-    || die "could not install Debian's mariadb-server package (see the apt-get output above)"
-  # The package starts a system-wide server (port 3306, /run/mysqld): stop and
-  # disable it, ours run from their own directories on loopback.
-  $sudo service mariadb stop >/dev/null 2>&1 || true
-  $sudo systemctl disable mariadb >/dev/null 2>&1 || true
-  $sudo update-rc.d mariadb disable >/dev/null 2>&1 || true
+  apt_install mariadb mariadb-server mariadb-client
 }
 
 # A client connected as root through the server's socket.

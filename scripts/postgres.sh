@@ -41,20 +41,7 @@ server_bin() {
 
 install() {
   if server_bin >/dev/null && command -v psql >/dev/null; then return; fi
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "the PostgreSQL server is missing and installing Debian's postgresql package needs root or sudo"
-    sudo="sudo"
-  fi
-  echo "postgres.sh: installing Debian's postgresql package" >&2
-  $sudo apt-get update -q >&2 || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends postgresql postgresql-client >&2 \
-    || die "could not install Debian's postgresql package (see the apt-get output above)"
-  # The package creates and may start a system-wide cluster on port 5432:
-  # stop and disable it, ours run from their own directories on loopback.
-  $sudo service postgresql stop >/dev/null 2>&1 || true
-  $sudo systemctl disable postgresql >/dev/null 2>&1 || true
-  $sudo update-rc.d postgresql disable >/dev/null 2>&1 || true
+  apt_install postgresql postgresql postgresql-client
 }
 
 # Sets `run_as` to the command prefix that runs a program as the server's

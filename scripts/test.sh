@@ -12,26 +12,20 @@ cd "$(dirname "$0")/.."
 stops=()
 cleanup() { for s in "${stops[@]}"; do eval "$s" || true; done; }
 trap cleanup EXIT
-# One real Kafka broker, InfluxDB, MariaDB and PostgreSQL for every test that needs them
-# (tests start their own when the variables are unset).
-if [ -z "${MONASCA_WASM_KAFKA:-}" ]; then
-  stops+=("scripts/kafka.sh stop target/kafka-suite")
-  MONASCA_WASM_KAFKA=$(scripts/kafka.sh start target/kafka-suite)
-  export MONASCA_WASM_KAFKA
-fi
-if [ -z "${MONASCA_WASM_INFLUXDB:-}" ]; then
-  stops+=("scripts/influxdb.sh stop target/influxdb-suite")
-  MONASCA_WASM_INFLUXDB=$(scripts/influxdb.sh start target/influxdb-suite)
-  export MONASCA_WASM_INFLUXDB
-fi
-if [ -z "${MONASCA_WASM_MARIADB:-}" ]; then
-  stops+=("scripts/mariadb.sh stop target/mariadb-suite")
-  MONASCA_WASM_MARIADB=$(scripts/mariadb.sh start target/mariadb-suite)
-  export MONASCA_WASM_MARIADB
-fi
-if [ -z "${MONASCA_WASM_POSTGRES:-}" ]; then
-  stops+=("scripts/postgres.sh stop target/postgres-suite")
-  MONASCA_WASM_POSTGRES=$(scripts/postgres.sh start target/postgres-suite)
-  export MONASCA_WASM_POSTGRES
-fi
+# One real Kafka broker, InfluxDB, MariaDB and PostgreSQL for every test that
+# needs them (tests start their own when the variables are unset).
+# start_server VARIABLE SCRIPT: unless VARIABLE is set, start the server of
+# scripts/SCRIPT.sh in target/SCRIPT-suite, export its address as VARIABLE
+# and stop it when the suite ends.
+start_server() {
+  local variable=$1 script=$2 address
+  if [ -n "${!variable:-}" ]; then return; fi
+  stops+=("scripts/$script.sh stop target/$script-suite")
+  address=$("scripts/$script.sh" start "target/$script-suite")
+  export "$variable=$address"
+}
+start_server MONASCA_WASM_KAFKA kafka
+start_server MONASCA_WASM_INFLUXDB influxdb
+start_server MONASCA_WASM_MARIADB mariadb
+start_server MONASCA_WASM_POSTGRES postgres
 cargo test --release --workspace "$@"

@@ -258,26 +258,7 @@ fn write_ascii(out: &mut String, value: &Value, indent: Option<usize>, depth: us
 
 /// A JSON string literal as Python's `json` writes it with `ensure_ascii=True`.
 pub fn write_string_ascii(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{:04x}", unit);
-                }
-            }
-        }
-    }
-    out.push('"');
+    write_quoted(out, s, true);
 }
 
 fn write_json_float(out: &mut String, f: f64) {
@@ -292,6 +273,13 @@ fn write_json_float(out: &mut String, f: f64) {
 
 /// A JSON string literal as simplejson writes it with `ensure_ascii=False`.
 pub fn write_string(out: &mut String, s: &str) {
+    write_quoted(out, s, false);
+}
+
+/// A string literal with Python's escapes: the short forms, `\u00XX` for
+/// other control characters, and (`ascii`) `\uXXXX` for everything outside
+/// printable ASCII, astral characters as surrogate pairs.
+fn write_quoted(out: &mut String, s: &str, ascii: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -302,8 +290,12 @@ pub fn write_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+            ' '..='~' => out.push(c),
+            c if (c as u32) < 0x20 || ascii => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{:04x}", unit);
+                }
             }
             c => out.push(c),
         }

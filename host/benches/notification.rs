@@ -31,8 +31,7 @@ use axum::extract::State;
 use monasca_test_programs::{kafka, mariadb, unique, NOTIFICATION};
 use monasca_wasm::config::{DatabaseConfig, Secret};
 use monasca_wasm::databases::Database;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use rdkafka::producer::FutureRecord;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -146,12 +145,7 @@ fn transition(definition: &str, i: u64, now_ms: u128) -> String {
 }
 
 async fn fill(topic: &str, values: &[String]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .create()
-        .expect("producer");
+    let producer = common::producer();
     let keys: Vec<String> = (0..values.len()).map(|i| i.to_string()).collect();
     for (chunk, keys) in values.chunks(10_000).zip(keys.chunks(10_000)) {
         let sends: Vec<_> = chunk

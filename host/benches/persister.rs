@@ -32,7 +32,7 @@ mod common;
 
 use monasca_test_programs::{influx, influxdb, kafka, unique, PERSISTER};
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::ClientConfig;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -149,16 +149,6 @@ fn spawn(variant: Variant, setup: &Setup, topic: &str, group: &str, database: &s
     command.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("variant starts")
 }
 
-fn producer() -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .expect("producer")
-}
-
 /// The `i`-th input of a variant: a metric envelope, or its line.
 fn input(i: u64, lines: bool) -> Vec<u8> {
     let envelope = monasca_wasm::generate::metric_envelope(i);
@@ -171,7 +161,7 @@ fn input(i: u64, lines: bool) -> Vec<u8> {
 }
 
 async fn fill(topic: &str, n: u64, lines: bool) {
-    let producer = producer();
+    let producer = common::producer();
     for start in (0..n).step_by(20_000) {
         let values: Vec<Vec<u8>> = (start..(start + 20_000).min(n)).map(|i| input(i, lines)).collect();
         let sends = values
@@ -237,7 +227,7 @@ async fn latency(variant: Variant, setup: &Setup, rate: u64) -> (f64, f64) {
     common::create_topic(&topic, PARTITIONS).await;
     let (group, database) = (unique("plat"), unique("plat").replace('-', "_"));
     let child = spawn(variant, setup, &topic, &group, &database);
-    let producer = producer();
+    let producer = common::producer();
     let url = influxdb();
     // Warm up: the variant has joined and written once.
     let warm = input(10_000_000, variant.reads_lines());

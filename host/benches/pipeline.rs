@@ -63,12 +63,7 @@ fn proc_peak_rss_mb(pid: u32) -> Option<f64> {
 }
 
 async fn fill(topic: &str, n: usize, size: usize) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .create()
-        .expect("producer");
+    let producer = common::producer();
     let pad = "x".repeat(size.saturating_sub(12));
     for start in (0..n).step_by(10_000) {
         let values: Vec<String> = (start..(start + 10_000).min(n)).map(|i| format!("{i:011} {pad}")).collect();

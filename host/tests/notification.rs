@@ -6,10 +6,10 @@
 mod common;
 
 use common::kafka::{consume_on, create_topics_on, produce_values, spawn_host, terminate};
-use common::notify::{write_config, Method, Mon, Setup, Topics};
+use common::notify::{dead_letter_reason, write_config, Method, Mon, Setup, Topics};
 use common::receiver::{Behaviour, Receiver};
 use monasca_test_programs::services::{decode_mail, SmtpServer};
-use rdkafka::message::{Headers, Message as _};
+use rdkafka::message::Message as _;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -121,13 +121,10 @@ async fn every_method_type_sends_what_monasca_notification_sends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pagerduty = format!("{}/pagerduty", receiver.url);
     let setup = Setup {
-        test: "notify-payloads",
-        topics: &topics,
-        allow: &["127.0.0.1"],
         smtp_port: Some(smtp.port),
         pagerduty_url: &pagerduty,
         max_attempts: 5,
-        retry_delay: 1,
+        ..Setup::new("notify-payloads", &topics)
     };
     let host = spawn_host(&write_config(dir.path(), &setup));
     produce_values(bootstrap, &topics.alarms, &inputs).await;
@@ -249,15 +246,7 @@ async fn failed_notifications_are_retried_then_dead_lettered() {
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let setup = Setup {
-        test: "notify-retries",
-        topics: &topics,
-        allow: &["127.0.0.1"],
-        smtp_port: None,
-        pagerduty_url: "http://127.0.0.1:9/unused",
-        max_attempts: 3,
-        retry_delay: 1,
-    };
+    let setup = Setup::new("notify-retries", &topics);
     let host = spawn_host(&write_config(dir.path(), &setup));
     produce_values(bootstrap, &topics.alarms, &[transition("def-retries", "alarm-retries", "ALARM")]).await;
 
@@ -275,14 +264,7 @@ async fn failed_notifications_are_retried_then_dead_lettered() {
     // The broken receiver: the first send and `max-attempts` retries, then the dead-letter topic.
     assert_eq!(broken.received().len(), 4, "1 send + 3 retries\n{stderr}");
     assert_eq!(dead.len(), 1, "one dead letter");
-    let reason = dead[0]
-        .headers()
-        .and_then(|h| {
-            h.iter()
-                .find(|h| h.key == "dlq.reason")
-                .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
-        })
-        .unwrap_or_default();
+    let reason = dead_letter_reason(&dead[0]);
     assert!(reason.contains("notification failed") && reason.contains("500"), "{reason}");
     let record: Value = serde_json::from_slice(dead[0].payload().expect("payload")).expect("record");
     assert_eq!(record["id"], "m-retries-broken");
@@ -307,15 +289,7 @@ async fn periodic_webhook_fires_while_the_alarm_stays_in_alarm() {
     .await;
     mon.set_alarm("alarm-periodic", "def-periodic", "ALARM").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let setup = Setup {
-        test: "notify-periodic",
-        topics: &topics,
-        allow: &["127.0.0.1"],
-        smtp_port: None,
-        pagerduty_url: "http://127.0.0.1:9/unused",
-        max_attempts: 3,
-        retry_delay: 1,
-    };
+    let setup = Setup::new("notify-periodic", &topics);
     let host = spawn_host(&write_config(dir.path(), &setup));
     produce_values(bootstrap, &topics.alarms, &[transition("def-periodic", "alarm-periodic", "ALARM")]).await;
 
@@ -357,28 +331,13 @@ async fn destinations_outside_the_allowlist_are_refused_and_dead_lettered() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let allow = format!("127.0.0.1:{port}");
-    let setup = Setup {
-        test: "notify-allow",
-        topics: &topics,
-        allow: &[allow.as_str()],
-        smtp_port: None,
-        pagerduty_url: "http://127.0.0.1:9/unused",
-        max_attempts: 3,
-        retry_delay: 1,
-    };
+    let setup = Setup { allow: &[allow.as_str()], ..Setup::new("notify-allow", &topics) };
     let host = spawn_host(&write_config(dir.path(), &setup));
     produce_values(bootstrap, &topics.alarms, &[transition("def-allow", "alarm-allow", "ALARM")]).await;
     let dead = consume_on(bootstrap, &topics.dead, 1).await;
     let (_, stderr) = terminate(host);
     assert_eq!(dead.len(), 1, "{stderr}");
-    let reason = dead[0]
-        .headers()
-        .and_then(|h| {
-            h.iter()
-                .find(|h| h.key == "dlq.reason")
-                .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
-        })
-        .unwrap_or_default();
+    let reason = dead_letter_reason(&dead[0]);
     assert!(reason.contains("refused") && reason.contains("localhost:") && reason.contains("allow"), "{reason}");
     let paths: Vec<String> = receiver.received().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/allowed"], "nothing reached the refused destination");

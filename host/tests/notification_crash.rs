@@ -56,13 +56,10 @@ async fn kill_9_mid_run_delivers_every_notification_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pagerduty = format!("{}/pagerduty", receiver.url);
     let setup = Setup {
-        test: "notify-crash",
-        topics: &topics,
-        allow: &["127.0.0.1"],
         smtp_port: Some(smtp.port),
         pagerduty_url: &pagerduty,
         max_attempts: 5,
-        retry_delay: 1,
+        ..Setup::new("notify-crash", &topics)
     };
     let config = write_config(dir.path(), &setup);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;

@@ -1,6 +1,6 @@
 # Helpers shared by the scripts that start test servers (kafka.sh,
-# influxdb.sh). Source it; it expects `$name` (the script's name, for
-# messages) to be set.
+# influxdb.sh, mariadb.sh, postgres.sh, smtp.sh). Source it; it expects
+# `$name` (the script's name, for messages) to be set.
 
 die() { echo "$name: $*" >&2; exit 1; }
 
@@ -51,4 +51,23 @@ wait_until_up() {
   done
   stop
   die "$what did not come up in time: $(tail -20 "$log")"
+}
+
+# apt_install SERVICE PACKAGE...: install Debian packages (as root, or with
+# sudo), then stop and disable the system-wide SERVICE a package may start:
+# our servers run from their own directories on loopback.
+apt_install() {
+  local service=$1 sudo=""
+  shift
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "installing Debian's $* needs root or sudo"
+    sudo="sudo"
+  fi
+  echo "$name: installing Debian's $*" >&2
+  $sudo apt-get update -q >&2 || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@" >&2 \
+    || die "could not install Debian's $* (see the apt-get output above)"
+  $sudo service "$service" stop >/dev/null 2>&1 || true
+  $sudo systemctl disable "$service" >/dev/null 2>&1 || true
+  $sudo update-rc.d "$service" disable >/dev/null 2>&1 || true
 }

@@ -7,6 +7,7 @@ use monasca_test_programs::kafka;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +20,17 @@ pub async fn create_topic(name: &str, partitions: i32) {
     for r in admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create") {
         r.expect("created");
     }
+}
+
+/// A producer to fill input topics: 5 ms linger, LZ4, a deep queue.
+pub fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer")
 }
 
 /// The sum of the committed offsets of `reader`'s group on `topic` (0 when

@@ -135,6 +135,31 @@ pub struct Setup<'a> {
     pub retry_delay: u64,
 }
 
+impl<'a> Setup<'a> {
+    /// Loopback allowed, no SMTP, PagerDuty nowhere, 3 attempts, retries after 1 s.
+    pub fn new(test: &'a str, topics: &'a Topics) -> Self {
+        Setup {
+            test,
+            topics,
+            allow: &["127.0.0.1"],
+            smtp_port: None,
+            pagerduty_url: "http://127.0.0.1:9/unused",
+            max_attempts: 3,
+            retry_delay: 1,
+        }
+    }
+}
+
+/// The `dlq.reason` header of a dead letter.
+pub fn dead_letter_reason(message: &rdkafka::message::OwnedMessage) -> String {
+    use rdkafka::message::{Headers, Message};
+    message
+        .headers()
+        .and_then(|h| h.iter().find(|h| h.key == "dlq.reason").and_then(|h| h.value))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default()
+}
+
 /// Write the host configuration of the three notification pipelines to `dir/host.toml`.
 pub fn write_config(dir: &Path, setup: &Setup<'_>) -> std::path::PathBuf {
     let t = setup.topics;
