@@ -6,7 +6,7 @@
 mod common;
 
 use common::kafka::{consume_on, create_topics_on, produce_values, spawn_host, terminate};
-use common::notify::{dead_letter_reason, write_config, Method, Mon, Setup, Topics};
+use common::notify::{dead_letter_reason, metrics, write_config, Method, Mon, Setup, Topics};
 use common::receiver::{Behaviour, Receiver};
 use monasca_test_programs::services::{decode_mail, SmtpServer};
 use rdkafka::message::Message as _;
@@ -252,7 +252,15 @@ async fn failed_notifications_are_retried_then_dead_lettered() {
 
     // The flaky receiver: two failures, then one delivery, all with the same key.
     let dead = consume_on(bootstrap, &topics.dead, 1).await;
+    let metrics = metrics(dir.path()).await;
     let (_, stderr) = terminate(host);
+    for line in [
+        "monasca_wasm_notifier_deliveries_total{channel=\"webhook\",outcome=\"failed\"} 6",
+        "monasca_wasm_notifier_deliveries_total{channel=\"webhook\",outcome=\"sent\"} 1",
+        "monasca_wasm_notifications_failed_total{pipeline=\"notification-retry\"} 4",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
     let attempts = flaky.received();
     assert_eq!(attempts.len(), 3, "flaky: {attempts:?}\n{stderr}");
     assert_eq!(flaky.delivered().len(), 1);

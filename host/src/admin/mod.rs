@@ -131,6 +131,8 @@ pub struct Registry {
     pub token: Option<String>,
     /// The sinks, for their counters.
     pub sinks: Option<Arc<crate::sinks::Sinks>>,
+    /// The notifiers, for their counters by channel.
+    pub notifiers: Option<Arc<crate::notify::Notifiers>>,
 }
 
 impl Registry {

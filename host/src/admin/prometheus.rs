@@ -129,6 +129,17 @@ pub fn render(registry: &Registry) -> String {
             }
         }
     }
+    if let Some(notifiers) = &registry.notifiers {
+        let name = "monasca_wasm_notifier_deliveries_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Notification deliveries by channel and outcome (sent, failed, refused; skipped: \
+             the ledger had them as sent). Notifiers are shared by pipelines.\n# TYPE {name} counter"
+        );
+        for ((channel, outcome), count) in notifiers.counts().read() {
+            let _ = writeln!(out, "{name}{{channel=\"{}\",outcome=\"{outcome}\"}} {count}", label(&channel));
+        }
+    }
     let up = "monasca_wasm_pipeline_up";
     let _ = writeln!(out, "# HELP {up} 1 while the pipeline runs, 0 once it stopped or failed.\n# TYPE {up} gauge");
     for p in &registry.pipelines {
@@ -155,7 +166,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         Stats::add(&stats.consumed, 42);
         let view = PipelineView::new("p\"1", "persister", "abc", &["metrics".into()], "g", stats);
-        let text = render(&Registry { pipelines: vec![Arc::new(view)], token: None, sinks: None });
+        let text = render(&Registry { pipelines: vec![Arc::new(view)], token: None, sinks: None, notifiers: None });
         assert!(text.contains("# TYPE monasca_wasm_messages_consumed_total counter\n"), "{text}");
         assert!(text.contains("monasca_wasm_messages_consumed_total{pipeline=\"p\\\"1\"} 42\n"), "{text}");
         assert!(

@@ -148,6 +148,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     if let Some(admin) = &config.admin {
         registry.token = admin.token();
         registry.sinks = Some(sinks.clone());
+        registry.notifiers = notifiers.clone();
         let listener = tokio::net::TcpListener::bind(&admin.listen)
             .await
             .with_context(|| format!("admin server: cannot listen on {}", admin.listen))?;

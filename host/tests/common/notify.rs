@@ -150,6 +150,13 @@ impl<'a> Setup<'a> {
     }
 }
 
+/// The host's Prometheus metrics (its admin server; the host of `dir`'s configuration must run).
+pub async fn metrics(dir: &Path) -> String {
+    let url = std::fs::read_to_string(dir.join("admin.url")).expect("admin url");
+    let answer = reqwest::get(format!("{url}/metrics")).await.expect("/metrics answers");
+    answer.text().await.expect("metrics text")
+}
+
 /// The `dlq.reason` header of a dead letter.
 pub fn dead_letter_reason(message: &rdkafka::message::OwnedMessage) -> String {
     use rdkafka::message::{Headers, Message};
@@ -192,8 +199,10 @@ pub fn write_config(dir: &Path, setup: &Setup<'_>) -> std::path::PathBuf {
             t.dead
         )
     };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("address").port();
+    std::fs::write(dir.join("admin.url"), format!("http://127.0.0.1:{port}")).expect("admin url");
     let config = format!(
-        "{}[databases.mon]\ntype = \"mysql\"\nurl = \"{}\"\n\
+        "{}[admin]\nlisten = \"127.0.0.1:{port}\"\n[databases.mon]\ntype = \"mysql\"\nurl = \"{}\"\n\
          [notifiers]\nallow = [{}]\ntimeout_ms = 5000\n{email}\
          [notifiers.jira]\nuser = \"monasca\"\npassword = \"jira-secret\"\n\
          [notifiers.ledger]\ndatabase = \"mon\"\ntable = \"ledger_{}\"\n{}{}{}",
