@@ -181,6 +181,10 @@ pub enum SmtpTls {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JiraConfig {
+    /// The Jira server, e.g. `https://jira.example.org`: Jira notifications
+    /// go there only (a method's address must be on this server), so the
+    /// credentials never reach another host.
+    pub url: String,
     /// Jira user; `MONASCA_WASM_JIRA_USER` wins.
     #[serde(default)]
     pub user: Option<String>,

@@ -89,6 +89,7 @@ async fn exercise(dialect: Dialect, tag: &str) {
     let entries: Vec<(&str, Entry)> = keys.iter().map(|k| (k.as_str(), Entry::Failed)).collect();
     ledger.record(&entries).await.expect("record");
     ledger.record(&[(keys[0].as_str(), Entry::Sent), (keys[1].as_str(), Entry::Refused)]).await.expect("overwrite");
+    ledger.record(&[(keys[0].as_str(), Entry::Failed)]).await.expect("never downgraded");
     let all: Vec<&str> = keys.iter().map(String::as_str).collect();
     let found = ledger.entries(&all).await.expect("entries");
     assert_eq!(found.len(), 600);

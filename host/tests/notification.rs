@@ -124,6 +124,7 @@ async fn every_method_type_sends_what_monasca_notification_sends() {
         smtp_port: Some(smtp.port),
         pagerduty_url: &pagerduty,
         max_attempts: 5,
+        jira_url: Some(&receiver.url),
         ..Setup::new("notify-payloads", &topics)
     };
     let host = spawn_host(&write_config(dir.path(), &setup));

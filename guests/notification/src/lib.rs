@@ -18,7 +18,9 @@
 //!   `delay_seconds` = the period): while the alarm's state (the
 //!   `alarm_state` lookup) is still the notified one and the method still
 //!   has this period, the notification is sent again and re-published for
-//!   the next period.
+//!   the next period. A chain's rounds are the transition's time plus whole
+//!   periods (the records' `notification_timestamp`), so a replay re-creates
+//!   the same rounds and the ledger sends each once.
 //!
 //! Every notification carries the idempotency key `alarm id:transition
 //! time:method id` (periodic rounds add the round's time), so the host's
@@ -35,7 +37,7 @@
 //! | `retry-topic` | `retry-notifications` | where failed ones wait for a retry |
 //! | `periodic` | `60:60-seconds-notifications` | `period:topic` pairs, comma-separated |
 //! | `ttl-seconds` | `14400` | older alarms are dropped (0: never) |
-//! | `max-attempts` | `5` | sends of a notification before it is dead-lettered |
+//! | `max-attempts` | `5` | retries of a failed notification (after the first send) before its message is dead-lettered |
 //! | `enabled-types` | `email,pagerduty,webhook` | method types notified (others dropped); also `slack`, `jira` |
 //! | `grafana-url` | none | base URL of the email's Grafana link |
 //! | `pagerduty-url` | PagerDuty's v1 events URL | where PagerDuty events go |
@@ -133,7 +135,7 @@ impl Processor for NotificationGuest {
             } else if message.topic == self.retry_topic {
                 self.retry(message, now_ms, out)
             } else if let Some(period) = self.periodic.iter().find(|(_, t)| *t == message.topic).map(|(p, _)| *p) {
-                self.periodic_round(message, period, now_ms, out)
+                self.periodic_round(message, period, out)
             } else {
                 Err(Handling::Reject(format!("topic `{}` is not one this guest handles", message.topic)))
             };
@@ -201,14 +203,24 @@ impl NotificationGuest {
                 notification_timestamp: Some(stamp),
                 period: m.period,
             };
-            if let Some(topic) = self.periodic_topic(notice.period) {
-                out.produce(message, notice.to_json()).to_topic(topic);
-            }
+            // A periodic method starts its chain of rounds, whatever the
+            // send's outcome (as the original). The chain's times count from
+            // the transition, so a replay that starts it again makes the
+            // same rounds, which the ledger sends once.
+            let periodic = self.periodic_topic(notice.period).map(|topic| {
+                let mut first = notice.clone();
+                first.notification_timestamp = Some(notice.alarm_timestamp_ms() as f64 / 1000.0);
+                (topic.to_string(), first.to_json())
+            });
             // Sent or failed, the record is the same: the original publishes
             // a failure with its count unchanged (the retry engine counts).
             let key = notice.key();
             let record = notice.to_json();
             let follow = |n: Notification| {
+                let n = match &periodic {
+                    Some((topic, first)) => n.on_sent(topic, first.clone()).on_failed(topic, first.clone()),
+                    None => n,
+                };
                 n.on_sent(&self.notification_topic, record.clone()).on_failed(&self.retry_topic, record)
             };
             self.notify(message, &notice, key, follow, out)?;
@@ -245,7 +257,7 @@ impl NotificationGuest {
     }
 
     /// A periodic notification, due again.
-    fn periodic_round(&self, message: &Message, period: i64, now_ms: i64, out: &mut Effects) -> Result<(), Handling> {
+    fn periodic_round(&self, message: &Message, period: i64, out: &mut Effects) -> Result<(), Handling> {
         let mut notice = Notice::from_json(&message.value).map_err(Handling::Reject)?;
         let rows = lookup::query(&self.alarm_state_lookup, &[notice.alarm_id()])
             .map_err(|e| Handling::Retry(format!("lookup `{}` failed: {e}", self.alarm_state_lookup)))?;
@@ -265,9 +277,11 @@ impl NotificationGuest {
             log::debug(&format!("method {} no longer has period {period}: periodic notification ends", notice.id));
             return Ok(());
         }
+        // Rounds are the chain's start plus whole periods (not the clock), so
+        // that a replayed round re-creates the same next round.
         let round = notice.notification_timestamp.map(|s| (s * 1000.0).round() as i64).unwrap_or(0);
         let key = format!("{}:periodic:{round}", notice.key());
-        notice.notification_timestamp = Some(now_ms as f64 / 1000.0);
+        notice.notification_timestamp = Some((round + period * 1000) as f64 / 1000.0);
         let next = notice.to_json();
         let topic = message.topic.clone();
         // The original re-publishes whatever the send's outcome.
@@ -315,6 +329,8 @@ impl NotificationGuest {
         let d = delivery(notice, &self.plugins).map_err(Handling::Reject)?;
         let mut n = Notification::new(d.channel, d.destination, d.body, key);
         n.attributes = d.attributes;
+        // One alarm's notifications to one destination arrive in order.
+        n.attributes.push(("order".to_string(), notice.alarm_id().to_string()));
         out.notify(message, follow(n));
         Ok(())
     }

@@ -81,21 +81,27 @@ fn retries_count_attempts_then_stop() {
 fn periodic_notifications_repeat_while_the_alarm_stays() {
     let mut harness = guest(60, "ALARM");
     let first = harness.run_values("alarm-state-transitions", &[ALARM]).expect("transition");
-    let periodic = first
+    let started = notified(&first);
+    let periodic = started
+        .on_sent
         .iter()
-        .find_map(|e| match e {
-            Effect::Produce(r) if r.topic.as_deref() == Some("60-seconds-notifications") => Some(r.value.clone()),
-            _ => None,
-        })
-        .expect("published to the periodic topic");
+        .find(|r| r.topic.as_deref() == Some("60-seconds-notifications"))
+        .map(|r| r.value.clone())
+        .expect("the chain starts once the first notification is out");
+    assert!(started.on_failed.iter().any(|r| r.value == periodic), "...or failed");
+    assert_eq!(record(&periodic)["notification_timestamp"], 1_700_000_000.0, "rounds count from the transition");
     harness.at_time(1_700_000_160_000);
     let round = harness.run_values("60-seconds-notifications", &[&periodic]).expect("round");
     let n = notified(&round);
-    assert_eq!(n.idempotency_key, "a-1:1700000000000:m-1:periodic:1700000100000");
+    assert_eq!(n.idempotency_key, "a-1:1700000000000:m-1:periodic:1700000000000");
     assert_eq!(n.on_sent[0].topic.as_deref(), Some("60-seconds-notifications"));
     assert_eq!(n.on_failed[0].topic.as_deref(), Some("60-seconds-notifications"), "re-published whatever happens");
     let next = record(&n.on_sent[0].value);
-    assert_eq!(next["notification_timestamp"], 1_700_000_160.0);
+    assert_eq!(next["notification_timestamp"], 1_700_000_060.0, "the next round is one period later");
+    // A replay of the same round makes the same next round (and key).
+    let again = harness.run_values("60-seconds-notifications", &[&periodic]).expect("replayed round");
+    assert_eq!(notified(&again).idempotency_key, n.idempotency_key);
+    assert_eq!(notified(&again).on_sent[0].value, n.on_sent[0].value);
 
     let mut ok = guest(60, "OK");
     ok.at_time(1_700_000_160_000);

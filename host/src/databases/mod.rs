@@ -139,8 +139,8 @@ impl Database {
     pub async fn query(&self, sql: &str, params: &[String]) -> Result<Vec<Row>, DatabaseError> {
         let answer = match &self.backend {
             Backend::Sqlite(db) => db.query(sql, params),
-            Backend::Mysql(db) => db.query(sql, params).await,
-            Backend::Postgresql(db) => db.query(sql, params).await,
+            Backend::Mysql(db) => answer_within(db.query(sql, params)).await,
+            Backend::Postgresql(db) => answer_within(db.query(sql, params)).await.inspect_err(|f| db.forget_after(f)),
         };
         answer.map_err(|f| self.error(f))
     }
@@ -157,11 +157,22 @@ impl Database {
     pub async fn execute(&self, sql: &str, params: &[String]) -> Result<u64, DatabaseError> {
         let answer = match &self.backend {
             Backend::Sqlite(db) => db.execute(sql, params),
-            Backend::Mysql(db) => db.execute(sql, params).await,
-            Backend::Postgresql(db) => db.execute(sql, params).await,
+            Backend::Mysql(db) => answer_within(db.execute(sql, params)).await,
+            Backend::Postgresql(db) => answer_within(db.execute(sql, params)).await.inspect_err(|f| db.forget_after(f)),
         };
         answer.map_err(|f| self.error(f))
     }
+}
+
+/// How long a network database may take to answer before it counts as unavailable.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `call`'s answer, or "unavailable" when none comes in time (a
+/// half-open connection would otherwise hold the partition forever).
+async fn answer_within<T>(call: impl std::future::Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    tokio::time::timeout(ANSWER_WITHIN, call)
+        .await
+        .unwrap_or_else(|_| Err(Failure::Unavailable(format!("no answer within {} s", ANSWER_WITHIN.as_secs()))))
 }
 
 /// Open every configured database for lookups (SQLite read-only).

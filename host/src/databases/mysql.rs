@@ -47,12 +47,18 @@ impl Mysql {
     }
 }
 
-/// A server's refusal is the statement's fault; anything else (I/O, a
-/// closed connection, the pool) means the database did not answer.
+/// MySQL error codes that say "not now" rather than "not this statement":
+/// too many connections, shutting down, lock wait timeout, deadlock, query
+/// interrupted, connection killed.
+const TRANSIENT: [u16; 6] = [1040, 1053, 1205, 1213, 1317, 1927];
+
+/// A server's refusal is the statement's fault, except the transient ones;
+/// anything else (I/O, a closed connection, the pool) means the database
+/// did not answer.
 fn failure(what: &str, e: mysql_async::Error) -> Failure {
     let reason = format!("{what}: {e}");
     match e {
-        mysql_async::Error::Server(_) => Failure::Statement(reason),
+        mysql_async::Error::Server(ref server) if !TRANSIENT.contains(&server.code) => Failure::Statement(reason),
         _ => Failure::Unavailable(reason),
     }
 }

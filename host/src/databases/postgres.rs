@@ -21,6 +21,14 @@ impl Postgres {
         Ok(Postgres { url: url.to_string(), client: Mutex::new(None) })
     }
 
+    /// After the database did not answer, drop the connection: the next
+    /// call connects afresh.
+    pub(super) fn forget_after(&self, failure: &Failure) {
+        if let (Failure::Unavailable(_), Ok(mut slot)) = (failure, self.client.try_lock()) {
+            *slot = None;
+        }
+    }
+
     async fn client(&self) -> Result<std::sync::Arc<Client>, Failure> {
         let mut slot = self.client.lock().await;
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
@@ -66,12 +74,15 @@ fn text_params(params: &[String]) -> Vec<(&(dyn ToSql + Sync), Type)> {
     params.iter().map(|p| (p as &(dyn ToSql + Sync), Type::TEXT)).collect()
 }
 
-/// A closed connection means the database did not answer; other errors
-/// are the statement's.
+/// A closed connection or a transient server condition means the database
+/// did not answer; other errors are the statement's.
 fn failure(what: &str, e: tokio_postgres::Error) -> Failure {
     let reason = format!("{what}: {e}");
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
-    if e.is_closed() || io {
+    // SQLSTATE classes 08 (connection), 40 (rolled back: deadlock,
+    // serialization), 53 (out of resources), 57 (shutting down, cancelled).
+    let transient = e.code().is_some_and(|c| ["08", "40", "53", "57"].iter().any(|class| c.code().starts_with(class)));
+    if e.is_closed() || io || transient {
         Failure::Unavailable(reason)
     } else {
         Failure::Statement(reason)

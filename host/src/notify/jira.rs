@@ -4,7 +4,8 @@
 //! resolved or closed, then add the guest's body as a comment. Jira's REST
 //! API v2 with basic authentication.
 //!
-//! The destination is `https://jira.example.org/?project=KEY[&component=C]`;
+//! The destination is `https://jira.example.org/?project=KEY[&component=C]`
+//! and must be on the configured server (`[notifiers.jira] url`);
 //! attributes: `summary`, `description` (for a new issue), `search` (the text
 //! the summary must contain, the alarm id) and optionally `issue-type` (Bug).
 
@@ -17,6 +18,7 @@ use serde_json::{json, Value};
 
 /// Jira credentials; requests go through the HTTP notifier's client.
 pub struct Jira {
+    server: reqwest::Url,
     user: String,
     password: String,
 }
@@ -27,8 +29,9 @@ impl Jira {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let user = env("MONASCA_WASM_JIRA_USER").or(config.user.clone());
         let password = env("MONASCA_WASM_JIRA_PASSWORD").or(config.password.as_ref().map(|p| p.0.clone()));
+        let server = reqwest::Url::parse(&config.url).map_err(|e| format!("[notifiers.jira] url: {e}"))?;
         match (user, password) {
-            (Some(user), Some(password)) => Ok(Jira { user, password }),
+            (Some(user), Some(password)) => Ok(Jira { server, user, password }),
             _ => Err("[notifiers.jira] needs a user and a password".to_string()),
         }
     }
@@ -39,6 +42,12 @@ impl Jira {
             Ok(url) => url,
             Err(refusal) => return refusal,
         };
+        if url.origin() != self.server.origin() {
+            return Outcome::Refused(format!(
+                "Jira destination {} is not the configured Jira server ([notifiers.jira] url)",
+                url.origin().ascii_serialization()
+            ));
+        }
         let query = |key: &str| url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
         let Some(project) = query("project") else {
             return Outcome::Refused("a Jira destination needs `?project=KEY`".to_string());
@@ -61,9 +70,12 @@ impl Jira {
         component: Option<String>,
         n: &Notification,
     ) -> Result<(), String> {
-        let search = attribute(n, "search").unwrap_or_default().replace('\'', "\\'");
-        let jql =
-            format!("project={project} and reporter='{}' and summary ~ '{search}'", self.user.replace('\'', "\\'"));
+        let jql = format!(
+            "project = {} and reporter = {} and summary ~ {}",
+            jql_string(project),
+            jql_string(&self.user),
+            jql_string(attribute(n, "search").unwrap_or_default())
+        );
         let found = self
             .call(client.get(format!("{base}/rest/api/2/search")).query(&[("jql", jql.as_str()), ("fields", "status")]))
             .await?;
@@ -123,5 +135,23 @@ impl Jira {
             return Err(format!("answered {status}: {}", snippet(&body)));
         }
         Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
+
+/// A JQL string literal: quoted, with `\\` and `"` escaped, so a value
+/// cannot change the query.
+fn jql_string(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jql_values_stay_values() {
+        assert_eq!(jql_string("MON"), "\"MON\"");
+        assert_eq!(jql_string("X\" or project = \"Y"), "\"X\\\" or project = \\\"Y\"");
+        assert_eq!(jql_string("a\\"), "\"a\\\\\"");
     }
 }

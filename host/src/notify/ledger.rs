@@ -10,8 +10,11 @@
 //! receiver can drop the copy. `failed` keys go out again (retries). No row
 //! is written before a delivery: one write per outcome, not two.
 //!
-//! Table (created when missing): `idempotency_key` (primary key), `state`,
-//! `updated_at` (ms since the epoch).
+//! Table (created when missing): `idempotency_key` (primary key: the
+//! SHA-256 of the key in hex, so any key fits and compares exactly whatever
+//! the database's collation), `state`, `updated_at` (ms since the epoch). An
+//! outcome never replaces `sent` or `refused`: two deliveries of one key
+//! racing (a replay beside a retry) cannot make it sendable again.
 
 use crate::databases::{Database, DatabaseError, Dialect};
 use std::collections::HashMap;
@@ -56,6 +59,12 @@ impl Entry {
 /// Keys per statement.
 const CHUNK: usize = 500;
 
+/// How a key is stored: its SHA-256 in hex.
+fn stored(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
 /// The ledger over one database table.
 pub struct Ledger {
     database: Arc<Database>,
@@ -81,8 +90,8 @@ impl Ledger {
         self.created
             .get_or_try_init(|| async {
                 let key_type = match self.database.dialect() {
-                    Dialect::Mysql => "VARCHAR(255)",
-                    Dialect::Sqlite | Dialect::Postgresql => "TEXT",
+                    Dialect::Mysql => "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin",
+                    Dialect::Sqlite | Dialect::Postgresql => "CHAR(64)",
                 };
                 let sql = format!(
                     "CREATE TABLE IF NOT EXISTS {} (idempotency_key {key_type} NOT NULL PRIMARY KEY, \
@@ -107,13 +116,15 @@ impl Ledger {
                 self.table,
                 marks.join(", ")
             );
-            let params: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
+            let params: Vec<String> = chunk.iter().map(|k| stored(k)).collect();
+            let keys: HashMap<&str, &str> = params.iter().map(String::as_str).zip(chunk.iter().copied()).collect();
             for row in self.database.query(&sql, &params).await? {
                 let text = |i: usize| match row.get(i) {
                     Some((_, crate::engine::types::Cell::Text(t))) => Some(t.clone()),
                     _ => None,
                 };
-                if let (Some(key), Some(entry)) = (text(0), text(1).as_deref().and_then(Entry::parse)) {
+                let key = text(0).and_then(|digest| keys.get(digest.trim()).map(|k| k.to_string()));
+                if let (Some(key), Some(entry)) = (key, text(1).as_deref().and_then(Entry::parse)) {
                     found.insert(key, entry);
                 }
             }
@@ -139,13 +150,18 @@ impl Ledger {
                     _ => dialect.placeholder(n + 3),
                 };
                 rows.push(format!("({}, {}, {stamp})", dialect.placeholder(n + 1), dialect.placeholder(n + 2)));
-                params.extend([key.to_string(), entry.as_str().to_string(), now.clone()]);
+                params.extend([stored(key), entry.as_str().to_string(), now.clone()]);
             }
+            let table = &self.table;
             let upsert = match dialect {
-                Dialect::Mysql => "ON DUPLICATE KEY UPDATE state = VALUES(state), updated_at = VALUES(updated_at)",
-                Dialect::Sqlite | Dialect::Postgresql => {
-                    "ON CONFLICT (idempotency_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
-                }
+                Dialect::Mysql => "ON DUPLICATE KEY UPDATE \
+                     updated_at = IF(state IN ('sent', 'refused'), updated_at, VALUES(updated_at)), \
+                     state = IF(state IN ('sent', 'refused'), state, VALUES(state))"
+                    .to_string(),
+                Dialect::Sqlite | Dialect::Postgresql => format!(
+                    "ON CONFLICT (idempotency_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at \
+                     WHERE {table}.state NOT IN ('sent', 'refused')"
+                ),
             };
             let sql = format!(
                 "INSERT INTO {} (idempotency_key, state, updated_at) VALUES {} {upsert}",
@@ -170,9 +186,16 @@ mod tests {
         assert!(ledger.entries(&["a"]).await.expect("empty").is_empty());
         ledger.record(&[("a", Entry::Failed), ("b", Entry::Failed)]).await.expect("record");
         ledger.record(&[("a", Entry::Sent)]).await.expect("overwrite");
+        ledger.record(&[("a", Entry::Failed), ("b", Entry::Refused)]).await.expect("no downgrade");
+        ledger.record(&[("b", Entry::Failed)]).await.expect("no downgrade");
         let found = ledger.entries(&["a", "b", "c"]).await.expect("entries");
-        assert_eq!(found.get("a"), Some(&Entry::Sent));
-        assert_eq!(found.get("b"), Some(&Entry::Failed));
+        assert_eq!(found.get("a"), Some(&Entry::Sent), "sent stays sent");
+        assert_eq!(found.get("b"), Some(&Entry::Refused), "refused stays refused");
+        let long = "k".repeat(10_000);
+        ledger.record(&[(long.as_str(), Entry::Sent), ("A", Entry::Sent)]).await.expect("any key");
+        let found = ledger.entries(&[long.as_str(), "A", "a"]).await.expect("entries");
+        assert_eq!(found.get(long.as_str()), Some(&Entry::Sent));
+        assert_eq!((found.get("A"), found.get("a")), (Some(&Entry::Sent), Some(&Entry::Sent)), "case kept apart");
         assert!(!found.contains_key("c"));
         let many: Vec<String> = (0..1_200).map(|i| format!("k{i}")).collect();
         let entries: Vec<(&str, Entry)> = many.iter().map(|k| (k.as_str(), Entry::Sent)).collect();

@@ -56,7 +56,7 @@ pub enum NotifyError {
 }
 
 /// The value of a notification's attribute.
-pub(crate) fn attribute<'a>(n: &'a Notification, key: &str) -> Option<&'a str> {
+pub fn attribute<'a>(n: &'a Notification, key: &str) -> Option<&'a str> {
     n.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
@@ -167,11 +167,11 @@ impl Notifiers {
             "webhook" | "pagerduty" | "slack" | "http" => self.http.send(n, &self.allow).await,
             "email" => match &self.email {
                 Some(email) => email.send(n, &self.allow_email).await,
-                None => Outcome::Failed("email notification, but no [notifiers.email] is configured".to_string()),
+                None => Outcome::Refused("email notification, but no [notifiers.email] is configured".to_string()),
             },
             "jira" => match &self.jira {
                 Some(jira) => jira.send(self.http.client(), n, &self.allow).await,
-                None => Outcome::Failed("Jira notification, but no [notifiers.jira] is configured".to_string()),
+                None => Outcome::Refused("Jira notification, but no [notifiers.jira] is configured".to_string()),
             },
             other => Outcome::Refused(format!("no notifier for channel `{other}`")),
         }

@@ -12,7 +12,7 @@ use crate::engine::types::{Message, Notification, OutputRecord};
 use crate::notify::ledger::Entry;
 use crate::notify::Outcome;
 use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// What the notifications of a batch came to.
@@ -69,22 +69,27 @@ pub async fn deliver(
         notifiers.counts().count(&n.channel, "skipped");
     }
 
-    // Deliver concurrently; as each one settles (delivered or not, its
-    // follow-up records acknowledged), its outcome joins the next ledger
-    // write, made every `MARK_EVERY` outcomes or `MARK_AFTER`: a crash then
-    // leaves few keys without an outcome, so little is sent twice.
-    let mut waiting = todo.iter().copied();
+    // Deliver concurrently, but in order within a group: notifications with
+    // the same destination and the same `order` attribute (the notification
+    // guest sets the alarm id) go one after another, as the batch has them,
+    // so an alarm's ALARM and OK reach a receiver in that order. As each one
+    // settles (delivered or not, its follow-up records acknowledged), its
+    // outcome joins the next ledger write, made every `MARK_EVERY` outcomes
+    // or `MARK_AFTER`: a crash then leaves few keys without an outcome.
+    let mut waiting = in_order_groups(todo).into_iter();
     let mut settling = FuturesUnordered::new();
-    settling.extend(waiting.by_ref().take(PER_BATCH_IN_FLIGHT).map(|n| deliver_one(executor, n, batch, module_id)));
+    settling.extend(waiting.by_ref().take(PER_BATCH_IN_FLIGHT).map(|g| deliver_group(executor, g, batch, module_id)));
     let mut marks: Vec<(&str, Entry)> = Vec::with_capacity(MARK_EVERY);
     let mut marked = Instant::now();
-    while let Some((n, settled)) = settling.next().await {
+    while let Some(settled) = settling.next().await {
         if let Some(next) = waiting.next() {
-            settling.push(deliver_one(executor, next, batch, module_id));
+            settling.push(deliver_group(executor, next, batch, module_id));
         }
-        let (entry, counts) = settled?;
-        tally.add(counts);
-        marks.push((n.idempotency_key.as_str(), entry));
+        for (n, settled) in settled {
+            let (entry, counts) = settled?;
+            tally.add(counts);
+            marks.push((n.idempotency_key.as_str(), entry));
+        }
         if marks.len() >= MARK_EVERY || marked.elapsed() >= MARK_AFTER {
             persistently(&executor.pipeline, || ledger.record(&marks)).await?;
             marks.clear();
@@ -95,8 +100,43 @@ pub async fn deliver(
     Ok(tally)
 }
 
-/// Deliveries of one batch under way at once (the host-wide bound is
-/// `[notifiers] max_in_flight`).
+/// The notifications in groups to deliver one after another: same
+/// destination and same `order` attribute; without that attribute each is
+/// its own group. Groups in order of their first member.
+fn in_order_groups(todo: Vec<&Notification>) -> Vec<Vec<&Notification>> {
+    let mut groups: Vec<Vec<&Notification>> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    for n in todo {
+        match crate::notify::attribute(n, "order") {
+            Some(order) => match index.get(&(n.destination.as_str(), order)) {
+                Some(&at) => groups[at].push(n),
+                None => {
+                    index.insert((n.destination.as_str(), order), groups.len());
+                    groups.push(vec![n]);
+                }
+            },
+            None => groups.push(vec![n]),
+        }
+    }
+    groups
+}
+
+/// Deliver a group's notifications one after another, settling each.
+async fn deliver_group<'a>(
+    executor: &'a Executor,
+    group: Vec<&'a Notification>,
+    batch: &'a [Message],
+    module_id: &'a str,
+) -> Vec<(&'a Notification, Result<(Entry, Tally), EffectError>)> {
+    let mut settled = Vec::with_capacity(group.len());
+    for n in group {
+        settled.push(deliver_one(executor, n, batch, module_id).await);
+    }
+    settled
+}
+
+/// Groups of one batch under way at once (the host-wide bound on
+/// deliveries is `[notifiers] max_in_flight`).
 const PER_BATCH_IN_FLIGHT: usize = 256;
 /// Outcomes recorded in one ledger write...
 const MARK_EVERY: usize = 256;

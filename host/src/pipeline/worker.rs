@@ -26,12 +26,14 @@ use tokio::time::Instant;
 const MAX_IN_FLIGHT: usize = 8;
 
 /// How long until `message` is `delay` old by its Kafka timestamp (`None`:
-/// due now, or it has no timestamp).
+/// due now, or it has no timestamp). Never more than `delay`: a timestamp
+/// in the future (a producer's clock ahead of ours) does not stall the
+/// partition beyond one delay.
 fn due_in(message: &Message, delay: Duration) -> Option<Duration> {
     let stamp = message.timestamp_ms?;
     let due = stamp.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
     let wait = due - crate::engine::types::now_ms();
-    (wait > 0).then(|| Duration::from_millis(wait as u64))
+    (wait > 0).then(|| Duration::from_millis(wait as u64).min(delay))
 }
 
 /// A batch whose effects are being carried out.
@@ -70,9 +72,41 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
         if intake.held.is_empty() {
             break;
         }
-        // A delayed pipeline waits until its next message is due.
-        if let Some(wait) = shared.delay.and_then(|delay| intake.held.front().and_then(|m| due_in(m, delay))) {
-            tokio::time::sleep(wait).await;
+        // A delayed pipeline waits until its next message is due, settling
+        // finished batches meanwhile. Revoked or shutting down (the queue
+        // closed): what is not due yet is left unprocessed, its offsets not
+        // stored, for the partition's next owner.
+        if let Some(delay) = shared.delay {
+            // A message is waited for once (at most `delay`), whatever its timestamp says.
+            let mut waited_for = None;
+            while let Some((offset, wait)) = intake.held.front().and_then(|m| Some((m.offset, due_in(m, delay)?))) {
+                if waited_for == Some(offset) {
+                    break;
+                }
+                if intake.closed {
+                    intake.held.clear();
+                    break;
+                }
+                let settle_front = async {
+                    match in_flight.front_mut() {
+                        Some(front) => (&mut front.effects).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => waited_for = Some(offset),
+                    chunk = intake.rx.recv() => intake.take(chunk),
+                    outcome = settle_front => {
+                        let done = in_flight.pop_front().map(|b| (b.last_offset, b.cut));
+                        if !settled(&shared, &topic, partition, outcome, done) {
+                            return;
+                        }
+                    }
+                }
+            }
+            if intake.held.is_empty() {
+                break;
+            }
         }
 
         // Cut the batch: what is held and queued, then (with `max_wait_ms`)

@@ -133,6 +133,8 @@ pub struct Setup<'a> {
     pub max_attempts: u32,
     /// Delay of the retry pipeline, seconds.
     pub retry_delay: u64,
+    /// The Jira server (`[notifiers.jira] url`), if any.
+    pub jira_url: Option<&'a str>,
 }
 
 impl<'a> Setup<'a> {
@@ -146,6 +148,7 @@ impl<'a> Setup<'a> {
             pagerduty_url: "http://127.0.0.1:9/unused",
             max_attempts: 3,
             retry_delay: 1,
+            jira_url: None,
         }
     }
 }
@@ -177,6 +180,10 @@ pub fn write_config(dir: &Path, setup: &Setup<'_>) -> std::path::PathBuf {
         }
         None => String::new(),
     };
+    let jira = match setup.jira_url {
+        Some(url) => format!("[notifiers.jira]\nurl = \"{url}\"\nuser = \"monasca\"\npassword = \"jira-secret\"\n"),
+        None => String::new(),
+    };
     let guest_config = format!(
         "[pipeline.config]\nalarm-topic = \"{}\"\nnotification-topic = \"{}\"\nretry-topic = \"{}\"\n\
          periodic = \"2:{}\"\nttl-seconds = \"0\"\nmax-attempts = \"{}\"\n\
@@ -204,7 +211,7 @@ pub fn write_config(dir: &Path, setup: &Setup<'_>) -> std::path::PathBuf {
     let config = format!(
         "{}[admin]\nlisten = \"127.0.0.1:{port}\"\n[databases.mon]\ntype = \"mysql\"\nurl = \"{}\"\n\
          [notifiers]\nallow = [{}]\ntimeout_ms = 5000\n{email}\
-         [notifiers.jira]\nuser = \"monasca\"\npassword = \"jira-secret\"\n\
+         {jira}\
          [notifiers.ledger]\ndatabase = \"mon\"\ntable = \"ledger_{}\"\n{}{}{}",
         super::kafka::config_head("notification-cache"),
         monasca_test_programs::mariadb(),
