@@ -53,20 +53,9 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
         // Wait for the first message of the next batch, settling finished
         // batches meanwhile so an idle partition's offsets are stored too.
         while intake.held.is_empty() && !intake.closed {
-            let settle_front = async {
-                match in_flight.front_mut() {
-                    Some(front) => (&mut front.effects).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                chunk = intake.rx.recv() => intake.take(chunk),
-                outcome = settle_front => {
-                    let done = in_flight.pop_front().map(|b| (b.last_offset, b.cut));
-                    if !settled(&shared, &topic, partition, outcome, done) {
-                        return;
-                    }
-                }
+            let wake = next_event(&mut intake.rx, &mut in_flight, None).await;
+            if !woke(&shared, &topic, partition, &mut intake, &mut in_flight, wake) {
+                return;
             }
         }
         if intake.held.is_empty() {
@@ -87,18 +76,10 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
                     intake.held.clear();
                     break;
                 }
-                let settle_front = async {
-                    match in_flight.front_mut() {
-                        Some(front) => (&mut front.effects).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => waited_for = Some(offset),
-                    chunk = intake.rx.recv() => intake.take(chunk),
-                    outcome = settle_front => {
-                        let done = in_flight.pop_front().map(|b| (b.last_offset, b.cut));
-                        if !settled(&shared, &topic, partition, outcome, done) {
+                match next_event(&mut intake.rx, &mut in_flight, Some(wait)).await {
+                    Wake::Slept => waited_for = Some(offset),
+                    wake => {
+                        if !woke(&shared, &topic, partition, &mut intake, &mut in_flight, wake) {
                             return;
                         }
                     }
@@ -202,6 +183,64 @@ async fn lookups_down(shared: &Shared, error: &str, pause: &mut Duration) {
         "a lookup's database is unavailable; the batch will run again");
     tokio::time::sleep(*pause).await;
     *pause = (*pause * 2).min(Duration::from_secs(10));
+}
+
+/// What woke a worker that was waiting.
+enum Wake {
+    /// A chunk from the consumer thread (`None`: the queue closed).
+    Chunk(Option<Vec<Message>>),
+    /// The oldest in-flight batch's effects finished.
+    Settled(Result<Result<(), String>, tokio::task::JoinError>),
+    /// The nap ran out.
+    Slept,
+}
+
+/// Wait for the next chunk, for the oldest in-flight batch to settle, or
+/// (with `nap`) for that long.
+async fn next_event(
+    rx: &mut mpsc::Receiver<Vec<Message>>,
+    in_flight: &mut VecDeque<InFlight>,
+    nap: Option<Duration>,
+) -> Wake {
+    let settle_front = async {
+        match in_flight.front_mut() {
+            Some(front) => (&mut front.effects).await,
+            None => std::future::pending().await,
+        }
+    };
+    let nap = async {
+        match nap {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        chunk = rx.recv() => Wake::Chunk(chunk),
+        outcome = settle_front => Wake::Settled(outcome),
+        _ = nap => Wake::Slept,
+    }
+}
+
+/// Take a chunk in, or settle the oldest batch; false when the pipeline failed.
+fn woke(
+    shared: &Shared,
+    topic: &str,
+    partition: i32,
+    intake: &mut Intake,
+    in_flight: &mut VecDeque<InFlight>,
+    wake: Wake,
+) -> bool {
+    match wake {
+        Wake::Chunk(chunk) => {
+            intake.take(chunk);
+            true
+        }
+        Wake::Settled(outcome) => {
+            let done = in_flight.pop_front().map(|b| (b.last_offset, b.cut));
+            settled(shared, topic, partition, outcome, done)
+        }
+        Wake::Slept => true,
+    }
 }
 
 /// A partition's incoming messages: the chunks the consumer thread sends, and
