@@ -88,7 +88,7 @@ pub struct Database {
 }
 
 enum Backend {
-    Sqlite(sqlite::Sqlite),
+    Sqlite(Arc<sqlite::Sqlite>),
     Mysql(mysql::Mysql),
     Postgresql(postgres::Postgres),
 }
@@ -104,7 +104,7 @@ impl Database {
         };
         let backend = match config {
             DatabaseConfig::Sqlite { path } => {
-                Backend::Sqlite(sqlite::Sqlite::open(path, writable).map_err(connect_error)?)
+                Backend::Sqlite(Arc::new(sqlite::Sqlite::open(path, writable).map_err(connect_error)?))
             }
             DatabaseConfig::Mysql { url: u } => Backend::Mysql(mysql::Mysql::new(&url(u)).map_err(connect_error)?),
             DatabaseConfig::Postgresql { url: u } => {
@@ -117,7 +117,7 @@ impl Database {
     /// A writable SQLite file (created when missing), e.g. the embedded ledger.
     pub fn sqlite_file(name: &str, path: &Path) -> Result<Self, DatabaseError> {
         let connect_error = |reason: String| DatabaseError::Connect { name: name.to_string(), reason };
-        let backend = Backend::Sqlite(sqlite::Sqlite::open(path, true).map_err(connect_error)?);
+        let backend = Backend::Sqlite(Arc::new(sqlite::Sqlite::open(path, true).map_err(connect_error)?));
         Ok(Database { name: name.to_string(), backend })
     }
 
@@ -138,7 +138,7 @@ impl Database {
     /// Run a query with text parameters; rows as (column, typed cell) pairs.
     pub async fn query(&self, sql: &str, params: &[String]) -> Result<Vec<Row>, DatabaseError> {
         let answer = match &self.backend {
-            Backend::Sqlite(db) => db.query(sql, params),
+            Backend::Sqlite(db) => off_runtime(db, sql, params, |db, sql, params| db.query(sql, params)).await,
             Backend::Mysql(db) => answer_within(db.query(sql, params)).await,
             Backend::Postgresql(db) => answer_within(db.query(sql, params)).await.inspect_err(|f| db.forget_after(f)),
         };
@@ -156,12 +156,26 @@ impl Database {
     /// Run a statement that returns no rows; the number of rows it changed.
     pub async fn execute(&self, sql: &str, params: &[String]) -> Result<u64, DatabaseError> {
         let answer = match &self.backend {
-            Backend::Sqlite(db) => db.execute(sql, params),
+            Backend::Sqlite(db) => off_runtime(db, sql, params, |db, sql, params| db.execute(sql, params)).await,
             Backend::Mysql(db) => answer_within(db.execute(sql, params)).await,
             Backend::Postgresql(db) => answer_within(db.execute(sql, params)).await.inspect_err(|f| db.forget_after(f)),
         };
         answer.map_err(|f| self.error(f))
     }
+}
+
+/// Run a SQLite call on tokio's blocking threads: a file lock can make it
+/// wait (the ledger's `busy_timeout`), which must not stall the runtime.
+async fn off_runtime<T: Send + 'static>(
+    db: &Arc<sqlite::Sqlite>,
+    sql: &str,
+    params: &[String],
+    call: fn(&sqlite::Sqlite, &str, &[String]) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let (db, sql, params) = (db.clone(), sql.to_string(), params.to_vec());
+    tokio::task::spawn_blocking(move || call(&db, &sql, &params))
+        .await
+        .unwrap_or_else(|e| Err(Failure::Statement(format!("database task failed: {e}"))))
 }
 
 /// How long a network database may take to answer before it counts as unavailable.
