@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::kafka::{consume_on, create_topics_on, produce_values, spawn_host, terminate};
+use common::kafka::{consume_on, produce_values, spawn_host, terminate};
 use common::notify::{dead_letter_reason, metrics, write_config, Method, Mon, Setup, Topics};
 use common::receiver::{Behaviour, Receiver};
 use monasca_test_programs::services::{decode_mail, SmtpServer};
@@ -52,8 +52,7 @@ fn transition(definition: &str, alarm: &str, state: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_method_type_sends_what_monasca_notification_sends() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::new("notify-payloads");
-    create_topics_on(bootstrap, &topics.all(), 1).await;
+    let topics = Topics::create("notify-payloads", 1).await;
     let receiver = Receiver::start(Behaviour::Succeed).await;
     let smtp = SmtpServer::start("payloads", &[]);
     let mon = Mon::connect();
@@ -231,8 +230,7 @@ async fn every_method_type_sends_what_monasca_notification_sends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_notifications_are_retried_then_dead_lettered() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::new("notify-retries");
-    create_topics_on(bootstrap, &topics.all(), 1).await;
+    let topics = Topics::create("notify-retries", 1).await;
     let flaky = Receiver::start(Behaviour::FailFirst(2)).await;
     let broken = Receiver::start(Behaviour::AlwaysFail).await;
     let mon = Mon::connect();
@@ -285,8 +283,7 @@ async fn failed_notifications_are_retried_then_dead_lettered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn periodic_webhook_fires_while_the_alarm_stays_in_alarm() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::new("notify-periodic");
-    create_topics_on(bootstrap, &topics.all(), 1).await;
+    let topics = Topics::create("notify-periodic", 1).await;
     let receiver = Receiver::start(Behaviour::Succeed).await;
     let mon = Mon::connect();
     let hook = format!("{}/periodic", receiver.url);
@@ -321,8 +318,7 @@ async fn periodic_webhook_fires_while_the_alarm_stays_in_alarm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn destinations_outside_the_allowlist_are_refused_and_dead_lettered() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::new("notify-allow");
-    create_topics_on(bootstrap, &topics.all(), 1).await;
+    let topics = Topics::create("notify-allow", 1).await;
     let receiver = Receiver::start(Behaviour::Succeed).await;
     let mon = Mon::connect();
     let allowed = format!("{}/allowed", receiver.url);

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::kafka::{create_topics_on, produce_values, spawn_host, terminate};
+use common::kafka::{produce_values, spawn_host, terminate};
 use common::notify::{write_config, Method, Mon, Setup, Topics};
 use common::receiver::{Behaviour, Receiver};
 use monasca_test_programs::services::SmtpServer;
@@ -37,8 +37,7 @@ fn message_id(raw: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_mid_run_delivers_every_notification_once() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::new("notify-crash");
-    create_topics_on(bootstrap, &topics.all(), 3).await;
+    let topics = Topics::create("notify-crash", 3).await;
     let receiver = Receiver::start(Behaviour::Succeed).await;
     let smtp = SmtpServer::start("crash", &[]);
     let mon = Mon::connect();

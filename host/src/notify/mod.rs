@@ -60,22 +60,40 @@ pub fn attribute<'a>(n: &'a Notification, key: &str) -> Option<&'a str> {
     n.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// The outcomes counted per channel, in this order.
+const OUTCOMES: [&str; 4] = ["sent", "failed", "refused", "skipped"];
+
 /// Deliveries by channel and outcome, and ledger skips, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct NotifyCounts {
-    counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    counts: Mutex<BTreeMap<String, [u64; 4]>>,
 }
 
 impl NotifyCounts {
     /// Count one delivery (or `skipped`: already sent, per the ledger).
+    /// Allocates only for a channel's first count.
     pub fn count(&self, channel: &str, outcome: &'static str) {
+        let Some(at) = OUTCOMES.iter().position(|o| *o == outcome) else { return };
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        *counts.entry((channel.to_string(), outcome)).or_default() += 1;
+        match counts.get_mut(channel) {
+            Some(row) => row[at] += 1,
+            None => {
+                let mut row = [0; 4];
+                row[at] = 1;
+                counts.insert(channel.to_string(), row);
+            }
+        }
     }
 
-    /// (channel, outcome) → count.
+    /// (channel, outcome) → count, for the outcomes that happened.
     pub fn read(&self) -> BTreeMap<(String, &'static str), u64> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .flat_map(|(channel, row)| {
+                OUTCOMES.iter().zip(row).filter(|(_, n)| **n > 0).map(|(o, n)| ((channel.clone(), *o), *n))
+            })
+            .collect()
     }
 }
 

@@ -115,6 +115,13 @@ impl Topics {
     pub fn all(&self) -> [&str; 5] {
         [&self.alarms, &self.sent, &self.retry, &self.periodic, &self.dead]
     }
+
+    /// The topics of `test`, created on the test broker with `partitions` each.
+    pub async fn create(test: &str, partitions: i32) -> Self {
+        let topics = Topics::new(test);
+        super::kafka::create_topics_on(monasca_test_programs::kafka(), &topics.all(), partitions).await;
+        topics
+    }
 }
 
 /// What a test's host needs to know.
