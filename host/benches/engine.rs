@@ -13,9 +13,11 @@
 //! ratio of medians to native.
 
 use monasca_guest_sdk::testing::Harness;
-use monasca_test_programs::{PASSTHROUGH, PERSISTER};
-use monasca_wasm::engine::types::Message;
-use monasca_wasm::engine::{Engine, EngineSettings};
+use monasca_test_programs::{NOTIFICATION, PASSTHROUGH, PERSISTER};
+use monasca_wasm::engine::sandbox::{LookupFuture, Row};
+use monasca_wasm::engine::types::{Cell, Message};
+use monasca_wasm::engine::{Engine, EngineSettings, Lookups};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The same allocator as the `monasca-wasm` binary.
@@ -63,12 +65,53 @@ fn envelopes() -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Alarm transitions as the notification benchmark sends them: one alarm
+/// definition, a hundred hosts.
+fn transitions() -> Vec<Vec<u8>> {
+    (0..BATCH)
+        .map(|i| {
+            format!(
+                r#"{{"alarm-transitioned": {{"tenantId": "bench", "alarmId": "def-alarm-{i}", "alarmDefinitionId": "def", "alarmName": "cpu high", "alarmDescription": "cpu above 90% for 3 minutes", "metrics": [{{"id": null, "name": "cpu.idle_perc", "dimensions": {{"hostname": "compute-{}", "service": "compute"}}}}], "oldState": "OK", "newState": "ALARM", "actionsEnabled": true, "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.idle_perc) < 10.0 with the values: [7.5]", "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": {}}}}}"#,
+                i % 100,
+                4_000_000_000_000u64 + i as u64
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+/// The alarm definition's one webhook.
+fn webhook_row() -> Vec<(String, Cell)> {
+    vec![
+        ("id".to_string(), Cell::Text("m-1".to_string())),
+        ("type".to_string(), Cell::Text("WEBHOOK".to_string())),
+        ("name".to_string(), Cell::Text("hook".to_string())),
+        ("address".to_string(), Cell::Text("http://127.0.0.1:9/hook".to_string())),
+        ("period".to_string(), Cell::Integer(0)),
+    ]
+}
+
+/// `alarm_actions` answered from memory, as the host's cache answers it.
+struct OneWebhook;
+
+impl Lookups for OneWebhook {
+    fn query(&self, _name: &str, _params: Vec<String>) -> LookupFuture {
+        let rows: Vec<Row> = vec![webhook_row()];
+        Box::pin(async move { Ok(rows) })
+    }
+}
+
 fn host_batch(values: &[Vec<u8>]) -> Vec<Message> {
+    host_batch_of("metrics", values)
+}
+
+fn host_batch_of(topic: &str, values: &[Vec<u8>]) -> Vec<Message> {
+    let topic: Arc<str> = topic.into();
     values
         .iter()
         .enumerate()
         .map(|(i, v)| Message {
-            topic: "metrics".into(),
+            topic: topic.clone(),
             partition: 0,
             offset: i as i64,
             timestamp_ms: Some(1_700_000_000_000),
@@ -80,11 +123,15 @@ fn host_batch(values: &[Vec<u8>]) -> Vec<Message> {
 }
 
 fn sdk_batch(values: &[Vec<u8>]) -> Vec<monasca_guest_sdk::Message> {
+    sdk_batch_of("metrics", values)
+}
+
+fn sdk_batch_of(topic: &str, values: &[Vec<u8>]) -> Vec<monasca_guest_sdk::Message> {
     values
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let mut m = monasca_guest_sdk::Message::new("metrics", v.clone());
+            let mut m = monasca_guest_sdk::Message::new(topic, v.clone());
             m.offset = i as i64;
             m.timestamp_ms = Some(1_700_000_000_000);
             m
@@ -210,10 +257,84 @@ fn main() -> anyhow::Result<()> {
         if wasm_median <= 1.5 { "met" } else { "MISSED" },
         if ratio <= 2.0 { "met" } else { "MISSED" }
     ));
+    table.push_str(&notification_table(&runtime, &engine, rounds)?);
     print!("{table}");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-reports");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("engine.md"), &table)?;
     eprintln!("report written to {}", dir.join("engine.md").display());
     Ok(())
+}
+
+/// The notification guest's cost per alarm transition (one webhook method):
+/// wasm against the same code compiled natively, interleaved the same way.
+fn notification_table(runtime: &tokio::runtime::Runtime, engine: &Engine, rounds: usize) -> anyhow::Result<String> {
+    let topic = "alarm-state-transitions";
+    let values = transitions();
+    let batch = host_batch_of(topic, &values);
+    let config = vec![("ttl-seconds".to_string(), "0".to_string())];
+    let module = engine.load_file(NOTIFICATION)?;
+    let mut guest = runtime.block_on(module.instantiate_with("bench", config, Arc::new(OneWebhook)))?;
+    let mut native = Harness::<notification::NotificationGuest>::new(&[("ttl-seconds", "0")])
+        .map_err(anyhow::Error::msg)?
+        .with_lookup("alarm_actions", |_| Ok(vec![sdk_row(webhook_row())]));
+    let notified = |effects: usize, what: &str| {
+        // A notification and nothing else per transition.
+        anyhow::ensure!(effects == BATCH, "{what}: {effects} effects for {BATCH} transitions");
+        Ok(())
+    };
+    notified(runtime.block_on(guest.process(&batch))?.len(), "notification guest")?;
+    notified(native.run(sdk_batch_of(topic, &values)).map_err(|e| anyhow::anyhow!("{e}"))?.len(), "native")?;
+
+    let mut series = [
+        Series { name: "notification, native (the limit)", per_message_ns: vec![] },
+        Series { name: "notification guest, wasm", per_message_ns: vec![] },
+    ];
+    for round in 0..rounds + 3 {
+        let batches: Vec<_> = (0..BATCHES_PER_ROUND).map(|_| sdk_batch_of(topic, &values)).collect();
+        let started = Instant::now();
+        for b in batches {
+            std::hint::black_box(native.run(b).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        let native_elapsed = started.elapsed();
+        let started = Instant::now();
+        for _ in 0..BATCHES_PER_ROUND {
+            std::hint::black_box(runtime.block_on(guest.process(&batch))?);
+        }
+        let wasm_elapsed = started.elapsed();
+        if round >= 3 {
+            series[0].record(native_elapsed);
+            series[1].record(wasm_elapsed);
+        }
+    }
+    let native_median = series[0].quantile(0.5);
+    let mut table = format!(
+        "\nNotification guest cost per alarm transition, {BATCH}-transition batches, one webhook method each \
+         ({rounds} rounds × {BATCHES_PER_ROUND} batches)\n\n| variant | median µs/msg | p90 µs/msg | × native |\n|---|---:|---:|---:|\n"
+    );
+    for s in &series {
+        table.push_str(&format!(
+            "| {} | {:.3} | {:.3} | {:.2} |\n",
+            s.name,
+            s.quantile(0.5) / 1000.0,
+            s.quantile(0.9) / 1000.0,
+            s.quantile(0.5) / native_median
+        ));
+    }
+    Ok(table)
+}
+
+fn sdk_row(row: Vec<(String, Cell)>) -> monasca_guest_sdk::Row {
+    row.into_iter()
+        .map(|(name, cell)| {
+            let cell = match cell {
+                Cell::Null => monasca_guest_sdk::Cell::Null,
+                Cell::Text(t) => monasca_guest_sdk::Cell::Text(t),
+                Cell::Integer(i) => monasca_guest_sdk::Cell::Integer(i),
+                Cell::Float(f) => monasca_guest_sdk::Cell::Float(f),
+                Cell::Bytes(b) => monasca_guest_sdk::Cell::Bytes(b),
+            };
+            (name, cell)
+        })
+        .collect()
 }

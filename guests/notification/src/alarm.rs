@@ -4,7 +4,7 @@
 //! requires, and judged valid (actions enabled, not older than the TTL).
 
 use crate::python;
-use serde_json::{Map, Value};
+use monasca_guest_sdk::pyjson::Json;
 
 /// The keys monasca-notification requires (their presence only).
 const REQUIRED: [&str; 12] = [
@@ -22,11 +22,11 @@ const REQUIRED: [&str; 12] = [
     "timestamp",
 ];
 
-/// A parsed alarm transition.
+/// A parsed alarm transition, its strings borrowed from the message.
 #[derive(Debug, Clone)]
-pub struct Alarm {
+pub struct Alarm<'a> {
     /// The `alarm-transitioned` object, as received.
-    pub raw: Map<String, Value>,
+    pub raw: Json<'a>,
     /// `timestamp`, ms since the epoch.
     pub timestamp_ms: i64,
 }
@@ -40,35 +40,35 @@ pub enum Skip {
     Expired(f64),
 }
 
-impl Alarm {
+impl<'a> Alarm<'a> {
     /// Parse a message value; the error is the reason to dead-letter it.
-    pub fn parse(value: &[u8]) -> Result<Self, String> {
+    pub fn parse(value: &'a [u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(value).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
-        let message: Value = serde_json::from_str(text).map_err(|e| format!("message is not valid JSON: {e}"))?;
-        let Value::Object(mut message) = message else {
+        let mut message = Json::parse_str(text).map_err(|e| format!("message is not valid JSON: {e}"))?;
+        if !matches!(message, Json::Object(_)) {
             return Err("message is not a JSON object".to_string());
-        };
+        }
         let raw = match message.remove("alarm-transitioned") {
-            Some(Value::Object(raw)) => raw,
+            Some(raw @ Json::Object(_)) => raw,
             Some(_) => return Err("`alarm-transitioned` is not an object".to_string()),
             None => return Err("message has no `alarm-transitioned` object".to_string()),
         };
-        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| !raw.contains_key(*k)).collect();
+        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| raw.get(k).is_none()).collect();
         if !missing.is_empty() {
             return Err(format!("alarm transition lacks {}", quoted(&missing)));
         }
         for key in ["alarmId", "alarmDefinitionId", "newState"] {
-            if !raw[key].is_string() {
+            if !raw.member(key).is_string() {
                 return Err(format!("alarm transition: `{key}` is not a string"));
             }
         }
-        let timestamp_ms = millis(&raw["timestamp"]).ok_or("alarm transition: `timestamp` is not a number")?;
+        let timestamp_ms = millis(raw.member("timestamp")).ok_or("alarm transition: `timestamp` is not a number")?;
         Ok(Alarm { raw, timestamp_ms })
     }
 
     /// Whether it is to be notified at `now_ms` with `ttl_seconds` (0: no TTL).
     pub fn check(&self, now_ms: i64, ttl_seconds: u64) -> Result<(), Skip> {
-        if !python::truthy(&self.raw["actionsEnabled"]) {
+        if !python::truthy(self.raw.member("actionsEnabled")) {
             return Err(Skip::ActionsDisabled);
         }
         let age = (now_ms as f64 - self.timestamp_ms as f64) / 1000.0;
@@ -80,16 +80,15 @@ impl Alarm {
 
     /// A string field (empty when absent or not a string).
     pub fn text(&self, key: &str) -> &str {
-        self.raw.get(key).and_then(Value::as_str).unwrap_or_default()
+        self.raw.member(key).as_str().unwrap_or_default()
     }
 }
 
 /// A JSON number as whole milliseconds (floats truncated).
-pub fn millis(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => {
-            n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite() && f.abs() < 9e15).map(|f| f as i64))
-        }
+pub fn millis(value: &Json) -> Option<i64> {
+    match *value {
+        Json::Int(i) => Some(i),
+        Json::UInt(_) | Json::Float(_) => value.as_f64().filter(|f| f.is_finite() && f.abs() < 9e15).map(|f| f as i64),
         _ => None,
     }
 }
@@ -117,7 +116,7 @@ mod tests {
         assert!(err.contains("`severity`"), "{err}");
         assert!(Alarm::parse(b"{").expect_err("json").contains("not valid JSON"));
         assert!(Alarm::parse(b"{}").expect_err("wrapper").contains("alarm-transitioned"));
-        let disabled = Alarm::parse(OK.replace("\"actionsEnabled\": true", "\"actionsEnabled\": 0").as_bytes());
-        assert_eq!(disabled.expect("parses").check(0, 0), Err(Skip::ActionsDisabled));
+        let disabled = OK.replace("\"actionsEnabled\": true", "\"actionsEnabled\": 0");
+        assert_eq!(Alarm::parse(disabled.as_bytes()).expect("parses").check(0, 0), Err(Skip::ActionsDisabled));
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::notice::Notice;
 use crate::python::{asctime, str_of};
-use serde_json::Value;
+use monasca_guest_sdk::pyjson::Json;
 
 /// A mail's subject and plain-text body.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,12 +17,11 @@ pub struct Mail {
 
 /// The mail for `n`.
 pub fn compose(n: &Notice, grafana_url: Option<&str>) -> Mail {
-    let empty = Vec::new();
-    let metrics = n.alarm("metrics").as_array().unwrap_or(&empty);
+    let metrics = n.alarm("metrics").as_array().unwrap_or_default();
     let mut hosts: Vec<String> = Vec::new();
     let mut targets: Vec<String> = Vec::new();
     for metric in metrics {
-        let dimensions = &metric["dimensions"];
+        let dimensions = metric.member("dimensions");
         for (key, seen) in [("hostname", &mut hosts), ("target_host", &mut targets)] {
             if let Some(value) = dimensions.get(key) {
                 let value = str_of(value);
@@ -91,9 +90,9 @@ fn one_line(subject: &str) -> String {
 
 /// `{grafana}/dashboard/script/drilldown.js?metric=NAME&k=v...&from=..&to=..`
 /// (ten minutes either side, nothing escaped, as the original).
-fn grafana_link(grafana_url: &str, metric: &Value, timestamp_ms: i64) -> String {
-    let mut url = format!("{grafana_url}/dashboard/script/drilldown.js?metric={}", str_of(&metric["name"]));
-    if let Some(dimensions) = metric["dimensions"].as_object() {
+fn grafana_link(grafana_url: &str, metric: &Json, timestamp_ms: i64) -> String {
+    let mut url = format!("{grafana_url}/dashboard/script/drilldown.js?metric={}", str_of(metric.member("name")));
+    if let Some(dimensions) = metric.member("dimensions").as_object() {
         for (key, value) in dimensions {
             url.push_str(&format!("&{key}={}", str_of(value)));
         }
@@ -103,11 +102,12 @@ fn grafana_link(grafana_url: &str, metric: &Value, timestamp_ms: i64) -> String 
 }
 
 /// The dimension sets of the metrics, as the original lays them out.
-fn format_dimensions(metrics: &[Value]) -> String {
+fn format_dimensions(metrics: &[Json]) -> String {
     let sets: Vec<String> = metrics
         .iter()
         .map(|metric| {
-            let pairs: Vec<String> = metric["dimensions"]
+            let pairs: Vec<String> = metric
+                .member("dimensions")
                 .as_object()
                 .map(|d| d.iter().map(|(k, v)| format!("    {k}: {}", str_of(v))).collect())
                 .unwrap_or_default();

@@ -56,9 +56,11 @@ pub use email::{compose as compose_email, Mail};
 pub use notice::Notice;
 pub use payloads::{common_body, delivery, Delivery, PluginSettings};
 
+use monasca_guest_sdk::pyjson::Json;
 use monasca_guest_sdk::{
     clock, log, lookup, Cell, Config, Effects, Message, Notification, ProcessError, Processor, Row,
 };
+use std::rc::Rc;
 
 /// The default `[pagerduty_notifier] url`.
 pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/generic/2010-04-15/create_event.json";
@@ -83,7 +85,7 @@ pub struct NotificationGuest {
 struct Method {
     id: String,
     kind: String,
-    name: serde_json::Value,
+    name: monasca_guest_sdk::pyjson::Json<'static>,
     address: String,
     period: i64,
 }
@@ -129,9 +131,10 @@ impl Processor for NotificationGuest {
 
     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError> {
         let now_ms = clock::now_ms();
+        let mut actions = Actions::default();
         for message in &batch {
             let handled = if message.topic == self.alarm_topic {
-                self.transition(message, now_ms, out)
+                self.transition(message, now_ms, &mut actions, out)
             } else if message.topic == self.retry_topic {
                 self.retry(message, now_ms, out)
             } else if let Some(period) = self.periodic.iter().find(|(_, t)| *t == message.topic).map(|(p, _)| *p) {
@@ -159,7 +162,13 @@ enum Handling {
 
 impl NotificationGuest {
     /// An alarm transition: one notification per enabled method.
-    fn transition(&self, message: &Message, now_ms: i64, out: &mut Effects) -> Result<(), Handling> {
+    fn transition(
+        &self,
+        message: &Message,
+        now_ms: i64,
+        actions: &mut Actions,
+        out: &mut Effects,
+    ) -> Result<(), Handling> {
         let alarm = Alarm::parse(&message.value).map_err(Handling::Reject)?;
         match alarm.check(now_ms, self.ttl_seconds) {
             Ok(()) => {}
@@ -176,11 +185,8 @@ impl NotificationGuest {
                 return Ok(());
             }
         }
-        let params = [alarm.text("alarmDefinitionId"), alarm.text("newState")];
-        let rows = lookup::query(&self.actions_lookup, &params)
-            .map_err(|e| Handling::Retry(format!("lookup `{}` failed: {e}", self.actions_lookup)))?;
-        let methods: Vec<Method> = rows.iter().filter_map(|row| method(row, None)).collect();
-        if !methods.is_empty() && !alarm.raw.get("metrics").is_some_and(serde_json::Value::is_array) {
+        let methods = actions.of(&self.actions_lookup, alarm.text("alarmDefinitionId"), alarm.text("newState"))?;
+        if !methods.is_empty() && !alarm.raw.member("metrics").is_array() {
             return Err(Handling::Reject("alarm transition has no `metrics` list".to_string()));
         }
         if alarm.raw.get("alarmDescription").is_none() && !methods.is_empty() {
@@ -188,7 +194,7 @@ impl NotificationGuest {
         }
         let stamp = now_ms as f64 / 1000.0;
         let raw_alarm = notice::RawAlarm::new(alarm.raw);
-        for m in methods {
+        for m in methods.iter().cloned() {
             if !self.enabled.contains(&m.kind) {
                 log::warn(&format!("notification method {} has type {}, which is not enabled: dropped", m.id, m.kind));
                 continue;
@@ -336,6 +342,41 @@ impl NotificationGuest {
     }
 }
 
+/// The `alarm_actions` answers of one batch, by (definition, state): a
+/// batch's transitions of one definition ask the host once.
+#[derive(Default)]
+struct Actions {
+    answers: Vec<Answer>,
+}
+
+/// One `alarm_actions` answer: definition id, state, methods.
+struct Answer {
+    definition: String,
+    state: String,
+    methods: Rc<Vec<Method>>,
+}
+
+impl Actions {
+    fn of(&mut self, lookup_name: &str, definition: &str, state: &str) -> Result<Rc<Vec<Method>>, Handling> {
+        if let Some(answer) = self.answers.iter().find(|a| a.definition == definition && a.state == state) {
+            return Ok(answer.methods.clone());
+        }
+        let rows = lookup::query(lookup_name, &[definition, state])
+            .map_err(|e| Handling::Retry(format!("lookup `{lookup_name}` failed: {e}")))?;
+        let methods: Rc<Vec<Method>> = Rc::new(rows.iter().filter_map(|row| method(row, None)).collect());
+        // Few definitions per batch as a rule; a batch of many keeps its last 64.
+        if self.answers.len() >= 64 {
+            self.answers.remove(0);
+        }
+        self.answers.push(Answer {
+            definition: definition.to_string(),
+            state: state.to_string(),
+            methods: methods.clone(),
+        });
+        Ok(methods)
+    }
+}
+
 /// What the method lookup said.
 enum Refreshed {
     Current,
@@ -374,7 +415,7 @@ fn method(row: &Row, known_id: Option<&str>) -> Option<Method> {
     Some(Method {
         id,
         kind: kind.to_ascii_lowercase(),
-        name: name.map(serde_json::Value::String).unwrap_or(serde_json::Value::Null),
+        name: name.map(|n| Json::Str(n.into())).unwrap_or(Json::Null),
         address,
         period,
     })

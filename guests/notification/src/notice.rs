@@ -5,72 +5,66 @@
 //! reads such a record back (the retry and periodic topics).
 
 use crate::alarm::millis;
-use monasca_guest_sdk::pyjson;
-use serde_json::{Map, Value};
+use monasca_guest_sdk::pyjson::{self, Json};
 use std::rc::Rc;
 
 /// An alarm as notifications carry it: the `alarm-transitioned` object and,
 /// rendered once however many methods notify it, its JSON text.
 #[derive(Debug)]
-pub struct RawAlarm {
+pub struct RawAlarm<'a> {
     /// The object (a JSON object), key order kept.
-    pub object: Value,
+    pub object: Json<'a>,
     /// `json.dumps` of it.
     pub json: String,
 }
 
-impl RawAlarm {
+impl<'a> RawAlarm<'a> {
     /// Wrap an alarm object.
-    pub fn new(object: Map<String, Value>) -> Rc<Self> {
-        let object = Value::Object(object);
+    pub fn new(object: Json<'a>) -> Rc<Self> {
         let mut json = String::with_capacity(1024);
-        pyjson::write_value_ascii(&mut json, &object);
+        object.write_ascii(&mut json);
         Rc::new(RawAlarm { object, json })
     }
 }
 
 /// One notification of one alarm transition.
 #[derive(Debug, Clone)]
-pub struct Notice {
+pub struct Notice<'a> {
     /// Notification method id.
     pub id: String,
     /// Method type, lower case (`webhook`, `email`, ...).
     pub kind: String,
     /// Method name.
-    pub name: Value,
+    pub name: Json<'a>,
     /// Method address (URL, email address, PagerDuty service key, ...).
     pub address: String,
     /// Failed attempts so far.
     pub retry_count: u64,
     /// The whole `alarm-transitioned` object.
-    pub raw_alarm: Rc<RawAlarm>,
+    pub raw_alarm: Rc<RawAlarm<'a>>,
     /// When it was (last) sent, seconds since the epoch.
     pub notification_timestamp: Option<f64>,
     /// The method's period, seconds (0: not periodic).
     pub period: i64,
 }
 
-impl Notice {
+impl<'a> Notice<'a> {
     /// The alarm's transition time, ms (0 when it has none).
     pub fn alarm_timestamp_ms(&self) -> i64 {
-        self.raw_alarm.object.get("timestamp").and_then(millis).unwrap_or(0)
+        millis(self.alarm("timestamp")).unwrap_or(0)
     }
 
     /// `alarm_timestamp`: whole seconds, as `int(ts / 1000.0)`.
     pub fn alarm_timestamp(&self) -> i64 {
-        let ms = self.raw_alarm.object.get("timestamp").cloned().unwrap_or(Value::Null);
-        match ms {
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => (i as f64 / 1000.0).trunc() as i64,
-                None => (n.as_f64().unwrap_or(0.0) / 1000.0).trunc() as i64,
-            },
-            _ => 0,
+        match self.alarm("timestamp").as_f64() {
+            Some(ms) => (ms / 1000.0).trunc() as i64,
+            None => 0,
         }
     }
 
     /// A field of the alarm (`Null` when absent).
-    pub fn alarm(&self, key: &str) -> &Value {
-        self.raw_alarm.object.get(key).unwrap_or(&Value::Null)
+    pub fn alarm(&self, key: &str) -> &Json<'a> {
+        self.raw_alarm.object.member(key)
     }
 
     /// A string field of the alarm (empty when absent or not text).
@@ -119,29 +113,33 @@ impl Notice {
 
     /// Read a record written by [`Notice::to_json`] (by this guest or by
     /// monasca-notification).
-    pub fn from_json(value: &[u8]) -> Result<Self, String> {
-        let record: Value =
-            serde_json::from_slice(value).map_err(|e| format!("notification is not valid JSON: {e}"))?;
-        let Value::Object(mut record) = record else {
+    pub fn from_json(value: &'a [u8]) -> Result<Self, String> {
+        let mut record = Json::parse(value).map_err(|e| format!("notification is not valid JSON: {e}"))?;
+        if !matches!(record, Json::Object(_)) {
             return Err("notification is not a JSON object".to_string());
-        };
-        let text = |record: &Map<String, Value>, key: &str| match record.get(key) {
-            Some(Value::String(s)) => Ok(s.clone()),
+        }
+        let text = |record: &Json, key: &str| match record.get(key) {
+            Some(Json::Str(s)) => Ok(s.to_string()),
             _ => Err(format!("notification: `{key}` is missing or not a string")),
         };
         let raw_alarm = match record.remove("raw_alarm") {
-            Some(Value::Object(raw)) => RawAlarm::new(raw),
+            Some(raw @ Json::Object(_)) => RawAlarm::new(raw),
             _ => return Err("notification: `raw_alarm` is missing or not an object".to_string()),
+        };
+        let retry_count = match *record.member("retry_count") {
+            Json::Int(n) => u64::try_from(n).unwrap_or(0),
+            Json::UInt(n) => n,
+            _ => 0,
         };
         Ok(Notice {
             id: text(&record, "id")?,
             kind: text(&record, "type")?.to_ascii_lowercase(),
-            name: record.get("name").cloned().unwrap_or(Value::Null),
+            name: record.remove("name").unwrap_or(Json::Null),
             address: text(&record, "address")?,
-            retry_count: record.get("retry_count").and_then(Value::as_u64).unwrap_or(0),
+            retry_count,
             raw_alarm,
-            notification_timestamp: record.get("notification_timestamp").and_then(Value::as_f64),
-            period: record.get("period").and_then(Value::as_i64).unwrap_or(0),
+            notification_timestamp: record.member("notification_timestamp").as_f64(),
+            period: record.member("period").as_i64().unwrap_or(0),
         })
     }
 }
@@ -176,9 +174,9 @@ impl<'a> JsonObject<'a> {
     }
 
     /// A field holding any JSON value.
-    pub fn value(&mut self, key: &str, value: &Value) {
+    pub fn value(&mut self, key: &str, value: &Json) {
         self.key(key);
-        pyjson::write_value_ascii(self.out, value);
+        value.write_ascii(self.out);
     }
 
     /// A field whose JSON text is already written.

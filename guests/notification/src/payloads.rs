@@ -5,8 +5,8 @@
 
 use crate::email;
 use crate::notice::{JsonObject, Notice};
-use monasca_guest_sdk::pyjson;
-use serde_json::{Map, Value};
+use monasca_guest_sdk::pyjson::Json;
+use std::borrow::Cow;
 
 /// The plugin settings the payloads depend on.
 #[derive(Debug, Clone)]
@@ -35,19 +35,29 @@ pub const TYPES: [&str; 5] = ["email", "pagerduty", "webhook", "slack", "jira"];
 
 /// The common body of the webhook, Slack and Jira plugins. An alarm without
 /// `alarmDescription` gets `null` (the original fails to send it).
-pub fn common_body(n: &Notice) -> Value {
-    let mut body = Map::new();
-    body.insert("alarm_id".into(), n.alarm("alarmId").clone());
-    body.insert("alarm_definition_id".into(), n.alarm("alarmDefinitionId").clone());
-    body.insert("alarm_name".into(), n.alarm("alarmName").clone());
-    body.insert("alarm_description".into(), n.alarm("alarmDescription").clone());
-    body.insert("alarm_timestamp".into(), Value::from(n.alarm_timestamp()));
-    body.insert("state".into(), n.alarm("newState").clone());
-    body.insert("old_state".into(), n.alarm("oldState").clone());
-    body.insert("message".into(), n.alarm("stateChangeReason").clone());
-    body.insert("tenant_id".into(), n.alarm("tenantId").clone());
-    body.insert("metrics".into(), n.alarm("metrics").clone());
-    Value::Object(body)
+pub fn common_body<'a>(n: &Notice<'a>) -> Json<'a> {
+    object(vec![
+        ("alarm_id", n.alarm("alarmId").clone()),
+        ("alarm_definition_id", n.alarm("alarmDefinitionId").clone()),
+        ("alarm_name", n.alarm("alarmName").clone()),
+        ("alarm_description", n.alarm("alarmDescription").clone()),
+        ("alarm_timestamp", Json::Int(n.alarm_timestamp())),
+        ("state", n.alarm("newState").clone()),
+        ("old_state", n.alarm("oldState").clone()),
+        ("message", n.alarm("stateChangeReason").clone()),
+        ("tenant_id", n.alarm("tenantId").clone()),
+        ("metrics", n.alarm("metrics").clone()),
+    ])
+}
+
+/// An object of `members`, in order.
+fn object<'a>(members: Vec<(&'static str, Json<'a>)>) -> Json<'a> {
+    Json::Object(members.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)).collect())
+}
+
+/// A string value.
+fn text(s: &str) -> Json<'static> {
+    Json::Str(Cow::Owned(s.to_string()))
 }
 
 /// `json.dumps` of [`common_body`], written directly.
@@ -79,39 +89,39 @@ pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, Strin
             body: webhook_body(n).into_bytes(),
         }),
         "pagerduty" => {
-            let message = n.alarm("stateChangeReason").clone();
-            let mut details = Map::new();
-            details.insert("alarm_id".into(), n.alarm("alarmId").clone());
-            details.insert("alarm_name".into(), n.alarm("alarmName").clone());
-            details.insert("current".into(), n.alarm("newState").clone());
-            details.insert("message".into(), message.clone());
-            let mut body = Map::new();
-            body.insert("service_key".into(), Value::String(n.address.clone()));
-            body.insert("event_type".into(), Value::String("trigger".into()));
-            body.insert("description".into(), message);
-            body.insert("client".into(), Value::String("Monasca".into()));
-            body.insert("client_url".into(), Value::String(String::new()));
-            body.insert("details".into(), Value::Object(details));
+            let message = n.alarm("stateChangeReason");
+            let details = object(vec![
+                ("alarm_id", n.alarm("alarmId").clone()),
+                ("alarm_name", n.alarm("alarmName").clone()),
+                ("current", n.alarm("newState").clone()),
+                ("message", message.clone()),
+            ]);
+            let body = object(vec![
+                ("service_key", text(&n.address)),
+                ("event_type", text("trigger")),
+                ("description", message.clone()),
+                ("client", text("Monasca")),
+                ("client_url", text("")),
+                ("details", details),
+            ]);
             Ok(Delivery {
                 channel: "pagerduty",
                 destination: settings.pagerduty_url.clone(),
                 attributes: vec![json],
-                body: pyjson::dumps_ascii(&Value::Object(body)).into_bytes(),
+                body: body.dumps_ascii().into_bytes(),
             })
         }
         "slack" => {
-            let text = pyjson::dumps_indented_ascii(&common_body(n), 3);
-            let mut body = Map::new();
-            body.insert("text".into(), Value::String(text));
+            let body = object(vec![("text", text(&common_body(n).dumps_indented_ascii(3)))]);
             Ok(Delivery {
                 channel: "slack",
                 destination: n.address.replace('#', "%23"),
                 attributes: vec![json],
-                body: pyjson::dumps_ascii(&Value::Object(body)).into_bytes(),
+                body: body.dumps_ascii().into_bytes(),
             })
         }
         "jira" => {
-            let comment = format!("{{code}}{}{{code}}", pyjson::dumps_indented_ascii(&common_body(n), 3));
+            let comment = format!("{{code}}{}{{code}}", common_body(n).dumps_indented_ascii(3));
             let summary = format!(
                 "Monasca alarm for alarm_defintion {} status changed to {} for the alarm_id {}",
                 crate::python::str_of(n.alarm("alarmName")),

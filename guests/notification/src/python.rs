@@ -1,37 +1,35 @@
 //! How Python prints values into text (`str(x)`, `time.asctime`), for the
 //! email templates monasca-notification fills with `str.format`.
 
-use monasca_guest_sdk::pyjson;
-use serde_json::Value;
+use monasca_guest_sdk::pyjson::{self, Json};
 
 /// `str(value)` of a JSON value as Python would hold it: strings as they
 /// are, `None`, `True`/`False`, integers as digits, floats as `repr`;
 /// containers as JSON (rare in dimensions).
-pub fn str_of(value: &Value) -> String {
+pub fn str_of(value: &Json) -> String {
     match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "None".to_string(),
-        Value::Bool(true) => "True".to_string(),
-        Value::Bool(false) => "False".to_string(),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => i.to_string(),
-            (None, Some(u), _) => u.to_string(),
-            (_, _, Some(f)) => pyjson::float_repr(f),
-            _ => n.to_string(),
-        },
-        other => pyjson::dumps(other),
+        Json::Str(s) => s.to_string(),
+        Json::Null => "None".to_string(),
+        Json::Bool(true) => "True".to_string(),
+        Json::Bool(false) => "False".to_string(),
+        Json::Int(i) => i.to_string(),
+        Json::UInt(u) => u.to_string(),
+        Json::Float(f) => pyjson::float_repr(*f),
+        other => other.dumps(),
     }
 }
 
 /// Python truthiness of a JSON value (`actionsEnabled`).
-pub fn truthy(value: &Value) -> bool {
+pub fn truthy(value: &Json) -> bool {
     match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
+        Json::Null => false,
+        Json::Bool(b) => *b,
+        Json::Int(i) => *i != 0,
+        Json::UInt(_) => true,
+        Json::Float(f) => *f != 0.0,
+        Json::Str(s) => !s.is_empty(),
+        Json::Array(a) => !a.is_empty(),
+        Json::Object(o) => !o.is_empty(),
     }
 }
 
@@ -84,10 +82,12 @@ mod tests {
 
     #[test]
     fn python_str_and_truth() {
-        assert_eq!(str_of(&serde_json::json!(1)), "1");
-        assert_eq!(str_of(&serde_json::json!(2.0)), "2.0");
-        assert_eq!(str_of(&Value::Null), "None");
-        assert!(!truthy(&serde_json::json!(0)));
-        assert!(truthy(&serde_json::json!("false")));
+        let json = |text: &'static str| Json::parse(text.as_bytes()).expect("json");
+        assert_eq!(str_of(&json("1")), "1");
+        assert_eq!(str_of(&json("2.0")), "2.0");
+        assert_eq!(str_of(&Json::Null), "None");
+        assert!(!truthy(&json("0")));
+        assert!(!truthy(&json("0.0")));
+        assert!(truthy(&json("\"false\"")));
     }
 }

@@ -6,6 +6,10 @@
 //! Python's `repr`. Other tools read those strings back, so a faithful
 //! replacement writes them byte for byte the same.
 
+mod tree;
+
+pub use tree::Json;
+
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -280,8 +284,34 @@ pub fn write_string(out: &mut String, s: &str) {
 /// other control characters, and (`ascii`) `\uXXXX` for everything outside
 /// printable ASCII, astral characters as surrogate pairs.
 fn write_quoted(out: &mut String, s: &str, ascii: bool) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    let bytes = s.as_bytes();
+    // Runs of characters written as they are go out in one copy.
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight plain bytes at a time while there are eight.
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            if !needs_escape(word, ascii) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        let plain = match b {
+            b'"' | b'\\' => false,
+            b' '..=b'~' => true,
+            0x7f.. => !ascii,
+            _ => false,
+        };
+        if plain {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[run..i]);
+        let c = s[i..].chars().next().unwrap_or_default();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -290,17 +320,30 @@ fn write_quoted(out: &mut String, s: &str, ascii: bool) {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             '\u{0c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            c if (c as u32) < 0x20 || ascii => {
+            c => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     let _ = write!(out, "\\u{:04x}", unit);
                 }
             }
-            c => out.push(c),
         }
+        i += c.len_utf8().max(1);
+        run = i;
     }
+    out.push_str(&s[run..]);
     out.push('"');
+}
+
+/// Whether any of the eight bytes in `word` is not written as it is: a
+/// control character, `"`, `\\`, and (`ascii`) DEL or a non-ASCII byte.
+fn needs_escape(word: u64, ascii: bool) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero, or (for `below`) less than `n` (n ≤ 128).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH != 0;
+    let special = below(word, 0x20) || has_zero(word ^ (ONES * b'"' as u64)) || has_zero(word ^ (ONES * b'\\' as u64));
+    special || (ascii && (word & HIGH != 0 || has_zero(word ^ (ONES * 0x7f))))
 }
 
 #[cfg(test)]
@@ -311,7 +354,7 @@ mod tests {
     fn floats_match_python_repr_on_thousands_of_values() {
         // Written by Python 3.11 (see the file's first line); includes
         // halfway cases, where the shortest digits must round to even.
-        let table = include_str!("../testdata/float-repr.txt");
+        let table = include_str!("../../testdata/float-repr.txt");
         let mut checked = 0;
         for line in table.lines().filter(|l| !l.starts_with('#')) {
             let (bits, python) = line.split_once(' ').expect("bits and repr");
@@ -320,6 +363,48 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 3000, "only {checked} values checked");
+    }
+
+    #[test]
+    fn word_scan_finds_every_byte_to_escape() {
+        let plain = |b: u8, ascii: bool| match b {
+            b'"' | b'\\' => false,
+            b' '..=b'~' => true,
+            0x7f.. => !ascii,
+            _ => false,
+        };
+        // Each byte value at each position, among plain neighbours.
+        for position in 0..8 {
+            for b in 0..=255u8 {
+                let mut bytes = *b"abcdefgh";
+                bytes[position] = b;
+                let word = u64::from_le_bytes(bytes);
+                for ascii in [true, false] {
+                    assert_eq!(needs_escape(word, ascii), !plain(b, ascii), "byte {b:#x} at {position}, ascii {ascii}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strings_escape_as_python_json() {
+        // Written by Python 3.11 (see the file's first line): control
+        // characters, quotes, DEL, Latin-1, BMP and astral characters.
+        let table = include_str!("../../testdata/string-escapes.txt");
+        let mut checked = 0;
+        for line in table.lines().filter(|l| !l.starts_with('#')) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let input: String = serde_json::from_str(cols[0]).expect("input");
+            let not_ascii: String = serde_json::from_str(cols[2]).expect("not-ascii form");
+            let mut out = String::new();
+            write_string_ascii(&mut out, &input);
+            assert_eq!(out, cols[1], "ascii form of {:?}", input);
+            out.clear();
+            write_string(&mut out, &input);
+            assert_eq!(out, not_ascii, "not-ascii form of {:?}", input);
+            checked += 1;
+        }
+        assert!(checked >= 400, "only {checked} strings checked");
     }
 
     #[test]
