@@ -103,6 +103,23 @@ pub fn group_usage(pgid: u32) -> (f64, f64) {
     usage_of(&process_group(pgid))
 }
 
+/// CPU seconds the whole machine spent busy so far (every process and the
+/// kernel: `/proc/stat`, all CPUs, idle and I/O wait left out).
+pub fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy: f64 = ticks.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, t)| t).sum();
+    busy / 100.0
+}
+
 /// CPU seconds and peak RSS (MB) of `pids`, summed.
 pub fn usage_of(pids: &[u32]) -> (f64, f64) {
     let mut cpu = 0.0;

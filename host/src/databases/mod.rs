@@ -162,6 +162,26 @@ impl Database {
         };
         answer.map_err(|f| self.error(f))
     }
+
+    /// Run a query whose values are written into its text (no parameters):
+    /// one round trip, no prepared statement. For SQL the host writes from
+    /// values it made itself (the notification ledger's digests), never
+    /// for an operator's or a guest's input. Values may come back as text.
+    pub async fn query_text(&self, sql: &str) -> Result<Vec<Row>, DatabaseError> {
+        match &self.backend {
+            Backend::Mysql(db) => answer_within(db.query_text(sql)).await.map_err(|f| self.error(f)),
+            Backend::Sqlite(_) | Backend::Postgresql(_) => self.query(sql, &[]).await,
+        }
+    }
+
+    /// Run a statement whose values are written into its text (as
+    /// [`Database::query_text`]); the number of rows it changed.
+    pub async fn execute_text(&self, sql: &str) -> Result<u64, DatabaseError> {
+        match &self.backend {
+            Backend::Mysql(db) => answer_within(db.execute_text(sql)).await.map_err(|f| self.error(f)),
+            Backend::Sqlite(_) | Backend::Postgresql(_) => self.execute(sql, &[]).await,
+        }
+    }
 }
 
 /// Run a SQLite call on tokio's blocking threads: a file lock can make it

@@ -1,5 +1,6 @@
 //! MariaDB and MySQL through `mysql_async`'s connection pool (prepared
-//! statements; the pool reconnects after a failure).
+//! statements for parameterised SQL, text for the host's own; the pool
+//! reconnects after a failure).
 
 use super::Failure;
 use crate::engine::sandbox::Row;
@@ -30,19 +31,27 @@ impl Mysql {
         let mut conn = self.pool.get_conn().await.map_err(|e| failure("cannot connect", e))?;
         let rows: Vec<mysql_async::Row> =
             conn.exec(sql, Self::params(params)).await.map_err(|e| failure("query failed", e))?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let columns = row.columns();
-                let values = row.unwrap();
-                columns.iter().zip(values).map(|(c, v)| (c.name_str().into_owned(), cell(v))).collect()
-            })
-            .collect())
+        Ok(rows.into_iter().map(row).collect())
     }
 
     pub(super) async fn execute(&self, sql: &str, params: &[String]) -> Result<u64, Failure> {
         let mut conn = self.pool.get_conn().await.map_err(|e| failure("cannot connect", e))?;
         conn.exec_drop(sql, Self::params(params)).await.map_err(|e| failure("statement failed", e))?;
+        Ok(conn.affected_rows())
+    }
+
+    /// A query as text (no prepared statement: one round trip). Every
+    /// value comes back as text.
+    pub(super) async fn query_text(&self, sql: &str) -> Result<Vec<Row>, Failure> {
+        let mut conn = self.pool.get_conn().await.map_err(|e| failure("cannot connect", e))?;
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| failure("query failed", e))?;
+        Ok(rows.into_iter().map(row).collect())
+    }
+
+    /// A statement as text (no prepared statement: one round trip).
+    pub(super) async fn execute_text(&self, sql: &str) -> Result<u64, Failure> {
+        let mut conn = self.pool.get_conn().await.map_err(|e| failure("cannot connect", e))?;
+        conn.query_drop(sql).await.map_err(|e| failure("statement failed", e))?;
         Ok(conn.affected_rows())
     }
 }
@@ -61,6 +70,12 @@ fn failure(what: &str, e: mysql_async::Error) -> Failure {
         mysql_async::Error::Server(ref server) if !TRANSIENT.contains(&server.code) => Failure::Statement(reason),
         _ => Failure::Unavailable(reason),
     }
+}
+
+fn row(row: mysql_async::Row) -> Row {
+    let columns = row.columns();
+    let values = row.unwrap();
+    columns.iter().zip(values).map(|(c, v)| (c.name_str().into_owned(), cell(v))).collect()
 }
 
 fn cell(value: Value) -> Cell {

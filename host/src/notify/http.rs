@@ -12,14 +12,22 @@ use super::{attribute, Outcome};
 use crate::config::NotifiersConfig;
 use crate::engine::types::Notification;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The most of an answer's body read (for Slack's check and error messages).
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// Destinations remembered as checked URLs (parsing one, with its host's
+/// IDNA rules, costs more than the rest of a request's set-up).
+const REMEMBERED_URLS: usize = 4096;
+
 /// Sends notifications over HTTP(S).
 pub struct Http {
     client: reqwest::Client,
+    /// Destinations the allowlist let through, parsed.
+    urls: Mutex<HashMap<String, reqwest::Url>>,
 }
 
 impl Http {
@@ -49,12 +57,27 @@ impl Http {
             builder = builder.danger_accept_invalid_certs(true);
         }
         let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Http { client })
+        Ok(Http { client, urls: Mutex::new(HashMap::new()) })
+    }
+
+    /// [`checked_url`], remembered for destinations that passed (the
+    /// allowlist is the configuration's, fixed for this notifier's life).
+    fn url(&self, destination: &str, allow: &Allowlist) -> Result<reqwest::Url, Outcome> {
+        let mut urls = self.urls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(url) = urls.get(destination) {
+            return Ok(url.clone());
+        }
+        let url = checked_url(destination, allow)?;
+        if urls.len() >= REMEMBERED_URLS {
+            urls.clear();
+        }
+        urls.insert(destination.to_string(), url.clone());
+        Ok(url)
     }
 
     /// Deliver one notification to its URL.
     pub async fn send(&self, n: &Notification, allow: &Allowlist) -> Outcome {
-        let url = match checked_url(&n.destination, allow) {
+        let url = match self.url(&n.destination, allow) {
             Ok(url) => url,
             Err(refusal) => return refusal,
         };

@@ -107,24 +107,27 @@ impl Ledger {
     /// The recorded entries of `keys` (keys never seen are absent).
     pub async fn entries(&self, keys: &[&str]) -> Result<HashMap<String, Entry>, DatabaseError> {
         self.ensure_table().await?;
-        let dialect = self.database.dialect();
         let mut found = HashMap::new();
         for chunk in keys.chunks(CHUNK) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|n| dialect.placeholder(n)).collect();
-            let sql = format!(
-                "SELECT idempotency_key, state FROM {} WHERE idempotency_key IN ({})",
-                self.table,
-                marks.join(", ")
-            );
-            let params: Vec<String> = chunk.iter().map(|k| stored(k)).collect();
-            let keys: HashMap<&str, &str> = params.iter().map(String::as_str).zip(chunk.iter().copied()).collect();
-            for row in self.database.query(&sql, &params).await? {
+            // Digests are hex: written into the statement as they are (one
+            // round trip, no prepared statement per chunk size).
+            let digests: Vec<String> = chunk.iter().map(|k| stored(k)).collect();
+            let mut sql = format!("SELECT idempotency_key, state FROM {} WHERE idempotency_key IN (", self.table);
+            for (i, digest) in digests.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                push_literal(&mut sql, digest);
+            }
+            sql.push(')');
+            let keys: HashMap<&str, &str> = digests.iter().map(String::as_str).zip(chunk.iter().copied()).collect();
+            for row in self.database.query_text(&sql).await? {
                 let text = |i: usize| match row.get(i) {
-                    Some((_, crate::engine::types::Cell::Text(t))) => Some(t.clone()),
+                    Some((_, crate::engine::types::Cell::Text(t))) => Some(t.as_str()),
                     _ => None,
                 };
                 let key = text(0).and_then(|digest| keys.get(digest.trim()).map(|k| k.to_string()));
-                if let (Some(key), Some(entry)) = (key, text(1).as_deref().and_then(Entry::parse)) {
+                if let (Some(key), Some(entry)) = (key, text(1).and_then(Entry::parse)) {
                     found.insert(key, entry);
                 }
             }
@@ -132,46 +135,53 @@ impl Ledger {
         Ok(found)
     }
 
-    /// Record `entries` (insert or overwrite).
+    /// Record `entries` (insert, or overwrite an entry that is not final).
     pub async fn record(&self, entries: &[(&str, Entry)]) -> Result<(), DatabaseError> {
         if entries.is_empty() {
             return Ok(());
         }
         self.ensure_table().await?;
-        let dialect = self.database.dialect();
-        let now = crate::engine::types::now_ms().to_string();
+        let table = &self.table;
+        let upsert = match self.database.dialect() {
+            Dialect::Mysql => "ON DUPLICATE KEY UPDATE \
+                 updated_at = IF(state IN ('sent', 'refused'), updated_at, VALUES(updated_at)), \
+                 state = IF(state IN ('sent', 'refused'), state, VALUES(state))"
+                .to_string(),
+            Dialect::Sqlite | Dialect::Postgresql => format!(
+                "ON CONFLICT (idempotency_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at \
+                 WHERE {table}.state NOT IN ('sent', 'refused')"
+            ),
+        };
+        let now = crate::engine::types::now_ms();
         for chunk in entries.chunks(CHUNK) {
-            let mut rows = Vec::with_capacity(chunk.len());
-            let mut params = Vec::with_capacity(chunk.len() * 3);
-            for (key, entry) in chunk {
-                let n = params.len();
-                let stamp = match dialect {
-                    Dialect::Postgresql => format!("CAST({} AS BIGINT)", dialect.placeholder(n + 3)),
-                    _ => dialect.placeholder(n + 3),
-                };
-                rows.push(format!("({}, {}, {stamp})", dialect.placeholder(n + 1), dialect.placeholder(n + 2)));
-                params.extend([stored(key), entry.as_str().to_string(), now.clone()]);
+            let mut sql = format!("INSERT INTO {table} (idempotency_key, state, updated_at) VALUES ");
+            for (i, (key, entry)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                push_literal(&mut sql, &stored(key));
+                sql.push_str(", ");
+                push_literal(&mut sql, entry.as_str());
+                sql.push_str(&format!(", {now})"));
             }
-            let table = &self.table;
-            let upsert = match dialect {
-                Dialect::Mysql => "ON DUPLICATE KEY UPDATE \
-                     updated_at = IF(state IN ('sent', 'refused'), updated_at, VALUES(updated_at)), \
-                     state = IF(state IN ('sent', 'refused'), state, VALUES(state))"
-                    .to_string(),
-                Dialect::Sqlite | Dialect::Postgresql => format!(
-                    "ON CONFLICT (idempotency_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at \
-                     WHERE {table}.state NOT IN ('sent', 'refused')"
-                ),
-            };
-            let sql = format!(
-                "INSERT INTO {} (idempotency_key, state, updated_at) VALUES {} {upsert}",
-                self.table,
-                rows.join(", ")
-            );
-            self.database.execute(&sql, &params).await?;
+            sql.push(' ');
+            sql.push_str(&upsert);
+            self.database.execute_text(&sql).await?;
         }
         Ok(())
     }
+}
+
+/// A string literal of text the ledger made (hex digests, state names):
+/// letters and digits, nothing to escape (anything else would be left out:
+/// the empty literal then matches no key).
+fn push_literal(sql: &mut String, text: &str) {
+    sql.push('\'');
+    if text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        sql.push_str(text);
+    }
+    sql.push('\'');
 }
 
 #[cfg(test)]

@@ -173,7 +173,10 @@ impl Notifiers {
     /// Deliver one notification through its channel's notifier.
     pub async fn deliver(&self, n: &Notification) -> Outcome {
         let outcome = match self.in_flight.acquire().await {
-            Ok(_permit) => self.dispatch(n).await,
+            // Boxed: the notifiers' futures are large (an SMTP session, Jira's
+            // requests), and a batch holds hundreds of deliveries at once,
+            // moved when they are queued.
+            Ok(_permit) => Box::pin(self.dispatch(n)).await,
             Err(_) => Outcome::Failed("the notifiers are shutting down".to_string()),
         };
         self.counts.count(&n.channel, outcome.label());
