@@ -5,7 +5,8 @@
 //! - **alarm transitions** (`alarm-state-transitions`): a valid alarm
 //!   (actions enabled, not older than `ttl-seconds`) is looked up in the
 //!   operator's `alarm_actions` query (the alarm definition's notification
-//!   methods for the new state); each method of an enabled type becomes one
+//!   methods for the new state; asked once per definition and state in a
+//!   batch); each method of an enabled type becomes one
 //!   `notify` effect with the payload monasca-notification's plugin sends.
 //!   Delivered: the notification is published on `alarm-notifications`;
 //!   failed: on `retry-notifications` (with its attempt count). Methods with
