@@ -1,5 +1,6 @@
-//! Kafka clients: how the host's consumers and producer are configured, and
-//! the embedded mock cluster for development.
+//! Kafka clients: how the host's consumers and producer are configured, the
+//! queue a pipeline's consumer reads its messages from in batches
+//! ([`fetch_queue`]), and the embedded mock cluster for development.
 //!
 //! Defaults the host sets (the `[kafka.properties]` table overrides them):
 //! - consumer: `partition.assignment.strategy = cooperative-sticky`,
@@ -13,6 +14,7 @@
 //!   10000`, `compression.type = lz4`.
 
 pub mod embedded;
+pub mod fetch_queue;
 
 use crate::config::KafkaConfig;
 use rdkafka::ClientConfig;

@@ -22,6 +22,7 @@ mod worker;
 use crate::config::{BatchConfig, PipelineConfig};
 use crate::engine::types::{Header, Message};
 use crate::engine::Module;
+use crate::kafka::fetch_queue::{FetchQueue, Fetched};
 use executor::Executor;
 use pool::InstancePool;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -79,6 +80,10 @@ struct RevokedList {
 
 type Revoked = Arc<RevokedList>;
 
+/// The pipeline's fetch queue, once its consumer exists (the rebalance
+/// handler, created before the consumer, routes partitions to it).
+type FetchSlot = Arc<Mutex<Option<Arc<FetchQueue>>>>;
+
 /// Most messages taken from librdkafka in one sweep before they are handed on.
 const SWEEP: usize = 2048;
 
@@ -98,6 +103,14 @@ pub struct Shared {
     failure: Mutex<Option<String>>,
     failed: Notify,
     stopping: AtomicBool,
+    fetch: FetchSlot,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The fetch queue goes before the consumer it belongs to.
+        self.fetch.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 impl Shared {
@@ -117,11 +130,22 @@ pub struct RebalanceHandler {
     revoked: Revoked,
     drain_timeout: Duration,
     runtime: tokio::runtime::Handle,
+    fetch: FetchSlot,
 }
 
 impl ClientContext for RebalanceHandler {}
 
 impl ConsumerContext for RebalanceHandler {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // Assigned partitions (after every assignment: an assignment
+        // resets their queues) deliver to the fetch queue.
+        if let Rebalance::Assign(partitions) = rebalance {
+            if let Some(fetch) = self.fetch.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                fetch.route(partitions);
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(partitions) = rebalance else { return };
         let revoked: Vec<Worker> = {
@@ -190,17 +214,21 @@ impl Pipeline {
         let name = parts.config.name.clone();
         let workers: Workers = Arc::default();
         let revoked: Revoked = Arc::default();
+        let fetch: FetchSlot = Arc::default();
         let handler = RebalanceHandler {
             pipeline: name.clone(),
             workers: workers.clone(),
             revoked: revoked.clone(),
             drain_timeout: Duration::from_secs(30),
             runtime: tokio::runtime::Handle::current(),
+            fetch: fetch.clone(),
         };
         let consumer: PipelineConsumer = parts
             .consumer_config
             .create_with_context(handler)
             .map_err(|error| PipelineError::Consumer { pipeline: name.clone(), error })?;
+        // Before `subscribe`: the first assignment comes in the first `poll`.
+        *fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(FetchQueue::new(&consumer)));
         let topics: Vec<&str> = parts.config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|error| PipelineError::Consumer { pipeline: name.clone(), error })?;
         let stats = Arc::new(Stats::default());
@@ -233,6 +261,7 @@ impl Pipeline {
             failure: Mutex::new(None),
             failed: Notify::new(),
             stopping: AtomicBool::new(false),
+            fetch,
         });
         Ok(Pipeline { shared, workers, revoked })
     }
@@ -304,11 +333,15 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
     let mut swept: Vec<(WorkerKey, Vec<Message>)> = Vec::new();
     let mut topics = TopicNames::default();
     let mut last_lag = std::time::Instant::now();
+    let fetch = shared.fetch.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut buffer = Vec::with_capacity(SWEEP);
     while !shared.stopping.load(Ordering::Relaxed) {
         let mut taken = 0;
-        let mut wait = Duration::from_millis(100);
+        // The consumer queue first: rebalances (they run inside `poll`),
+        // errors, and messages fetched before their partition was routed to
+        // the fetch queue (older than any there: taken first).
         while taken < SWEEP {
-            let polled = shared.consumer.poll(wait);
+            let polled = shared.consumer.poll(Duration::ZERO);
             // A revocation runs inside `poll`: what this thread still holds of
             // the revoked partitions was never handed on, so its offsets were
             // never stored; the partitions' next owner reads it again.
@@ -324,7 +357,28 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
                     taken += 1;
                 }
             }
-            wait = Duration::ZERO;
+        }
+        // Then a batch from the fetch queue. librdkafka's batch call waits
+        // until the batch is full or the time is up: when nothing came, wait
+        // for one message alone, then take what else is there at once.
+        match &fetch {
+            Some(fetch) => {
+                let polled = taken;
+                let mut take = |m: Fetched<'_>| match m.error() {
+                    Some(error) => tracing::warn!(pipeline = %shared.name, %error, "Kafka error while consuming"),
+                    None => {
+                        push_swept(&mut swept, fetched(&m, &mut topics));
+                        taken += 1;
+                    }
+                };
+                let waited = if polled == 0 { fetch.consume(POLL_WAIT, 1, &mut buffer, &mut take) } else { 0 };
+                let room = SWEEP.saturating_sub(polled + waited);
+                if (polled > 0 || waited > 0) && room > 0 {
+                    fetch.consume(Duration::ZERO, room, &mut buffer, &mut take);
+                }
+            }
+            None if taken == 0 => std::thread::sleep(POLL_WAIT),
+            None => {}
         }
         Stats::add(&shared.stats.consumed, taken as u64);
         if last_lag.elapsed() >= LAG_EVERY {
@@ -349,6 +403,10 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
         }
     }
 }
+
+/// The longest the consumer thread waits for a message when none is there
+/// (rebalances wait as long at most).
+const POLL_WAIT: Duration = Duration::from_millis(100);
 
 /// How often the consumer thread refreshes the lag table.
 const LAG_EVERY: Duration = Duration::from_secs(1);
@@ -432,6 +490,20 @@ fn forget_revoked(swept: &mut Vec<(WorkerKey, Vec<Message>)>, revoked: &Revoked)
     let mut keys = revoked.keys.lock().unwrap_or_else(|p| p.into_inner());
     swept.retain(|(key, _)| !keys.contains(key));
     keys.clear();
+}
+
+/// Copy a message from the fetch queue into the host's type.
+fn fetched(m: &Fetched<'_>, topics: &mut TopicNames) -> Message {
+    let headers = m.headers().into_iter().map(|(key, value)| Header { key, value }).collect();
+    Message {
+        topic: topics.get(m.topic()),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp_ms(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers,
+    }
 }
 
 /// Copy a consumed message into the host's type.
