@@ -35,7 +35,9 @@ impl Sqlite {
 
     fn rows(&self, sql: &str, params: &[String]) -> Result<Vec<Row>, String> {
         let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
-        let mut statement = connection.prepare_cached(sql).map_err(|e| format!("cannot prepare the query: {e}"))?;
+        let (mut cached, mut plain) = (None, None);
+        let statement = prepare(&connection, sql, params, &mut cached, &mut plain)
+            .map_err(|e| format!("cannot prepare the query: {e}"))?;
         let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
         let mut rows =
             statement.query(rusqlite::params_from_iter(params.iter())).map_err(|e| format!("query failed: {e}"))?;
@@ -60,11 +62,29 @@ impl Sqlite {
 
     pub(super) fn execute(&self, sql: &str, params: &[String]) -> Result<u64, Failure> {
         let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
-        let mut statement =
-            connection.prepare_cached(sql).map_err(|e| Failure::Statement(format!("cannot prepare: {e}")))?;
+        let (mut cached, mut plain) = (None, None);
+        let statement = prepare(&connection, sql, params, &mut cached, &mut plain)
+            .map_err(|e| Failure::Statement(format!("cannot prepare: {e}")))?;
         let changed = statement
             .execute(rusqlite::params_from_iter(params.iter()))
             .map_err(|e| Failure::Statement(e.to_string()))?;
         Ok(changed as u64)
+    }
+}
+
+/// A statement with parameters from the connection's cache (lookups run the
+/// same few again and again); one without, which carries its values in its
+/// text (the ledger's), prepared afresh so it does not push those out.
+fn prepare<'c, 's>(
+    connection: &'c rusqlite::Connection,
+    sql: &str,
+    params: &[String],
+    cached: &'s mut Option<rusqlite::CachedStatement<'c>>,
+    plain: &'s mut Option<rusqlite::Statement<'c>>,
+) -> rusqlite::Result<&'s mut rusqlite::Statement<'c>> {
+    if params.is_empty() {
+        Ok(plain.insert(connection.prepare(sql)?))
+    } else {
+        Ok(cached.insert(connection.prepare_cached(sql)?))
     }
 }

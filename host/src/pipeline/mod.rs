@@ -227,10 +227,11 @@ impl Pipeline {
             .consumer_config
             .create_with_context(handler)
             .map_err(|error| PipelineError::Consumer { pipeline: name.clone(), error })?;
-        // Before `subscribe`: the first assignment comes in the first `poll`.
-        *fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(FetchQueue::new(&consumer)));
         let topics: Vec<&str> = parts.config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|error| PipelineError::Consumer { pipeline: name.clone(), error })?;
+        // The first assignment comes in the first `poll`, after this. (Made
+        // after `subscribe`: on its error the consumer goes with no queue.)
+        *fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(FetchQueue::new(&consumer)));
         let stats = Arc::new(Stats::default());
         let guest_config: Vec<(String, String)> =
             parts.config.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -404,9 +405,12 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
     }
 }
 
-/// The longest the consumer thread waits for a message when none is there
-/// (rebalances wait as long at most).
-const POLL_WAIT: Duration = Duration::from_millis(100);
+/// The longest the consumer thread waits for a message when none is there.
+/// The wait is on the fetch queue, which events on the consumer queue
+/// (rebalances, errors, commit results) do not wake: they wait this long at
+/// most, so it is short (an idle pipeline's thread wakes 100 times a second,
+/// a few microseconds each).
+const POLL_WAIT: Duration = Duration::from_millis(10);
 
 /// How often the consumer thread refreshes the lag table.
 const LAG_EVERY: Duration = Duration::from_secs(1);
