@@ -201,31 +201,10 @@ fn main() -> anyhow::Result<()> {
     ];
     for round in 0..rounds + 3 {
         let warmup = round < 3;
-        // Native: the batch is cloned outside the timed region.
-        let batches: Vec<_> = (0..BATCHES_PER_ROUND).map(|_| sdk_batch(&values)).collect();
-        let started = Instant::now();
-        for b in batches {
-            std::hint::black_box(native.run(b).map_err(|e| anyhow::anyhow!("{e}"))?);
-        }
-        let native_elapsed = started.elapsed();
-
-        let started = Instant::now();
-        for _ in 0..BATCHES_PER_ROUND {
-            std::hint::black_box(runtime.block_on(persister.process(&batch))?);
-        }
-        let wasm_elapsed = started.elapsed();
-
-        let started = Instant::now();
-        for _ in 0..BATCHES_PER_ROUND {
-            std::hint::black_box(runtime.block_on(persister_points.process(&batch))?);
-        }
-        let points_elapsed = started.elapsed();
-
-        let started = Instant::now();
-        for _ in 0..BATCHES_PER_ROUND {
-            std::hint::black_box(runtime.block_on(passthrough.process(&batch))?);
-        }
-        let pass_elapsed = started.elapsed();
+        let native_elapsed = time_native(&mut native, "metrics", &values)?;
+        let wasm_elapsed = time_guest(&runtime, &mut persister, &batch)?;
+        let points_elapsed = time_guest(&runtime, &mut persister_points, &batch)?;
+        let pass_elapsed = time_guest(&runtime, &mut passthrough, &batch)?;
 
         if !warmup {
             series[0].record(native_elapsed);
@@ -236,20 +215,10 @@ fn main() -> anyhow::Result<()> {
     }
 
     let native_median = series[0].quantile(0.5);
-    let mut table = String::new();
-    table.push_str(&format!(
+    let mut table = format!(
         "Engine cost per message, {BATCH}-message batches of metric envelopes ({rounds} rounds × {BATCHES_PER_ROUND} batches)\n\n"
-    ));
-    table.push_str("| variant | median µs/msg | p90 µs/msg | × native |\n|---|---:|---:|---:|\n");
-    for s in &series {
-        table.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.2} |\n",
-            s.name,
-            s.quantile(0.5) / 1000.0,
-            s.quantile(0.9) / 1000.0,
-            s.quantile(0.5) / native_median
-        ));
-    }
+    );
+    table.push_str(&rows(&series));
     let wasm_median = series[1].quantile(0.5) / 1000.0;
     let ratio = series[1].quantile(0.5) / native_median;
     table.push_str(&format!(
@@ -291,36 +260,18 @@ fn notification_table(runtime: &tokio::runtime::Runtime, engine: &Engine, rounds
         Series { name: "notification guest, wasm", per_message_ns: vec![] },
     ];
     for round in 0..rounds + 3 {
-        let batches: Vec<_> = (0..BATCHES_PER_ROUND).map(|_| sdk_batch_of(topic, &values)).collect();
-        let started = Instant::now();
-        for b in batches {
-            std::hint::black_box(native.run(b).map_err(|e| anyhow::anyhow!("{e}"))?);
-        }
-        let native_elapsed = started.elapsed();
-        let started = Instant::now();
-        for _ in 0..BATCHES_PER_ROUND {
-            std::hint::black_box(runtime.block_on(guest.process(&batch))?);
-        }
-        let wasm_elapsed = started.elapsed();
+        let native_elapsed = time_native(&mut native, topic, &values)?;
+        let wasm_elapsed = time_guest(runtime, &mut guest, &batch)?;
         if round >= 3 {
             series[0].record(native_elapsed);
             series[1].record(wasm_elapsed);
         }
     }
-    let native_median = series[0].quantile(0.5);
     let mut table = format!(
         "\nNotification guest cost per alarm transition, {BATCH}-transition batches, one webhook method each \
-         ({rounds} rounds × {BATCHES_PER_ROUND} batches)\n\n| variant | median µs/msg | p90 µs/msg | × native |\n|---|---:|---:|---:|\n"
+         ({rounds} rounds × {BATCHES_PER_ROUND} batches)\n\n"
     );
-    for s in &series {
-        table.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.2} |\n",
-            s.name,
-            s.quantile(0.5) / 1000.0,
-            s.quantile(0.9) / 1000.0,
-            s.quantile(0.5) / native_median
-        ));
-    }
+    table.push_str(&rows(&series));
     Ok(table)
 }
 
@@ -337,4 +288,49 @@ fn sdk_row(row: Vec<(String, Cell)>) -> monasca_guest_sdk::Row {
             (name, cell)
         })
         .collect()
+}
+
+/// The table's rows: median and p90 per message, and the ratio of medians
+/// to the first series (native).
+fn rows(series: &[Series]) -> String {
+    let native_median = series[0].quantile(0.5);
+    let mut rows = String::from("| variant | median µs/msg | p90 µs/msg | × native |\n|---|---:|---:|---:|\n");
+    for s in series {
+        rows.push_str(&format!(
+            "| {} | {:.3} | {:.3} | {:.2} |\n",
+            s.name,
+            s.quantile(0.5) / 1000.0,
+            s.quantile(0.9) / 1000.0,
+            s.quantile(0.5) / native_median
+        ));
+    }
+    rows
+}
+
+/// [`BATCHES_PER_ROUND`] batches of `values` through the native harness
+/// (the batches are built outside the timed region).
+fn time_native<P: monasca_guest_sdk::Processor>(
+    native: &mut Harness<P>,
+    topic: &str,
+    values: &[Vec<u8>],
+) -> anyhow::Result<Duration> {
+    let batches: Vec<_> = (0..BATCHES_PER_ROUND).map(|_| sdk_batch_of(topic, values)).collect();
+    let started = Instant::now();
+    for b in batches {
+        std::hint::black_box(native.run(b).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    Ok(started.elapsed())
+}
+
+/// [`BATCHES_PER_ROUND`] runs of `batch` through a guest instance.
+fn time_guest(
+    runtime: &tokio::runtime::Runtime,
+    guest: &mut monasca_wasm::engine::Instance,
+    batch: &[Message],
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    for _ in 0..BATCHES_PER_ROUND {
+        std::hint::black_box(runtime.block_on(guest.process(batch))?);
+    }
+    Ok(started.elapsed())
 }

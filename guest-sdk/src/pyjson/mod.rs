@@ -201,63 +201,21 @@ pub fn write_value(out: &mut String, value: &Value) {
 /// (`\u00e9`, astral characters as surrogate pairs). monasca-notification
 /// writes its Kafka records and HTTP payloads this way.
 pub fn dumps_ascii(value: &Value) -> String {
-    let mut out = String::new();
-    write_ascii(&mut out, value, None, 0);
-    out
+    Json::from(value).dumps_ascii()
 }
 
 /// `json.dumps(value, indent=indent)` (`ensure_ascii=True`): items on their
 /// own lines indented by `indent` spaces per level, `","` between items,
 /// `": "` after keys, empty containers as `[]`/`{}`.
 pub fn dumps_indented_ascii(value: &Value, indent: usize) -> String {
-    let mut out = String::new();
-    write_ascii(&mut out, value, Some(indent), 0);
-    out
+    Json::from(value).dumps_indented_ascii(indent)
 }
 
-/// Append [`dumps_ascii`] of `value` to `out`.
+/// Append [`dumps_ascii`] of `value` to `out`. (Written by [`Json`]'s
+/// writer, through a copy of the tree: a guest that writes this form on a
+/// hot path reads its input into [`Json`] in the first place.)
 pub fn write_value_ascii(out: &mut String, value: &Value) {
-    write_ascii(out, value, None, 0);
-}
-
-fn write_ascii(out: &mut String, value: &Value, indent: Option<usize>, depth: usize) {
-    let newline = |out: &mut String, depth: usize| {
-        if let Some(width) = indent {
-            out.push('\n');
-            out.extend(std::iter::repeat_n(' ', width * depth));
-        }
-    };
-    let separator = if indent.is_some() { "," } else { ", " };
-    match value {
-        Value::String(s) => write_string_ascii(out, s),
-        Value::Array(items) if !items.is_empty() => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(separator);
-                }
-                newline(out, depth + 1);
-                write_ascii(out, item, indent, depth + 1);
-            }
-            newline(out, depth);
-            out.push(']');
-        }
-        Value::Object(map) if !map.is_empty() => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(separator);
-                }
-                newline(out, depth + 1);
-                write_string_ascii(out, key);
-                out.push_str(": ");
-                write_ascii(out, item, indent, depth + 1);
-            }
-            newline(out, depth);
-            out.push('}');
-        }
-        other => write_value(out, other),
-    }
+    Json::from(value).write_ascii(out);
 }
 
 /// A JSON string literal as Python's `json` writes it with `ensure_ascii=True`.
