@@ -76,7 +76,7 @@ pub mod glue {
     //! move buffers, except that each message gets its own copy of its value
     //! out of the batch's shared buffer.
     use crate::bindings::monasca::processor::types as wit;
-    use crate::{Config, Effect, Effects, FieldValue, Header, Message, Origin, Processor};
+    use crate::{Bytes, Config, Effect, Effects, FieldValue, Header, Message, Origin, Processor, Topic};
     use std::cell::RefCell;
     use std::thread::LocalKey;
 
@@ -118,20 +118,23 @@ pub mod glue {
         })
     }
 
-    /// The batch's messages, each with its own copy of its value (values
-    /// beyond the batch's buffer, or ending before they start, are cut to
-    /// what the buffer holds: the host never sends such a batch).
+    /// The batch's messages, their values views of the batch's buffer (no
+    /// copies) and their topic one shared name (values beyond the buffer, or
+    /// ending before they start, are cut to what it holds: the host never
+    /// sends such a batch).
     fn messages_from_wit(batch: WitBatch) -> Vec<Message> {
+        let values = Bytes::from(batch.values);
+        let topic = Topic::from(batch.topic);
         let mut start = 0usize;
         batch
             .messages
             .into_iter()
             .map(|m| {
-                let end = (m.value_end as usize).clamp(start, batch.values.len());
-                let value = batch.values[start..end].to_vec();
+                let end = (m.value_end as usize).clamp(start, values.len());
+                let value = values.slice(start..end);
                 start = end;
                 Message {
-                    topic: batch.topic.clone(),
+                    topic: topic.clone(),
                     partition: batch.partition,
                     offset: m.offset,
                     timestamp_ms: m.timestamp_ms,

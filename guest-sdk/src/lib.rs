@@ -59,10 +59,11 @@ pub mod monasca;
 pub mod pyjson;
 pub mod testing;
 
+pub use bytes::Bytes;
 pub use effect::{Effect, Effects, EncodedPoints, FieldValue, Notification, OutputRecord, Point, Rejection, SinkBatch};
 pub use lineproto::LineBatch;
 pub use lookup::{Cell, Row};
-pub use message::{Config, Header, Message, Origin};
+pub use message::{Config, Header, Message, Origin, Topic};
 
 /// The version of the `monasca:processor` WIT package this SDK builds guests for.
 pub const WIT_VERSION: &str = "0.3.0";

@@ -1,6 +1,9 @@
 //! What a guest receives: Kafka messages and its configuration.
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use std::fmt;
+use std::sync::Arc;
 
 /// A Kafka record header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +23,113 @@ pub struct Origin {
     pub offset: i64,
 }
 
+/// The name of the topic a message was read from, shared by the messages of
+/// a batch (cloning it copies no text). Compares with `&str` and `String`.
+#[derive(Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Topic(Arc<str>);
+
+impl Topic {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Topic {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Topic {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Topic {
+    fn from(name: &str) -> Self {
+        Topic(name.into())
+    }
+}
+
+impl From<String> for Topic {
+    fn from(name: String) -> Self {
+        Topic(name.into())
+    }
+}
+
+impl From<Topic> for String {
+    fn from(topic: Topic) -> Self {
+        topic.0.to_string()
+    }
+}
+
+impl From<&Topic> for String {
+    fn from(topic: &Topic) -> Self {
+        topic.0.to_string()
+    }
+}
+
+impl PartialEq<str> for Topic {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Topic {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for Topic {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<Topic> for str {
+    fn eq(&self, other: &Topic) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<Topic> for &str {
+    fn eq(&self, other: &Topic) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<Topic> for String {
+    fn eq(&self, other: &Topic) -> bool {
+        **self == *other.0
+    }
+}
+
 /// One Kafka message, as the host consumed it.
+///
+/// The value is a [`Bytes`] view of the buffer the host handed the whole
+/// batch over in: reading it copies nothing, cloning it copies no bytes,
+/// and it derefs to `&[u8]`. `Vec::from(message.value)` (or `.to_vec()`)
+/// gives an owned copy.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Message {
     /// Topic it was read from.
-    pub topic: String,
+    pub topic: Topic,
     /// Partition of that topic.
     pub partition: i32,
     /// Offset within the partition.
@@ -33,15 +138,15 @@ pub struct Message {
     pub timestamp_ms: Option<i64>,
     /// Record key.
     pub key: Option<Vec<u8>>,
-    /// Record value.
-    pub value: Vec<u8>,
+    /// Record value (a view of the batch's buffer).
+    pub value: Bytes,
     /// Record headers.
     pub headers: Vec<Header>,
 }
 
 impl Message {
     /// A message with a topic and a value; the other fields are zero. Handy in tests.
-    pub fn new(topic: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+    pub fn new(topic: impl Into<Topic>, value: impl Into<Bytes>) -> Self {
         Message { topic: topic.into(), value: value.into(), ..Message::default() }
     }
 
@@ -111,5 +216,36 @@ impl Config {
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Config {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         Config::new(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_compare_with_text_either_way() {
+        let topic = Topic::from("metrics");
+        let (text, owned) = ("metrics", String::from("metrics"));
+        assert_eq!(topic, text);
+        assert_eq!(text, topic);
+        assert_eq!(topic, *text);
+        assert_eq!(*text, topic);
+        assert_eq!(topic, owned);
+        assert_eq!(owned, topic);
+        assert_ne!(topic, "alarm-state-transitions");
+        assert_eq!(String::from(&topic), "metrics");
+        assert_eq!(format!("{topic} {topic:?}"), "metrics \"metrics\"");
+        assert_eq!(topic.len(), 7, "derefs to str");
+    }
+
+    #[test]
+    fn a_message_value_is_a_view_that_reads_as_bytes() {
+        let batch = Bytes::from(b"onetwo".to_vec());
+        let message = Message { value: batch.slice(3..), ..Message::new("t", Bytes::new()) };
+        assert_eq!(message.value, b"two"[..]);
+        assert_eq!(message.value_str(), Ok("two"));
+        assert_eq!(Vec::from(message.value.clone()), b"two");
+        assert_eq!(Message::new("t", "x").value, "x");
     }
 }

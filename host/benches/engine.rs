@@ -116,7 +116,7 @@ fn host_batch_of(topic: &str, values: &[Vec<u8>]) -> Vec<Message> {
             offset: i as i64,
             timestamp_ms: Some(1_700_000_000_000),
             key: None,
-            value: v.clone(),
+            value: bytes::Bytes::from(v.clone()),
             headers: vec![],
         })
         .collect()

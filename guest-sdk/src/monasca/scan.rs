@@ -119,7 +119,9 @@ fn scan_string(rest: &[u8]) -> Option<StringScan> {
     None
 }
 
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
 
 /// The zero bytes of `x` as their high bits. A borrow can mark a byte just

@@ -27,7 +27,7 @@ impl Processor for Passthrough {
             out.push(Effect::Produce(OutputRecord {
                 topic: None,
                 key: message.key,
-                value: message.value,
+                value: message.value.into(),
                 headers,
                 origin,
             }));

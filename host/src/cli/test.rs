@@ -75,7 +75,7 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
             offset: number as i64,
             timestamp_ms: None,
             key: None,
-            value: line.strip_suffix(b"\r").unwrap_or(line).to_vec(),
+            value: bytes::Bytes::copy_from_slice(line.strip_suffix(b"\r").unwrap_or(line)),
             headers: Vec::new(),
         })
         .collect();

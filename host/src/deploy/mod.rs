@@ -235,7 +235,7 @@ fn canary_messages(topic: &str, fixture: &[u8]) -> Vec<Message> {
             offset: offset as i64,
             timestamp_ms: None,
             key: None,
-            value: value.to_vec(),
+            value: bytes::Bytes::copy_from_slice(value),
             headers: Vec::new(),
         })
         .collect()

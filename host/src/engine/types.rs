@@ -22,8 +22,9 @@ pub struct Message {
     pub timestamp_ms: Option<i64>,
     /// Record key.
     pub key: Option<Vec<u8>>,
-    /// Record value.
-    pub value: Vec<u8>,
+    /// Record value (a view of a buffer shared with the messages consumed
+    /// with it: no allocation of its own).
+    pub value: bytes::Bytes,
     /// Record headers.
     pub headers: Vec<Header>,
 }
@@ -93,7 +94,7 @@ mod tests {
             offset,
             timestamp_ms: None,
             key: None,
-            value: value.as_bytes().to_vec(),
+            value: bytes::Bytes::copy_from_slice(value.as_bytes()),
             headers: Vec::new(),
         }
     }

@@ -348,7 +348,7 @@ impl Executor {
         ] {
             headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
         }
-        let mut record = FutureRecord::to(&self.dead_letter_topic).payload(m.value.as_slice()).headers(headers);
+        let mut record = FutureRecord::to(&self.dead_letter_topic).payload(&m.value[..]).headers(headers);
         if let Some(key) = &m.key {
             record = record.key(key.as_slice());
         }

@@ -23,6 +23,7 @@ use crate::config::{BatchConfig, PipelineConfig};
 use crate::engine::types::{Header, Message};
 use crate::engine::Module;
 use crate::kafka::fetch_queue::{FetchQueue, Fetched};
+use bytes::{Bytes, BytesMut};
 use executor::Executor;
 use pool::InstancePool;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -333,6 +334,7 @@ impl Pipeline {
 fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime: &tokio::runtime::Handle) {
     let mut swept: Vec<(WorkerKey, Vec<Message>)> = Vec::new();
     let mut topics = TopicNames::default();
+    let mut values = Values::new();
     let mut last_lag = std::time::Instant::now();
     let fetch = shared.fetch.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut buffer = Vec::with_capacity(SWEEP);
@@ -354,7 +356,7 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
                     break;
                 }
                 Some(Ok(borrowed)) => {
-                    push_swept(&mut swept, owned(&borrowed, &mut topics));
+                    push_swept(&mut swept, owned(&borrowed, &mut topics, &mut values));
                     taken += 1;
                 }
             }
@@ -368,7 +370,7 @@ fn poll_loop(shared: &Arc<Shared>, workers: &Workers, revoked: &Revoked, runtime
                 let mut take = |m: Fetched<'_>| match m.error() {
                     Some(error) => tracing::warn!(pipeline = %shared.name, %error, "Kafka error while consuming"),
                     None => {
-                        push_swept(&mut swept, fetched(&m, &mut topics));
+                        push_swept(&mut swept, fetched(&m, &mut topics, &mut values));
                         taken += 1;
                     }
                 };
@@ -496,8 +498,36 @@ fn forget_revoked(swept: &mut Vec<(WorkerKey, Vec<Message>)>, revoked: &Revoked)
     keys.clear();
 }
 
+/// Where the consumer thread copies message values: one buffer that each
+/// value is split off (a view sharing it), so a message costs no allocation
+/// of its own and a chunk is freed when the last of its messages is done.
+struct Values(BytesMut);
+
+impl Values {
+    /// Bytes set aside at a time for the values to come.
+    const CHUNK: usize = 256 * 1024;
+
+    fn new() -> Self {
+        Values(BytesMut::new())
+    }
+
+    /// A copy of `value` (empty for none) as a view of the current chunk.
+    fn copy(&mut self, value: Option<&[u8]>) -> Bytes {
+        let value = value.unwrap_or_default();
+        if value.is_empty() {
+            return Bytes::new();
+        }
+        if self.0.capacity() < value.len() {
+            // The old chunk stays alive as long as values still view it.
+            self.0 = BytesMut::with_capacity(Self::CHUNK.max(value.len()));
+        }
+        self.0.extend_from_slice(value);
+        self.0.split().freeze()
+    }
+}
+
 /// Copy a message from the fetch queue into the host's type.
-fn fetched(m: &Fetched<'_>, topics: &mut TopicNames) -> Message {
+fn fetched(m: &Fetched<'_>, topics: &mut TopicNames, values: &mut Values) -> Message {
     let headers = m.headers().into_iter().map(|(key, value)| Header { key, value }).collect();
     Message {
         topic: topics.get(m.topic()),
@@ -505,13 +535,13 @@ fn fetched(m: &Fetched<'_>, topics: &mut TopicNames) -> Message {
         offset: m.offset(),
         timestamp_ms: m.timestamp_ms(),
         key: m.key().map(<[u8]>::to_vec),
-        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        value: values.copy(m.payload()),
         headers,
     }
 }
 
 /// Copy a consumed message into the host's type.
-fn owned(m: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Message {
+fn owned(m: &BorrowedMessage<'_>, topics: &mut TopicNames, values: &mut Values) -> Message {
     let headers = m
         .headers()
         .map(|hs| {
@@ -526,7 +556,7 @@ fn owned(m: &BorrowedMessage<'_>, topics: &mut TopicNames) -> Message {
         offset: m.offset(),
         timestamp_ms: m.timestamp().to_millis(),
         key: m.key().map(<[u8]>::to_vec),
-        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        value: values.copy(m.payload()),
         headers,
     }
 }

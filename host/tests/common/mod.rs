@@ -36,7 +36,7 @@ pub fn messages<V: AsRef<[u8]>>(topic: &str, values: &[V]) -> Vec<Message> {
             offset: offset as i64,
             timestamp_ms: None,
             key: None,
-            value: value.as_ref().to_vec(),
+            value: bytes::Bytes::copy_from_slice(value.as_ref()),
             headers: Vec::new(),
         })
         .collect()

@@ -18,7 +18,7 @@ impl Processor for Tagger {
             let origin = message.origin();
             let mut headers = message.headers;
             headers.push(Header { key: "guest-version".into(), value: VERSION.as_bytes().to_vec() });
-            out.push(Effect::Produce(OutputRecord { topic: None, key: message.key, value: message.value, headers, origin }));
+            out.push(Effect::Produce(OutputRecord { topic: None, key: message.key, value: message.value.into(), headers, origin }));
         }
         Ok(())
     }
