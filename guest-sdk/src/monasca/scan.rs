@@ -23,10 +23,10 @@ const MAX_DEPTH: usize = 32;
 pub(super) fn metric_envelope(bytes: &[u8]) -> Option<MetricEnvelope<'_>> {
     let mut scan = Scanner { bytes, pos: 0, key_specials: false };
     let (mut metric, mut meta, mut creation_time) = (None, None, None);
-    scan.object(|scan, key| match key {
-        "metric" => set_once(&mut metric, scan.metric()?),
-        "meta" => set_once(&mut meta, scan.meta()?),
-        "creation_time" => set_once(&mut creation_time, scan.optional_number()?),
+    scan.fields(|scan, key| match key {
+        METRIC => set_once(&mut metric, scan.metric()?),
+        META => set_once(&mut meta, scan.meta()?),
+        CREATION_TIME => set_once(&mut creation_time, scan.optional_number()?),
         _ => scan.skip_value(0),
     })?;
     scan.end()?;
@@ -147,6 +147,34 @@ fn key_specials(word: u64) -> u64 {
     is(b' ') | is(b',') | is(b'=')
 }
 
+/// An object key of at most 15 bytes as one number: its bytes, little-endian,
+/// with its length in the top byte. A known key then matches in one
+/// comparison (in a guest, comparing `str`s calls a byte-by-byte `memcmp`).
+const fn key_word(key: &[u8]) -> u128 {
+    assert!(key.len() <= 15, "key words hold at most 15 bytes");
+    let mut word = (key.len() as u128) << 120;
+    let mut i = 0;
+    while i < key.len() {
+        word |= (key[i] as u128) << (8 * i);
+        i += 1;
+    }
+    word
+}
+
+/// The word of every key longer than 15 bytes (no [`key_word`] equals it).
+const LONG_KEY: u128 = u128::MAX;
+
+const METRIC: u128 = key_word(b"metric");
+const META: u128 = key_word(b"meta");
+const CREATION_TIME: u128 = key_word(b"creation_time");
+const NAME: u128 = key_word(b"name");
+const DIMENSIONS: u128 = key_word(b"dimensions");
+const TIMESTAMP: u128 = key_word(b"timestamp");
+const VALUE: u128 = key_word(b"value");
+const VALUE_META: u128 = key_word(b"value_meta");
+const TENANT_ID: u128 = key_word(b"tenantId");
+const REGION: u128 = key_word(b"region");
+
 fn is_json_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
 }
@@ -195,14 +223,28 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consume an object, calling `entry` with each key; `entry` consumes the value.
-    fn object(&mut self, mut entry: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, entry: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.members(Self::string, entry)
+    }
+
+    /// Consume an object of known fields, calling `entry` with each key as
+    /// a [`key_word`]; `entry` consumes the value.
+    fn fields(&mut self, entry: impl FnMut(&mut Self, u128) -> Option<()>) -> Option<()> {
+        self.members(Self::key, entry)
+    }
+
+    fn members<K>(
+        &mut self,
+        read_key: fn(&mut Self) -> Option<K>,
+        mut entry: impl FnMut(&mut Self, K) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.pos += 1;
             return Some(());
         }
         loop {
-            let key = self.string()?;
+            let key = read_key(self)?;
             self.eat(b':')?;
             entry(self, key)?;
             match self.peek()? {
@@ -216,7 +258,32 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string without escapes or control characters, borrowed.
+    /// A plain string (no escapes) as its [`key_word`]; checked to be UTF-8.
+    fn key(&mut self) -> Option<u128> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let rest = self.bytes.get(start..)?;
+        let found = scan_string(rest)?;
+        if rest[found.len] != b'"' {
+            return None;
+        }
+        if found.non_ascii {
+            std::str::from_utf8(&rest[..found.len]).ok()?;
+        }
+        self.key_specials |= found.key_specials;
+        self.pos = start + found.len + 1;
+        let len = found.len;
+        if len > 15 {
+            return Some(LONG_KEY);
+        }
+        let bytes = match rest.get(..16) {
+            // One load, then the bytes past the key masked off.
+            Some(sixteen) => u128::from_le_bytes(sixteen.try_into().ok()?) & ((1u128 << (8 * len)) - 1),
+            None => rest[..len].iter().rev().fold(0u128, |word, &b| word << 8 | u128::from(b)),
+        };
+        Some(bytes | (len as u128) << 120)
+    }
+
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
@@ -334,12 +401,12 @@ impl<'a> Scanner<'a> {
 
     fn metric(&mut self) -> Option<Metric<'a>> {
         let (mut name, mut dimensions, mut timestamp, mut value, mut value_meta) = (None, None, None, None, None);
-        self.object(|scan, key| match key {
-            "name" => set_once(&mut name, scan.string()?),
-            "dimensions" => set_once(&mut dimensions, scan.dimensions()?),
-            "timestamp" => set_once(&mut timestamp, scan.number()?),
-            "value" => set_once(&mut value, scan.number()?),
-            "value_meta" => set_once(&mut value_meta, scan.value_meta()?),
+        self.fields(|scan, key| match key {
+            NAME => set_once(&mut name, scan.string()?),
+            DIMENSIONS => set_once(&mut dimensions, scan.dimensions()?),
+            TIMESTAMP => set_once(&mut timestamp, scan.number()?),
+            VALUE => set_once(&mut value, scan.number()?),
+            VALUE_META => set_once(&mut value_meta, scan.value_meta()?),
             _ => scan.skip_value(0),
         })?;
         let timestamp = timestamp?;
@@ -376,9 +443,9 @@ impl<'a> Scanner<'a> {
 
     fn meta(&mut self) -> Option<MetricMeta<'a>> {
         let (mut tenant_id, mut region) = (None, None);
-        self.object(|scan, key| match key {
-            "tenantId" => set_once(&mut tenant_id, scan.string()?),
-            "region" => set_once(&mut region, scan.string()?),
+        self.fields(|scan, key| match key {
+            TENANT_ID => set_once(&mut tenant_id, scan.string()?),
+            REGION => set_once(&mut region, scan.string()?),
             _ => scan.skip_value(0),
         })?;
         Some(MetricMeta { tenant_id: Cow::Borrowed(tenant_id?), region: Cow::Borrowed(region?) })
@@ -388,6 +455,29 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read one key with `Scanner::key`.
+    fn key_of(bytes: &[u8]) -> Option<u128> {
+        Scanner { bytes, pos: 0, key_specials: false }.key()
+    }
+
+    #[test]
+    fn key_words_match_only_their_own_key() {
+        assert_eq!(key_of(br#""value":1,"value_meta":null}"#), Some(VALUE));
+        assert_eq!(key_of(br#""value_meta":null}"#), Some(VALUE_META));
+        // Near the end of the buffer (fewer than 16 bytes from the key on).
+        assert_eq!(key_of(br#""value":1}"#), Some(VALUE));
+        assert_eq!(key_of(br#""meta""#), Some(META));
+        for other in [&br#""valu":1}"#[..], br#""values":1}"#, br#""Value":1}"#, br#""":1}"#, br#""value ":1, "x": 1}"#]
+        {
+            let word = key_of(other).expect("a plain key");
+            assert!(![VALUE, VALUE_META, META, METRIC].contains(&word), "{}", String::from_utf8_lossy(other));
+        }
+        assert_eq!(key_of(br#""creation_time_of_it":1}"#), Some(LONG_KEY));
+        assert_eq!(key_of(b"\"\xc3\xa9t\xc3\xa9\":1}"), Some(key_word("\u{e9}t\u{e9}".as_bytes())));
+        assert_eq!(key_of(b"\"m\xffta\":1}"), None, "not UTF-8");
+        assert_eq!(key_of(br#""me\"ta":1}"#), None, "escapes are not plain");
+    }
 
     /// A small deterministic generator (xorshift64*).
     struct Rng(u64);

@@ -152,8 +152,8 @@ impl<'s> TenantBatches<'s> {
 
     fn get(&mut self, tenant: &str) -> &mut LineBatch {
         let hit = match self.batches.get(self.last) {
-            Some(b) if b.tenant() == Some(tenant) => Some(self.last),
-            _ => self.batches.iter().position(|b| b.tenant() == Some(tenant)),
+            Some(b) if b.is_for_tenant(tenant) => Some(self.last),
+            _ => self.batches.iter().position(|b| b.is_for_tenant(tenant)),
         };
         self.last = match hit {
             Some(i) => i,
