@@ -175,6 +175,26 @@ const VALUE_META: u128 = key_word(b"value_meta");
 const TENANT_ID: u128 = key_word(b"tenantId");
 const REGION: u128 = key_word(b"region");
 
+/// Powers of ten that an `f64` holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// `mantissa / 10^fraction_digits` when one division gives it exactly
+/// rounded (Clinger's fast path: both operands are exact in an `f64`, and a
+/// division rounds correctly), so it agrees with any correct parser; `None`
+/// for the rest (an exponent, more than 19 digits, a mantissa beyond 2^53).
+/// Reading a number this way skips the general algorithm, whose 128-bit
+/// products are library calls in a guest.
+fn fast_decimal(mantissa: u64, digits: usize, fraction_digits: usize, exponent: bool) -> Option<f64> {
+    if exponent || digits > 19 || mantissa > 1 << 53 {
+        return None;
+    }
+    let power = EXACT_POWERS_OF_TEN.get(fraction_digits)?;
+    Some(mantissa as f64 / power)
+}
+
 fn is_json_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
 }
@@ -302,12 +322,15 @@ impl<'a> Scanner<'a> {
         self.peek()?;
         let start = self.pos;
         let b = self.bytes;
-        let digits = |mut i: usize| {
+        // Digits from `i` on: where they end, how many, and their value
+        // (`mantissa` continued; it wraps past 19 digits, which `fast` refuses).
+        let digits = |mut i: usize, mut mantissa: u64| {
             let from = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
+            while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
                 i += 1;
             }
-            (i > from).then_some(i)
+            (i > from).then_some((i, i - from, mantissa))
         };
         let mut i = start;
         let negative = b.get(i) == Some(&b'-');
@@ -315,13 +338,14 @@ impl<'a> Scanner<'a> {
             i += 1;
         }
         let int_start = i;
-        i = digits(i)?;
-        if b[int_start] == b'0' && i - int_start > 1 {
+        let (end, int_digits, mut mantissa) = digits(i, 0)?;
+        i = end;
+        if b[int_start] == b'0' && int_digits > 1 {
             return None; // leading zero: not JSON
         }
-        let mut integer = true;
+        let (mut integer, mut fraction_digits, mut exponent) = (true, 0, false);
         if b.get(i) == Some(&b'.') {
-            i = digits(i + 1)?;
+            (i, fraction_digits, mantissa) = digits(i + 1, mantissa)?;
             integer = false;
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
@@ -329,16 +353,19 @@ impl<'a> Scanner<'a> {
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            i = digits(i)?;
-            integer = false;
+            i = digits(i, 0)?.0;
+            (integer, exponent) = (false, true);
         }
-        let text = text(&b[start..i], true)?;
         // serde_json reads `-0` as a float minus zero and a whole number as an
         // integer first; leave the former to it, the latter agrees.
         if integer && negative && b[int_start..i].iter().all(|&d| d == b'0') {
             return None;
         }
-        let value: f64 = text.parse().ok()?;
+        let value = match fast_decimal(mantissa, int_digits + fraction_digits, fraction_digits, exponent) {
+            Some(magnitude) if negative => -magnitude,
+            Some(magnitude) => magnitude,
+            None => text(&b[start..i], true)?.parse().ok()?,
+        };
         self.pos = i;
         value.is_finite().then_some(value)
     }
@@ -459,6 +486,62 @@ mod tests {
     /// Read one key with `Scanner::key`.
     fn key_of(bytes: &[u8]) -> Option<u128> {
         Scanner { bytes, pos: 0, key_specials: false }.key()
+    }
+
+    /// Read one number with `Scanner::number`.
+    fn number_of(text: &str) -> Option<f64> {
+        Scanner { bytes: text.as_bytes(), pos: 0, key_specials: false }.number()
+    }
+
+    #[test]
+    fn numbers_read_as_a_correct_parser_reads_them() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut texts: Vec<String> = [
+            "0",
+            "7",
+            "0.5",
+            "-0.0",
+            "0.1",
+            "97.123456",
+            "0.000123",
+            "9007199254740992",
+            "9007199254740993",
+            "9007199254740992.5",
+            "1234567890123456789",
+            "12345678901234567890",
+            "0.1234567890123456789012",
+            "0.12345678901234567890123",
+            "1700000000000.9",
+            "-1e3",
+            "2.5E-3",
+            "123456.7890123456",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        for _ in 0..20_000 {
+            let digits = 1 + (rng.next() % 21) as usize;
+            let text: String = (0..digits).map(|_| char::from(b'0' + (rng.next() % 10) as u8)).collect();
+            // The whole part: no leading zero (JSON), or just "0".
+            let point = 1 + (rng.next() as usize) % text.len();
+            let whole = match text[..point].trim_start_matches('0') {
+                "" => "0",
+                whole => whole,
+            };
+            let mut number =
+                if point == text.len() { whole.to_string() } else { format!("{whole}.{}", &text[point..]) };
+            if rng.next().is_multiple_of(2) {
+                number.insert(0, '-');
+            }
+            texts.push(number);
+        }
+        for text in &texts {
+            let expected: f64 = text.parse().expect("a number");
+            match number_of(text) {
+                Some(value) => assert_eq!(value.to_bits(), expected.to_bits(), "{text}"),
+                None => assert!(text.trim_start_matches('-').chars().all(|c| c == '0'), "{text} was refused"),
+            }
+        }
     }
 
     #[test]
