@@ -25,7 +25,13 @@ pub struct Instance {
     config: Vec<(String, String)>,
     lookups: Arc<dyn Lookups>,
     live: Option<Live>,
+    /// The last batch's buffer of values, kept for the next batch: a fresh
+    /// buffer of megabytes per batch was fresh pages for the kernel to zero.
+    spare_values: Vec<u8>,
 }
+
+/// The largest buffer of values kept between batches.
+const MAX_SPARE_VALUES: usize = 16 << 20;
 
 struct Live {
     store: Store<HostState>,
@@ -53,7 +59,7 @@ impl Instance {
         lookups: Arc<dyn Lookups>,
     ) -> Result<Self, GuestError> {
         let live = boot(module.clone(), identity.clone(), config.clone(), lookups.clone()).await?;
-        Ok(Instance { module, identity, config, lookups, live: Some(live) })
+        Ok(Instance { module, identity, config, lookups, live: Some(live), spare_values: Vec::new() })
     }
 
     /// The module this instance runs.
@@ -64,13 +70,20 @@ impl Instance {
     /// Run `process` on a batch and return the guest's effects. Messages of
     /// several partitions are handed over as one batch per partition, in turn.
     pub async fn process(&mut self, messages: &[types::Message]) -> Result<Vec<types::Effect>, GuestError> {
-        let mut batches = types::wit_batches(messages).into_iter();
-        let mut effects = match batches.next() {
-            Some(first) => self.process_batch(&first).await?,
-            None => return Ok(Vec::new()),
-        };
-        for batch in batches {
-            effects.extend(self.process_batch(&batch).await?);
+        let now_ms = types::now_ms();
+        let mut effects = Vec::new();
+        for run in types::runs(messages) {
+            let batch = types::wit_batch(run, now_ms, std::mem::take(&mut self.spare_values));
+            let result = self.process_batch(&batch).await;
+            if batch.values.capacity() <= MAX_SPARE_VALUES {
+                self.spare_values = batch.values;
+            }
+            let more = result?;
+            if effects.is_empty() {
+                effects = more;
+            } else {
+                effects.extend(more);
+            }
         }
         Ok(effects)
     }

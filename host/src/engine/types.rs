@@ -35,9 +35,14 @@ pub struct Message {
 /// most a batch can address. Each batch carries the host's wall clock.
 pub fn wit_batches(messages: &[Message]) -> Vec<WitBatch> {
     let now_ms = now_ms();
-    let mut batches: Vec<WitBatch> = Vec::new();
+    runs(messages).map(|run| wit_batch(run, now_ms, Vec::new())).collect()
+}
+
+/// The runs of `messages` that [`wit_batches`] makes batches of.
+pub fn runs(messages: &[Message]) -> impl Iterator<Item = &[Message]> {
     let mut rest = messages;
-    while let Some(first) = rest.first() {
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
         let mut bytes = 0usize;
         let len = rest
             .iter()
@@ -48,14 +53,16 @@ pub fn wit_batches(messages: &[Message]) -> Vec<WitBatch> {
             .count()
             .max(1);
         let (run, tail) = rest.split_at(len);
-        batches.push(wit_batch(run, now_ms));
         rest = tail;
-    }
-    batches
+        Some(run)
+    })
 }
 
-fn wit_batch(run: &[Message], now_ms: i64) -> WitBatch {
-    let mut values = Vec::with_capacity(run.iter().map(|m| m.value.len()).sum());
+/// One run as a batch, its values copied into `values` (cleared first: a
+/// caller may hand back the buffer of an earlier batch to reuse its room).
+pub fn wit_batch(run: &[Message], now_ms: i64, mut values: Vec<u8>) -> WitBatch {
+    values.clear();
+    values.reserve(run.iter().map(|m| m.value.len()).sum());
     let messages = run
         .iter()
         .map(|m| {
@@ -64,8 +71,8 @@ fn wit_batch(run: &[Message], now_ms: i64) -> WitBatch {
                 offset: m.offset,
                 timestamp_ms: m.timestamp_ms,
                 key: m.key.clone(),
-                // Within 4 GiB: `wit_batches` cuts runs there (a single
-                // larger value, which Kafka cannot carry, would wrap).
+                // Within 4 GiB: `runs` cuts there (a single larger value,
+                // which Kafka cannot carry, would wrap).
                 value_end: values.len() as u32,
                 headers: m.headers.clone(),
             }
