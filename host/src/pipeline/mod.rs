@@ -560,3 +560,30 @@ fn owned(m: &BorrowedMessage<'_>, topics: &mut TopicNames, values: &mut Values) 
         headers,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_exact_copies_across_chunks() {
+        let mut values = Values::new();
+        let inputs: Vec<Vec<u8>> = (0..2_000u32)
+            .map(|i| {
+                // Mostly small, some empty, a few larger than a chunk.
+                let len = match i % 500 {
+                    0 => Values::CHUNK + 17,
+                    n if n % 7 == 0 => 0,
+                    n => (n as usize * 37) % 3_000,
+                };
+                (0..len).map(|j| (i as usize + j) as u8).collect()
+            })
+            .collect();
+        let copies: Vec<Bytes> =
+            inputs.iter().map(|v| values.copy(if v.is_empty() { None } else { Some(v) })).collect();
+        for (input, copy) in inputs.iter().zip(&copies) {
+            assert_eq!(&copy[..], &input[..]);
+        }
+        assert!(values.copy(Some(b"")).is_empty());
+    }
+}
