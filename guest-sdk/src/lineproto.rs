@@ -218,7 +218,7 @@ impl LineBatch {
     /// guest asks this for every point, and `==` on text calls the C
     /// library's byte-by-byte `memcmp`.
     pub fn is_for_tenant(&self, tenant: &str) -> bool {
-        self.tenant.as_deref().is_some_and(|mine| same_bytes(mine.as_bytes(), tenant.as_bytes()))
+        self.tenant.as_deref().is_some_and(|mine| crate::compare::same_text(mine, tenant))
     }
 
     /// Append one point derived from `from`.
@@ -270,33 +270,12 @@ impl LineBatch {
     }
 }
 
-/// `a == b`, eight bytes at a time.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tails_match = a_words.remainder().iter().zip(b_words.remainder()).all(|(x, y)| x == y);
-    let word = |chunk: &[u8]| u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-    tails_match && a_words.zip(b_words).all(|(x, y)| word(x) == word(y))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn same_bytes_sees_every_differing_byte() {
-        for len in 0..40 {
-            let text = vec![b'x'; len];
-            assert!(same_bytes(&text, &text.clone()));
-            assert!(!same_bytes(&text, &vec![b'x'; len + 1]));
-            for at in 0..len {
-                let mut other = text.clone();
-                other[at] = b'y';
-                assert!(!same_bytes(&text, &other), "len {len}, byte {at}");
-            }
-        }
+    fn a_batch_knows_its_tenant() {
         let batch = LineBatch::for_tenant("tsdb", "a-tenant-id-of-32-bytes-00000001", 1);
         assert!(batch.is_for_tenant("a-tenant-id-of-32-bytes-00000001"));
         assert!(!batch.is_for_tenant("a-tenant-id-of-32-bytes-00000002"));

@@ -1,5 +1,6 @@
 //! What a guest receives: Kafka messages and its configuration.
 
+use crate::compare::same_text;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -84,39 +85,41 @@ impl From<&Topic> for String {
     }
 }
 
+// Guests compare a message's topic with their configured topics for every
+// message: word-at-a-time comparison (see `crate::compare`).
 impl PartialEq<str> for Topic {
     fn eq(&self, other: &str) -> bool {
-        *self.0 == *other
+        same_text(&self.0, other)
     }
 }
 
 impl PartialEq<&str> for Topic {
     fn eq(&self, other: &&str) -> bool {
-        *self.0 == **other
+        same_text(&self.0, other)
     }
 }
 
 impl PartialEq<String> for Topic {
     fn eq(&self, other: &String) -> bool {
-        *self.0 == **other
+        same_text(&self.0, other)
     }
 }
 
 impl PartialEq<Topic> for str {
     fn eq(&self, other: &Topic) -> bool {
-        *self == *other.0
+        same_text(self, &other.0)
     }
 }
 
 impl PartialEq<Topic> for &str {
     fn eq(&self, other: &Topic) -> bool {
-        **self == *other.0
+        same_text(self, &other.0)
     }
 }
 
 impl PartialEq<Topic> for String {
     fn eq(&self, other: &Topic) -> bool {
-        **self == *other.0
+        same_text(self, &other.0)
     }
 }
 

@@ -11,6 +11,7 @@
 //! found by a linear scan.
 
 use super::{write_integer, write_json_float, write_quoted};
+use crate::compare::same_text;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -55,7 +56,7 @@ impl<'a> Json<'a> {
     /// A member of an object (`None` for a missing key or a non-object).
     pub fn get(&self, key: &str) -> Option<&Json<'a>> {
         match self {
-            Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Json::Object(members) => members.iter().find(|(k, _)| same_text(k, key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -69,7 +70,7 @@ impl<'a> Json<'a> {
     pub fn remove(&mut self, key: &str) -> Option<Json<'a>> {
         match self {
             Json::Object(members) => {
-                let at = members.iter().position(|(k, _)| k == key)?;
+                let at = members.iter().position(|(k, _)| same_text(k, key))?;
                 Some(members.remove(at).1)
             }
             _ => None,
@@ -306,7 +307,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
             let value: Json<'de> = map.next_value()?;
             let at = match &mut index {
                 Some(index) => index.get(key.as_ref()).copied(),
-                None => members.iter().position(|(k, _)| *k == key),
+                None => members.iter().position(|(k, _)| same_text(k, &key)),
             };
             match at {
                 Some(at) => members[at].1 = value,
