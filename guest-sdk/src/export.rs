@@ -73,8 +73,7 @@ macro_rules! __export_state {
 #[cfg(target_arch = "wasm32")]
 pub mod glue {
     //! Conversions between the generated bindings and the SDK types. They
-    //! move buffers, except that each message gets its own copy of its value
-    //! out of the batch's shared buffer.
+    //! move buffers: each message's value is a view of the batch's buffer.
     use crate::bindings::monasca::processor::types as wit;
     use crate::{Bytes, Config, Effect, Effects, FieldValue, Header, Message, Origin, Processor, Topic};
     use std::cell::RefCell;

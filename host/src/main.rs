@@ -36,10 +36,17 @@ fn tune_allocator() {
 /// decompression buffers (a megabyte or more each) came from fresh `mmap`s
 /// or from heap tops that glibc trimmed as soon as they were freed, so they
 /// too were page faults and zeroed pages, over and over. Keep up to 64 MiB
-/// at a heap's top and serve blocks below 32 MiB from the heap.
-/// `MALLOC_TRIM_THRESHOLD_`/`MALLOC_MMAP_THRESHOLD_` in the environment win.
+/// at a heap's top (per malloc arena) and serve blocks below 32 MiB from the
+/// heap. `MALLOC_TRIM_THRESHOLD_`/`MALLOC_MMAP_THRESHOLD_` or
+/// `GLIBC_TUNABLES` in the environment win.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_c_allocator() {
+    // An operator who tunes glibc's malloc through its tunables keeps them.
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    // mallopt answers 0 for a value it refuses, which leaves glibc's default:
+    // nothing to do then (and nothing logs yet this early).
     if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
         // SAFETY: sets a glibc malloc parameter; called before other threads start.
         unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20) };

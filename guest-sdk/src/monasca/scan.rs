@@ -161,6 +161,18 @@ const fn key_word(key: &[u8]) -> u128 {
     word
 }
 
+/// `KEY_MASKS[n]` keeps a word's low `n` bytes (a table: a 128-bit shift by
+/// a variable amount is a library call in wasm).
+const KEY_MASKS: [u128; 16] = {
+    let mut masks = [0u128; 16];
+    let mut n = 1;
+    while n < 16 {
+        masks[n] = (masks[n - 1] << 8) | 0xff;
+        n += 1;
+    }
+    masks
+};
+
 /// The word of every key longer than 15 bytes (no [`key_word`] equals it).
 const LONG_KEY: u128 = u128::MAX;
 
@@ -298,12 +310,13 @@ impl<'a> Scanner<'a> {
         }
         let bytes = match rest.get(..16) {
             // One load, then the bytes past the key masked off.
-            Some(sixteen) => u128::from_le_bytes(sixteen.try_into().ok()?) & ((1u128 << (8 * len)) - 1),
+            Some(sixteen) => u128::from_le_bytes(sixteen.try_into().ok()?) & KEY_MASKS[len],
             None => rest[..len].iter().rev().fold(0u128, |word, &b| word << 8 | u128::from(b)),
         };
         Some(bytes | (len as u128) << 120)
     }
 
+    /// A plain string (no escapes), borrowed; checked to be UTF-8.
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
@@ -323,7 +336,7 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let b = self.bytes;
         // Digits from `i` on: where they end, how many, and their value
-        // (`mantissa` continued; it wraps past 19 digits, which `fast` refuses).
+        // (`mantissa` continued; it wraps past 19 digits, which `fast_decimal` refuses).
         let digits = |mut i: usize, mut mantissa: u64| {
             let from = i;
             while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
@@ -557,6 +570,14 @@ mod tests {
             assert!(![VALUE, VALUE_META, META, METRIC].contains(&word), "{}", String::from_utf8_lossy(other));
         }
         assert_eq!(key_of(br#""creation_time_of_it":1}"#), Some(LONG_KEY));
+        // 15 bytes (the longest word) and 16 (too long), with the buffer
+        // ending right after the key or going on.
+        let fifteen = key_word(b"fifteen-bytes-k");
+        assert_eq!(key_of(br#""fifteen-bytes-k""#), Some(fifteen));
+        assert_eq!(key_of(br#""fifteen-bytes-k":1, "more": 2}"#), Some(fifteen));
+        assert_eq!(key_of(br#""sixteen-bytes-ke""#), Some(LONG_KEY));
+        assert_eq!(key_of(br#""fifteen-bytes-""#), Some(key_word(b"fifteen-bytes-")));
+        assert_ne!(key_of(br#""fifteen-bytes-""#), Some(fifteen));
         assert_eq!(key_of(b"\"\xc3\xa9t\xc3\xa9\":1}"), Some(key_word("\u{e9}t\u{e9}".as_bytes())));
         assert_eq!(key_of(b"\"m\xffta\":1}"), None, "not UTF-8");
         assert_eq!(key_of(br#""me\"ta":1}"#), None, "escapes are not plain");

@@ -30,8 +30,10 @@ pub struct Instance {
     spare_values: Vec<u8>,
 }
 
-/// The largest buffer of values kept between batches.
-const MAX_SPARE_VALUES: usize = 16 << 20;
+/// The largest buffer of values kept between batches (a pipeline's batches
+/// are 1 MiB by default, `[pipeline.batch] max_bytes`; an instance that saw
+/// a bigger one lets it go).
+const MAX_SPARE_VALUES: usize = 4 << 20;
 
 struct Live {
     store: Store<HostState>,

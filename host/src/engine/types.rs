@@ -2,7 +2,7 @@
 //! ones, except [`Message`]. The contract carries a batch's topic and
 //! partition once and its values in one buffer ([`WitBatch`]); the host keeps
 //! each consumed message on its own, with the topic shared, and builds the
-//! contract's batch when it calls the guest ([`wit_batches`]).
+//! contract's batch when it calls the guest ([`runs`], [`wit_batch`]).
 
 use std::sync::Arc;
 
@@ -58,11 +58,16 @@ pub fn runs(messages: &[Message]) -> impl Iterator<Item = &[Message]> {
     })
 }
 
-/// One run as a batch, its values copied into `values` (cleared first: a
-/// caller may hand back the buffer of an earlier batch to reuse its room).
+/// One run as a batch, its values copied into `values` (a caller may hand
+/// back the buffer of an earlier batch to reuse its room; what it held is
+/// dropped, and a buffer too small is replaced, not grown: growing would
+/// copy the stale bytes and round the room up).
 pub fn wit_batch(run: &[Message], now_ms: i64, mut values: Vec<u8>) -> WitBatch {
+    let needed = run.iter().map(|m| m.value.len()).sum();
+    if values.capacity() < needed {
+        values = Vec::with_capacity(needed);
+    }
     values.clear();
-    values.reserve(run.iter().map(|m| m.value.len()).sum());
     let messages = run
         .iter()
         .map(|m| {
@@ -130,5 +135,16 @@ mod tests {
         assert!(wit_batches(&[]).is_empty());
         let now = now_ms();
         assert!(batches.iter().all(|b| (now - b.now_ms).abs() < 60_000), "batches carry the wall clock");
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_new_batch() {
+        let old = wit_batch(&[message("a", 0, 1, "a long old value")], 0, Vec::new()).values;
+        let room = old.capacity();
+        let batch = wit_batch(&[message("a", 0, 2, "new"), message("a", 0, 3, "er")], 0, old);
+        assert_eq!(batch.values, b"newer");
+        assert_eq!(batch.values.capacity(), room, "the room is reused");
+        let bigger = wit_batch(&[message("a", 0, 4, &"x".repeat(room + 1))], 0, batch.values);
+        assert_eq!(bigger.values.len(), room + 1);
     }
 }

@@ -501,6 +501,9 @@ fn forget_revoked(swept: &mut Vec<(WorkerKey, Vec<Message>)>, revoked: &Revoked)
 /// Where the consumer thread copies message values: one buffer that each
 /// value is split off (a view sharing it), so a message costs no allocation
 /// of its own and a chunk is freed when the last of its messages is done.
+/// A message held long (a delayed pipeline's, one kept to be dead-lettered)
+/// keeps its whole chunk; what the consumer holds is bounded by its workers'
+/// queues, so that is a few chunks per partition at most.
 struct Values(BytesMut);
 
 impl Values {
@@ -585,5 +588,9 @@ mod tests {
             assert_eq!(&copy[..], &input[..]);
         }
         assert!(values.copy(Some(b"")).is_empty());
+        // Neighbours share a chunk: the second starts where the first ends.
+        let mut values = Values::new();
+        let (first, second) = (values.copy(Some(b"ab")), values.copy(Some(b"cd")));
+        assert_eq!(first.as_ptr().wrapping_add(2), second.as_ptr());
     }
 }
