@@ -290,8 +290,9 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A plain string (no escapes) as its [`key_word`]; checked to be UTF-8.
-    fn key(&mut self) -> Option<u128> {
+    /// A plain string (no escapes), consumed: the bytes from its first on
+    /// (the string is the first `len` of them) and whether any is not ASCII.
+    fn plain(&mut self) -> Option<(&'a [u8], usize, bool)> {
         self.eat(b'"')?;
         let start = self.pos;
         let rest = self.bytes.get(start..)?;
@@ -299,12 +300,17 @@ impl<'a> Scanner<'a> {
         if rest[found.len] != b'"' {
             return None;
         }
-        if found.non_ascii {
-            std::str::from_utf8(&rest[..found.len]).ok()?;
-        }
         self.key_specials |= found.key_specials;
         self.pos = start + found.len + 1;
-        let len = found.len;
+        Some((rest, found.len, found.non_ascii))
+    }
+
+    /// A plain string as its [`key_word`]; checked to be UTF-8.
+    fn key(&mut self) -> Option<u128> {
+        let (rest, len, non_ascii) = self.plain()?;
+        if non_ascii {
+            std::str::from_utf8(&rest[..len]).ok()?;
+        }
         if len > 15 {
             return Some(LONG_KEY);
         }
@@ -316,18 +322,10 @@ impl<'a> Scanner<'a> {
         Some(bytes | (len as u128) << 120)
     }
 
-    /// A plain string (no escapes), borrowed; checked to be UTF-8.
+    /// A plain string, borrowed; checked to be UTF-8.
     fn string(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let start = self.pos;
-        let rest = self.bytes.get(start..)?;
-        let found = scan_string(rest)?;
-        if rest[found.len] != b'"' {
-            return None;
-        }
-        self.key_specials |= found.key_specials;
-        self.pos = start + found.len + 1;
-        text(&rest[..found.len], !found.non_ascii)
+        let (rest, len, non_ascii) = self.plain()?;
+        text(&rest[..len], !non_ascii)
     }
 
     /// A JSON number as `f64`, when reading it as one is exact and unambiguous.
