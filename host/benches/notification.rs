@@ -12,7 +12,11 @@
 //! Run: `cargo bench -p monasca-wasm --bench notification` (env
 //! `TRANSITIONS`, default 20000, for the host and the raw client;
 //! `PEER_TRANSITIONS`, default 2000, for monasca-notification, which is far
-//! slower; `VARIANTS`, a comma-separated subset of `peer,host,raw`). Needs
+//! slower; `VARIANTS`, a comma-separated subset of `peer,host,raw`;
+//! `METHODS`, the methods per alarm to run, default `1,3`; `HOST_IN_FLIGHT`,
+//! the host's `[notifiers] max_in_flight`, default its own default, 128;
+//! `RAW_IN_FLIGHT`, the raw client's requests in flight, default 64, its
+//! best here: 128 is no faster, the client and receiver being CPU-bound). Needs
 //! Java 17 + Maven (broker), Debian's MariaDB (installed by
 //! `scripts/mariadb.sh` when missing) and Python 3 with pip. Prints the
 //! table and writes `target/bench-reports/notification.md`.
@@ -216,7 +220,7 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> R
                 &config,
                 format!(
                     "[kafka]\nbootstrap = \"{}\"\n[databases.mon]\ntype = \"mysql\"\nurl = \"{db}\"\n\
-                     [notifiers]\nallow = [\"127.0.0.1\"]\n[notifiers.ledger]\n{}table = \"ledger_{}\"\n\
+                     [notifiers]\nallow = [\"127.0.0.1\"]\n{}[notifiers.ledger]\n{}table = \"ledger_{}\"\n\
                      [[pipeline]]\nname = \"notification\"\nmodule = \"{NOTIFICATION}\"\ntopics = [\"{topic}\"]\n\
                      group_id = \"{group}\"\nconcurrency = 4\n[pipeline.config]\nalarm-topic = \"{topic}\"\n\
                      notification-topic = \"{topic}-sent\"\nretry-topic = \"{topic}-retry\"\nperiodic = \"\"\n\
@@ -224,6 +228,7 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> R
                      FROM alarm_action AS aa JOIN notification_method AS nm ON aa.action_id = nm.id \
                      WHERE aa.alarm_definition_id = ? AND aa.alarm_state = ?\"\n",
                     kafka(),
+                    std::env::var("HOST_IN_FLIGHT").map(|n| format!("max_in_flight = {n}\n")).unwrap_or_default(),
                     if std::env::var("LEDGER").as_deref() == Ok("sqlite") { "" } else { "database = \"mon\"\n" },
                     group.replace('-', "_")
                 ),
@@ -285,7 +290,8 @@ async fn raw_client(url: &str, n: u64, methods: usize) {
             answer.expect("raw request").error_for_status().expect("raw answer");
         }
     });
-    futures::stream::iter(requests).buffer_unordered(64).collect::<Vec<()>>().await;
+    let in_flight = env_number("RAW_IN_FLIGHT", 64) as usize;
+    futures::stream::iter(requests).buffer_unordered(in_flight).collect::<Vec<()>>().await;
 }
 
 async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url: &str, db: &Database) -> Row {
@@ -361,7 +367,11 @@ async fn main() {
     let db =
         Database::open("mon", &DatabaseConfig::Mysql { url: Secret(mariadb().to_string()) }, true).expect("MariaDB");
     let mut rows = Vec::new();
-    for methods in [1usize, 3] {
+    let method_counts: Vec<usize> = match std::env::var("METHODS") {
+        Ok(list) => list.split(',').map(|m| m.trim().parse().expect("METHODS: numbers, e.g. 1,3")).collect(),
+        Err(_) => vec![1, 3],
+    };
+    for methods in method_counts {
         for variant in selected() {
             let count = if variant == Variant::Peer { peer_n } else { n };
             eprintln!("{} with {methods} method(s): {count} transitions", variant.name());

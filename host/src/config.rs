@@ -134,7 +134,7 @@ fn default_notify_timeout_ms() -> u64 {
     5_000
 }
 fn default_notify_in_flight() -> usize {
-    64
+    128
 }
 
 /// `[notifiers.email]`: the SMTP server (monasca-notification's `[email_notifier]`).
