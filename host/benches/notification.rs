@@ -5,14 +5,17 @@
 //!    engine processes (`scripts/peers/notification_peer.sh`);
 //! 2. this host with the notification guest (ledger in MariaDB);
 //! 3. a raw async HTTP client (`reqwest`, 64 requests in flight) sending the
-//!    same webhook payloads: the receiver's limit on this machine.
+//!    same webhook payloads: the receiver's limit on this machine;
+//! 4. the same on hyper's HTTP/1.1 connections pooled by hand, a leaner
+//!    client, so a higher limit (the host's own path for `http` URLs is
+//!    built the same way).
 //!
 //! Each runs twice: alarm definitions with one webhook method, then three.
 //!
 //! Run: `cargo bench -p monasca-wasm --bench notification` (env
 //! `TRANSITIONS`, default 20000, for the host and the raw client;
 //! `PEER_TRANSITIONS`, default 2000, for monasca-notification, which is far
-//! slower; `VARIANTS`, a comma-separated subset of `peer,host,raw`;
+//! slower; `VARIANTS`, a comma-separated subset of `peer,host,raw,raw-hyper`;
 //! `METHODS`, the methods per alarm to run, default `1,3`; `HOST_IN_FLIGHT`,
 //! the host's `[notifiers] max_in_flight`, default its own default, 128;
 //! `RAW_IN_FLIGHT`, the raw client's requests in flight, default 64, its
@@ -50,6 +53,7 @@ enum Variant {
     Peer,
     Host,
     Raw,
+    RawHyper,
 }
 
 impl Variant {
@@ -57,17 +61,22 @@ impl Variant {
         match self {
             Variant::Peer => "monasca-notification 9.0.0, 4 engines",
             Variant::Host => "monasca-wasm + notification guest",
-            Variant::Raw => "raw async HTTP client (64 in flight)",
+            Variant::Raw => "raw async HTTP client (reqwest, 64 in flight)",
+            Variant::RawHyper => "raw async HTTP client (hyper connections, 64 in flight)",
         }
     }
 }
 
 fn selected() -> Vec<Variant> {
-    let all = [("peer", Variant::Peer), ("host", Variant::Host), ("raw", Variant::Raw)];
+    let all =
+        [("peer", Variant::Peer), ("host", Variant::Host), ("raw", Variant::Raw), ("raw-hyper", Variant::RawHyper)];
     let wanted = std::env::var("VARIANTS").unwrap_or_default();
     let wanted: Vec<&str> = wanted.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
     for w in &wanted {
-        assert!(all.iter().any(|(n, _)| n == w), "VARIANTS: unknown variant {w:?} (expected peer, host, raw)");
+        assert!(
+            all.iter().any(|(n, _)| n == w),
+            "VARIANTS: unknown variant {w:?} (expected peer, host, raw, raw-hyper)"
+        );
     }
     all.into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)).map(|(_, v)| v).collect()
 }
@@ -238,7 +247,7 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> R
             c.args(["run", "--summary-every", "0", "--config"]).arg(config).env("RUST_LOG", "warn");
             c
         }
-        Variant::Peer | Variant::Raw => unreachable!("started above, or run in this process"),
+        Variant::Peer | Variant::Raw | Variant::RawHyper => unreachable!("started above, or run in this process"),
     };
     Running::Host(command.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("variant starts"))
 }
@@ -270,9 +279,63 @@ fn window_seconds(hits: &Hits) -> f64 {
     window.map(|(a, b)| (b - a).as_secs_f64()).unwrap_or(0.0).max(0.001)
 }
 
-/// The raw client: every payload once, 64 requests in flight.
-async fn raw_client(url: &str, n: u64, methods: usize) {
+/// The second raw client: hyper's HTTP/1.1 connections, pooled by hand, as
+/// lean as a client gets (the host's own path for `http` URLs is like it).
+struct Lean {
+    addr: std::net::SocketAddr,
+    idle: Mutex<Vec<hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>>>,
+}
+
+impl Lean {
+    async fn post(&self, path: String, key: String, body: bytes::Bytes) {
+        use http_body_util::BodyExt;
+        let mut sender = loop {
+            let popped = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match popped {
+                Some(s) if !s.is_closed() => break s,
+                Some(_) => continue,
+                None => {
+                    let stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
+                    stream.set_nodelay(true).expect("nodelay");
+                    let (s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .expect("handshake");
+                    tokio::spawn(conn);
+                    break s;
+                }
+            }
+        };
+        sender.ready().await.expect("ready");
+        let request = hyper::Request::post(path)
+            .header("host", self.addr.to_string())
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", key)
+            .body(http_body_util::Full::new(body))
+            .expect("request");
+        let answer = sender.send_request(request).await.expect("answer");
+        assert!(answer.status().is_success());
+        answer.into_body().collect().await.expect("body");
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(sender);
+    }
+}
+
+/// A raw client (reqwest, or with `lean` hyper's connections): every
+/// payload once, 64 requests in flight.
+async fn raw_client(url: &str, n: u64, methods: usize, lean: bool) {
     use futures::StreamExt;
+    if lean {
+        let addr = url.trim_start_matches("http://").parse().expect("addr");
+        let lean = Arc::new(Lean { addr, idle: Mutex::new(Vec::new()) });
+        let body = bytes::Bytes::from(transition("raw", 0, 0));
+        let requests = (0..n * methods as u64).map(|i| {
+            let lean = lean.clone();
+            let body = body.clone();
+            async move { lean.post(format!("/hook/{}", i % methods as u64), i.to_string(), body).await }
+        });
+        let in_flight = env_number("RAW_IN_FLIGHT", 64) as usize;
+        futures::stream::iter(requests).buffer_unordered(in_flight).collect::<Vec<()>>().await;
+        return;
+    }
     let client = reqwest::Client::new();
     let body = transition("raw", 0, 0);
     let requests = (0..n * methods as u64).map(|i| {
@@ -298,10 +361,10 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
     hits.reset();
     let expected = n * methods as u64;
     let dir = tempfile::tempdir().expect("tempdir");
-    if variant == Variant::Raw {
+    if matches!(variant, Variant::Raw | Variant::RawHyper) {
         let (cpu0, _) = common::tree_usage(std::process::id());
         let machine0 = common::machine_busy_seconds();
-        raw_client(url, n, methods).await;
+        raw_client(url, n, methods, variant == Variant::RawHyper).await;
         let (cpu1, rss) = common::tree_usage(std::process::id());
         let machine = common::machine_busy_seconds() - machine0;
         let seconds = window_seconds(hits);
@@ -384,20 +447,21 @@ async fn main() {
         }
     }
     let mut table = String::from(
-        "| variant | methods per alarm | transitions | transitions/s | vs monasca-notification | vs raw client | CPU s per 1,000 transitions | machine CPU s per 1,000 | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| variant | methods per alarm | transitions | transitions/s | vs monasca-notification | vs raw client (reqwest) | vs raw client (hyper) | CPU s per 1,000 transitions | machine CPU s per 1,000 | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for row in &rows {
         let of =
             |v: Variant| rows.iter().find(|r| r.variant == v && r.methods == row.methods).map(|r| row.rate / r.rate);
         let ratio = |r: Option<f64>| r.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "–".into());
         table.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {} | {} | {:.3} | {:.3} | {:.0} |\n",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.3} | {:.3} | {:.0} |\n",
             row.variant.name(),
             row.methods,
             row.transitions,
             row.rate,
             ratio(of(Variant::Peer)),
             ratio(of(Variant::Raw)),
+            ratio(of(Variant::RawHyper)),
             row.cpu_per_thousand,
             row.machine_per_thousand,
             row.rss_mb

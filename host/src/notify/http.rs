@@ -8,10 +8,11 @@
 //! true `ok`, the default for `slack`).
 
 use super::allow::Allowlist;
+use super::plain::PlainHttp;
 use super::{attribute, Outcome};
 use crate::config::NotifiersConfig;
 use crate::engine::types::Notification;
-use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,9 +24,12 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// IDNA rules, costs more than the rest of a request's set-up).
 const REMEMBERED_URLS: usize = 4096;
 
-/// Sends notifications over HTTP(S).
+/// Sends notifications over HTTP(S): `http` URLs over [`PlainHttp`]'s
+/// connections, unless a proxy is configured; the rest through `reqwest`.
 pub struct Http {
     client: reqwest::Client,
+    plain: Option<PlainHttp>,
+    timeout: Duration,
     /// Destinations the allowlist let through, parsed.
     urls: Mutex<HashMap<String, reqwest::Url>>,
 }
@@ -57,7 +61,8 @@ impl Http {
             builder = builder.danger_accept_invalid_certs(true);
         }
         let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Http { client, urls: Mutex::new(HashMap::new()) })
+        let plain = config.proxy.is_none().then(|| PlainHttp::new(config.max_in_flight));
+        Ok(Http { client, plain, timeout, urls: Mutex::new(HashMap::new()) })
     }
 
     /// [`checked_url`], remembered for destinations that passed (the
@@ -85,29 +90,34 @@ impl Http {
         let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
             return Outcome::Refused(format!("`method` attribute {method:?} is not an HTTP method"));
         };
-        let content_type = attribute(n, "content-type").unwrap_or("application/json");
-        let mut request = self.client.request(method, url).body(n.body.clone());
-        match HeaderValue::from_str(content_type) {
-            Ok(value) => request = request.header(CONTENT_TYPE, value),
-            Err(_) => return Outcome::Refused(format!("content-type {content_type:?} is not a header value")),
-        }
-        if let Ok(key) = HeaderValue::from_str(&n.idempotency_key) {
-            request = request.header("Idempotency-Key", key);
-        }
-        for (key, value) in &n.attributes {
-            let Some(name) = key.strip_prefix("header.") else { continue };
-            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-                (Ok(name), Ok(value)) => request = request.header(name, value),
-                _ => return Outcome::Refused(format!("attribute `{key}` is not a valid header")),
-            }
-        }
-        let answer = match request.send().await {
-            Ok(answer) => answer,
-            // Without the URL: webhook URLs often hold a secret (Slack's do).
-            Err(e) => return Outcome::Failed(format!("{} request failed: {}", n.channel, e.without_url())),
+        let headers = match headers(n) {
+            Ok(headers) => headers,
+            Err(refusal) => return refusal,
         };
-        let status = answer.status();
-        let body = read_capped(answer).await;
+        let (status, body) = match (&self.plain, url.scheme()) {
+            (Some(plain), "http") => {
+                let body = bytes::Bytes::copy_from_slice(&n.body);
+                match tokio::time::timeout(self.timeout, plain.send(method, &url, headers, body, MAX_ANSWER)).await {
+                    Ok(Ok(answer)) => (answer.status, answer.body),
+                    Ok(Err(e)) => return Outcome::Failed(format!("{} request failed: {e}", n.channel)),
+                    Err(_) => {
+                        return Outcome::Failed(format!(
+                            "{} request timed out after {} ms",
+                            n.channel,
+                            self.timeout.as_millis()
+                        ))
+                    }
+                }
+            }
+            _ => {
+                let request = self.client.request(method, url).headers(headers).body(n.body.clone());
+                match request.send().await {
+                    Ok(answer) => (answer.status(), read_capped(answer).await),
+                    // Without the URL: webhook URLs often hold a secret (Slack's do).
+                    Err(e) => return Outcome::Failed(format!("{} request failed: {}", n.channel, e.without_url())),
+                }
+            }
+        };
         let expected = match attribute(n, "expect-status") {
             Some(list) => list.split(',').any(|c| c.trim() == status.as_str()),
             None if n.channel == "pagerduty" => matches!(status.as_u16(), 200 | 201 | 204),
@@ -127,6 +137,28 @@ impl Http {
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
+}
+
+/// A notification's request headers: its content type (default JSON), its
+/// idempotency key, and its `header.<Name>` attributes.
+fn headers(n: &Notification) -> Result<HeaderMap, Outcome> {
+    let mut headers = HeaderMap::with_capacity(2 + n.attributes.len());
+    let content_type = attribute(n, "content-type").unwrap_or("application/json");
+    match HeaderValue::from_str(content_type) {
+        Ok(value) => headers.insert(CONTENT_TYPE, value),
+        Err(_) => return Err(Outcome::Refused(format!("content-type {content_type:?} is not a header value"))),
+    };
+    if let Ok(key) = HeaderValue::from_str(&n.idempotency_key) {
+        headers.insert("Idempotency-Key", key);
+    }
+    for (key, value) in &n.attributes {
+        let Some(name) = key.strip_prefix("header.") else { continue };
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            (Ok(name), Ok(value)) => headers.append(name, value),
+            _ => return Err(Outcome::Refused(format!("attribute `{key}` is not a valid header"))),
+        };
+    }
+    Ok(headers)
 }
 
 /// The destination as a URL the allowlist lets through, or the refusal.

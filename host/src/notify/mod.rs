@@ -10,6 +10,7 @@ mod email;
 mod http;
 mod jira;
 pub mod ledger;
+mod plain;
 
 use crate::config::{DatabaseConfig, NotifiersConfig};
 use crate::databases::Database;
