@@ -4,7 +4,10 @@
 //! natively into the host (the limit), and with the passthrough guest (what
 //! crossing the component boundary costs).
 //!
-//! Run: `cargo bench -p monasca-wasm --bench engine` (env `ROUNDS`, default 40).
+//! Run: `cargo bench -p monasca-wasm --bench engine` (env `ROUNDS`, default 40;
+//! `COMPARE_NOTIFICATION`, the path of another build of the notification
+//! guest to run beside this one; `ONLY_NOTIFICATION`, set: the notification
+//! table alone).
 //! Prints a table and writes `target/bench-reports/engine.md`.
 //!
 //! Method: the three variants run interleaved, round after round, so that
@@ -160,6 +163,10 @@ fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(40);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let engine = Engine::new(EngineSettings { cache_dir: None, ..EngineSettings::default() })?;
+    if std::env::var_os("ONLY_NOTIFICATION").is_some() {
+        print!("{}", notification_table(&runtime, &engine, rounds)?);
+        return Ok(());
+    }
     let values = envelopes();
     let batch = host_batch(&values);
 
@@ -255,16 +262,35 @@ fn notification_table(runtime: &tokio::runtime::Runtime, engine: &Engine, rounds
     notified(runtime.block_on(guest.process(&batch))?.len(), "notification guest")?;
     notified(native.run(sdk_batch_of(topic, &values)).map_err(|e| anyhow::anyhow!("{e}"))?.len(), "native")?;
 
-    let mut series = [
+    // Another build of the guest, side by side (to weigh a change: build the
+    // old guest elsewhere and name its .wasm in `COMPARE_NOTIFICATION`).
+    let mut other = match std::env::var("COMPARE_NOTIFICATION") {
+        Ok(path) => {
+            let module = engine.load_file(&path)?;
+            let config = vec![("ttl-seconds".to_string(), "0".to_string())];
+            let mut other = runtime.block_on(module.instantiate_with("bench", config, Arc::new(OneWebhook)))?;
+            notified(runtime.block_on(other.process(&batch))?.len(), "COMPARE_NOTIFICATION guest")?;
+            Some(other)
+        }
+        Err(_) => None,
+    };
+    let mut series = vec![
         Series { name: "notification, native (the limit)", per_message_ns: vec![] },
         Series { name: "notification guest, wasm", per_message_ns: vec![] },
     ];
+    if other.is_some() {
+        series.push(Series { name: "notification guest, wasm, `COMPARE_NOTIFICATION` build", per_message_ns: vec![] });
+    }
     for round in 0..rounds + 3 {
         let native_elapsed = time_native(&mut native, topic, &values)?;
         let wasm_elapsed = time_guest(runtime, &mut guest, &batch)?;
+        let other_elapsed = other.as_mut().map(|other| time_guest(runtime, other, &batch)).transpose()?;
         if round >= 3 {
             series[0].record(native_elapsed);
             series[1].record(wasm_elapsed);
+            if let Some(elapsed) = other_elapsed {
+                series[2].record(elapsed);
+            }
         }
     }
     let mut table = format!(

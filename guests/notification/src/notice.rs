@@ -5,25 +5,67 @@
 //! reads such a record back (the retry and periodic topics).
 
 use crate::alarm::millis;
+use monasca_guest_sdk::compare;
 use monasca_guest_sdk::pyjson::{self, Json};
+use std::cell::OnceCell;
+use std::ops::Range;
 use std::rc::Rc;
 
 /// An alarm as notifications carry it: the `alarm-transitioned` object and,
-/// rendered once however many methods notify it, its JSON text.
+/// rendered once however many methods notify it, its JSON text, where each
+/// member's value sits in that text, and the webhook body.
 #[derive(Debug)]
 pub struct RawAlarm<'a> {
     /// The object (a JSON object), key order kept.
     pub object: Json<'a>,
     /// `json.dumps` of it.
     pub json: String,
+    /// Where each member's value is in `json`, in member order.
+    spans: Vec<Range<usize>>,
+    /// The webhook body (the same for every method), made at first use.
+    webhook: OnceCell<String>,
 }
 
 impl<'a> RawAlarm<'a> {
     /// Wrap an alarm object.
     pub fn new(object: Json<'a>) -> Rc<Self> {
         let mut json = String::with_capacity(1024);
-        object.write_ascii(&mut json);
-        Rc::new(RawAlarm { object, json })
+        let mut spans = Vec::new();
+        match &object {
+            // As `json.dumps` writes an object, noting where each value goes.
+            Json::Object(members) if !members.is_empty() => {
+                json.push('{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        json.push_str(", ");
+                    }
+                    pyjson::write_string_ascii(&mut json, key);
+                    json.push_str(": ");
+                    let start = json.len();
+                    value.write_ascii(&mut json);
+                    spans.push(start..json.len());
+                }
+                json.push('}');
+            }
+            other => other.write_ascii(&mut json),
+        }
+        Rc::new(RawAlarm { object, json, spans, webhook: OnceCell::new() })
+    }
+
+    /// `json.dumps` of a member's value (`null` when absent), a slice of
+    /// the alarm's own text: written once, copied since.
+    pub fn member_json(&self, key: &str) -> &str {
+        let at =
+            self.object.as_object().and_then(|members| members.iter().position(|(k, _)| compare::same_text(k, key)));
+        match at.and_then(|at| self.spans.get(at)) {
+            Some(span) => &self.json[span.clone()],
+            None => "null",
+        }
+    }
+
+    /// The webhook body of this alarm, made by `make` the first time.
+    pub fn webhook_body(&self, make: impl FnOnce() -> String) -> &str {
+        self.webhook.get_or_init(make)
     }
 }
 
@@ -67,6 +109,11 @@ impl<'a> Notice<'a> {
         self.raw_alarm.object.member(key)
     }
 
+    /// `json.dumps` of a field of the alarm (`null` when absent).
+    pub fn alarm_json(&self, key: &str) -> &str {
+        self.raw_alarm.member_json(key)
+    }
+
     /// A string field of the alarm (empty when absent or not text).
     pub fn alarm_text(&self, key: &str) -> &str {
         self.alarm(key).as_str().unwrap_or_default()
@@ -93,19 +140,19 @@ impl<'a> Notice<'a> {
         fields.text("address", &self.address);
         fields.raw("retry_count", &self.retry_count.to_string());
         fields.raw("raw_alarm", &self.raw_alarm.json);
-        fields.value("alarm_id", self.alarm("alarmId"));
-        fields.value("alarm_name", self.alarm("alarmName"));
+        fields.raw("alarm_id", self.alarm_json("alarmId"));
+        fields.raw("alarm_name", self.alarm_json("alarmName"));
         fields.raw("alarm_timestamp", &self.alarm_timestamp().to_string());
-        fields.value("message", self.alarm("stateChangeReason"));
+        fields.raw("message", self.alarm_json("stateChangeReason"));
         match self.notification_timestamp.filter(|t| t.is_finite()) {
             Some(stamp) => fields.raw("notification_timestamp", &pyjson::float_repr(stamp)),
             None => fields.raw("notification_timestamp", "null"),
         }
-        fields.value("state", self.alarm("newState"));
-        fields.value("severity", self.alarm("severity"));
-        fields.value("link", self.alarm("link"));
-        fields.value("lifecycle_state", self.alarm("lifecycleState"));
-        fields.value("tenant_id", self.alarm("tenantId"));
+        fields.raw("state", self.alarm_json("newState"));
+        fields.raw("severity", self.alarm_json("severity"));
+        fields.raw("link", self.alarm_json("link"));
+        fields.raw("lifecycle_state", self.alarm_json("lifecycleState"));
+        fields.raw("tenant_id", self.alarm_json("tenantId"));
         fields.raw("period", &self.period.to_string());
         fields.close();
         out
@@ -188,5 +235,37 @@ impl<'a> JsonObject<'a> {
     /// Close the object.
     pub fn close(self) {
         self.out.push('}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_texts_are_what_json_dumps_writes_for_each_member() {
+        let text = r#"{"alarmId": "a\u00e9\"1", "n": 1.5, "big": 18446744073709551615, "metrics": [{"dimensions": {"h": "x\ny"}}], "link": null, "e": {}, "l": []}"#;
+        let object = Json::parse_str(text).expect("parses");
+        let alarm = RawAlarm::new(object.clone());
+        assert_eq!(alarm.json, object.dumps_ascii(), "the whole text is json.dumps");
+        for (key, value) in object.as_object().expect("object") {
+            assert_eq!(alarm.member_json(key), value.dumps_ascii(), "member {key}");
+        }
+        assert_eq!(alarm.member_json("absent"), "null");
+        let empty = RawAlarm::new(Json::parse_str("{}").expect("parses"));
+        assert_eq!((empty.json.as_str(), empty.member_json("x")), ("{}", "null"));
+    }
+
+    #[test]
+    fn the_webhook_body_is_made_once_per_alarm() {
+        let alarm = RawAlarm::new(Json::parse_str(r#"{"a": 1}"#).expect("parses"));
+        let mut made = 0;
+        for _ in 0..3 {
+            alarm.webhook_body(|| {
+                made += 1;
+                "body".to_string()
+            });
+        }
+        assert_eq!((made, alarm.webhook_body(String::new)), (1, "body"));
     }
 }

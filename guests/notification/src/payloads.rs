@@ -60,22 +60,27 @@ fn text(s: &str) -> Json<'static> {
     Json::Str(Cow::Owned(s.to_string()))
 }
 
-/// `json.dumps` of [`common_body`], written directly.
+/// `json.dumps` of [`common_body`], from the alarm's own JSON text (made
+/// once per alarm, however many webhooks it goes to).
 fn webhook_body(n: &Notice) -> String {
-    let mut out = String::with_capacity(n.raw_alarm.json.len());
-    let mut body = JsonObject::new(&mut out);
-    body.value("alarm_id", n.alarm("alarmId"));
-    body.value("alarm_definition_id", n.alarm("alarmDefinitionId"));
-    body.value("alarm_name", n.alarm("alarmName"));
-    body.value("alarm_description", n.alarm("alarmDescription"));
-    body.raw("alarm_timestamp", &n.alarm_timestamp().to_string());
-    body.value("state", n.alarm("newState"));
-    body.value("old_state", n.alarm("oldState"));
-    body.value("message", n.alarm("stateChangeReason"));
-    body.value("tenant_id", n.alarm("tenantId"));
-    body.value("metrics", n.alarm("metrics"));
-    body.close();
-    out
+    n.raw_alarm
+        .webhook_body(|| {
+            let mut out = String::with_capacity(n.raw_alarm.json.len());
+            let mut body = JsonObject::new(&mut out);
+            body.raw("alarm_id", n.alarm_json("alarmId"));
+            body.raw("alarm_definition_id", n.alarm_json("alarmDefinitionId"));
+            body.raw("alarm_name", n.alarm_json("alarmName"));
+            body.raw("alarm_description", n.alarm_json("alarmDescription"));
+            body.raw("alarm_timestamp", &n.alarm_timestamp().to_string());
+            body.raw("state", n.alarm_json("newState"));
+            body.raw("old_state", n.alarm_json("oldState"));
+            body.raw("message", n.alarm_json("stateChangeReason"));
+            body.raw("tenant_id", n.alarm_json("tenantId"));
+            body.raw("metrics", n.alarm_json("metrics"));
+            body.close();
+            out
+        })
+        .to_string()
 }
 
 /// The delivery for `n` through its method type, or why there is none.
