@@ -52,7 +52,9 @@ fn transition(definition: &str, alarm: &str, state: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_method_type_sends_what_monasca_notification_sends() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::create("notify-payloads", 1).await;
+    // Unique names: the test can run again on a warm broker and database.
+    let test = monasca_test_programs::unique("notify-payloads");
+    let topics = Topics::create(&test, 1).await;
     let receiver = Receiver::start(Behaviour::Succeed).await;
     let smtp = SmtpServer::start("payloads", &[]);
     let mon = Mon::connect();
@@ -124,7 +126,7 @@ async fn every_method_type_sends_what_monasca_notification_sends() {
         pagerduty_url: &pagerduty,
         max_attempts: 5,
         jira_url: Some(&receiver.url),
-        ..Setup::new("notify-payloads", &topics)
+        ..Setup::new(&test, &topics)
     };
     let host = spawn_host(&write_config(dir.path(), &setup));
     produce_values(bootstrap, &topics.alarms, &inputs).await;
@@ -230,7 +232,9 @@ async fn every_method_type_sends_what_monasca_notification_sends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_notifications_are_retried_then_dead_lettered() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::create("notify-retries", 1).await;
+    // Unique names: the test can run again on a warm broker and database.
+    let test = monasca_test_programs::unique("notify-retries");
+    let topics = Topics::create(&test, 1).await;
     let flaky = Receiver::start(Behaviour::FailFirst(2)).await;
     let broken = Receiver::start(Behaviour::AlwaysFail).await;
     let mon = Mon::connect();
@@ -245,7 +249,7 @@ async fn failed_notifications_are_retried_then_dead_lettered() {
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let setup = Setup::new("notify-retries", &topics);
+    let setup = Setup::new(&test, &topics);
     let host = spawn_host(&write_config(dir.path(), &setup));
     produce_values(bootstrap, &topics.alarms, &[transition("def-retries", "alarm-retries", "ALARM")]).await;
 
@@ -283,7 +287,9 @@ async fn failed_notifications_are_retried_then_dead_lettered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn periodic_webhook_fires_while_the_alarm_stays_in_alarm() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::create("notify-periodic", 1).await;
+    // Unique names: the test can run again on a warm broker and database.
+    let test = monasca_test_programs::unique("notify-periodic");
+    let topics = Topics::create(&test, 1).await;
     let receiver = Receiver::start(Behaviour::Succeed).await;
     let mon = Mon::connect();
     let hook = format!("{}/periodic", receiver.url);
@@ -295,7 +301,7 @@ async fn periodic_webhook_fires_while_the_alarm_stays_in_alarm() {
     .await;
     mon.set_alarm("alarm-periodic", "def-periodic", "ALARM").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let setup = Setup::new("notify-periodic", &topics);
+    let setup = Setup::new(&test, &topics);
     let host = spawn_host(&write_config(dir.path(), &setup));
     produce_values(bootstrap, &topics.alarms, &[transition("def-periodic", "alarm-periodic", "ALARM")]).await;
 
@@ -318,7 +324,9 @@ async fn periodic_webhook_fires_while_the_alarm_stays_in_alarm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn destinations_outside_the_allowlist_are_refused_and_dead_lettered() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::create("notify-allow", 1).await;
+    // Unique names: the test can run again on a warm broker and database.
+    let test = monasca_test_programs::unique("notify-allow");
+    let topics = Topics::create(&test, 1).await;
     let receiver = Receiver::start(Behaviour::Succeed).await;
     let mon = Mon::connect();
     let allowed = format!("{}/allowed", receiver.url);
@@ -336,7 +344,7 @@ async fn destinations_outside_the_allowlist_are_refused_and_dead_lettered() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let allow = format!("127.0.0.1:{port}");
-    let setup = Setup { allow: &[allow.as_str()], ..Setup::new("notify-allow", &topics) };
+    let setup = Setup { allow: &[allow.as_str()], ..Setup::new(&test, &topics) };
     let host = spawn_host(&write_config(dir.path(), &setup));
     produce_values(bootstrap, &topics.alarms, &[transition("def-allow", "alarm-allow", "ALARM")]).await;
     let dead = consume_on(bootstrap, &topics.dead, 1).await;

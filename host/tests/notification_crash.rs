@@ -37,7 +37,9 @@ fn message_id(raw: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_mid_run_delivers_every_notification_once() {
     let bootstrap = monasca_test_programs::kafka();
-    let topics = Topics::create("notify-crash", 3).await;
+    // Unique names: the test can run again on a warm broker and database.
+    let test = monasca_test_programs::unique("notify-crash");
+    let topics = Topics::create(&test, 3).await;
     let receiver = Receiver::start(Behaviour::Succeed).await;
     let smtp = SmtpServer::start("crash", &[]);
     let mon = Mon::connect();
@@ -54,12 +56,8 @@ async fn kill_9_mid_run_delivers_every_notification_once() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let pagerduty = format!("{}/pagerduty", receiver.url);
-    let setup = Setup {
-        smtp_port: Some(smtp.port),
-        pagerduty_url: &pagerduty,
-        max_attempts: 5,
-        ..Setup::new("notify-crash", &topics)
-    };
+    let setup =
+        Setup { smtp_port: Some(smtp.port), pagerduty_url: &pagerduty, max_attempts: 5, ..Setup::new(&test, &topics) };
     let config = write_config(dir.path(), &setup);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;
     let transitions: Vec<String> = (0..TRANSITIONS)

@@ -10,11 +10,14 @@
 //! receiver can drop the copy. `failed` keys go out again (retries). No row
 //! is written before a delivery: one write per outcome, not two.
 //!
-//! Table (created when missing): `idempotency_key` (primary key: the
-//! SHA-256 of the key in hex, so any key fits and compares exactly whatever
-//! the database's collation), `state`, `updated_at` (ms since the epoch). An
-//! outcome never replaces `sent` or `refused`: two deliveries of one key
-//! racing (a replay beside a retry) cannot make it sendable again.
+//! Table (created when missing): `key_digest` (primary key: the first 16
+//! bytes of the key's SHA-256, binary, so any key fits in a short, fixed
+//! column that compares exactly whatever the database's collation),
+//! `state`, `updated_at` (ms since the epoch). An outcome never replaces
+//! `sent` or `refused`: two deliveries of one key racing (a replay beside a
+//! retry) cannot make it sendable again. A table of the earlier layout (a
+//! hex `idempotency_key` column) is refused with a clear error rather than
+//! misread.
 
 use crate::databases::{Database, DatabaseError, Dialect};
 use std::collections::HashMap;
@@ -59,10 +62,14 @@ impl Entry {
 /// Keys per statement.
 const CHUNK: usize = 500;
 
-/// How a key is stored: its SHA-256 in hex.
+/// Bytes of the key's SHA-256 kept: 128 bits, no collision in any ledger's life.
+const DIGEST_BYTES: usize = 16;
+
+/// How a key is stored: the start of its SHA-256, here in lower-case hex
+/// (written into statements as a binary literal, read back with `HEX`).
 fn stored(key: &str) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex::encode(&Sha256::digest(key.as_bytes())[..DIGEST_BYTES])
 }
 
 /// The ledger over one database table.
@@ -90,18 +97,54 @@ impl Ledger {
         self.created
             .get_or_try_init(|| async {
                 let key_type = match self.database.dialect() {
-                    Dialect::Mysql => "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin",
-                    Dialect::Sqlite | Dialect::Postgresql => "CHAR(64)",
+                    Dialect::Mysql => "BINARY(16)",
+                    Dialect::Sqlite => "BLOB",
+                    Dialect::Postgresql => "BYTEA",
                 };
                 let sql = format!(
-                    "CREATE TABLE IF NOT EXISTS {} (idempotency_key {key_type} NOT NULL PRIMARY KEY, \
+                    "CREATE TABLE IF NOT EXISTS {} (key_digest {key_type} NOT NULL PRIMARY KEY, \
                      state VARCHAR(16) NOT NULL, updated_at BIGINT NOT NULL)",
                     self.table
                 );
-                self.database.execute(&sql, &[]).await.map(|_| ())
+                self.database.execute(&sql, &[]).await?;
+                // A table of the earlier layout has no `key_digest`: say so.
+                let probe = format!("SELECT key_digest FROM {} WHERE 1 = 0", self.table);
+                match self.database.query_text(&probe).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is_unavailable() => Err(e),
+                    Err(e) => Err(DatabaseError::Query {
+                        name: self.database.name().to_string(),
+                        reason: format!(
+                            "ledger table `{}` has the layout of an earlier monasca-wasm (no `key_digest` column: {e}); \
+                             rename or drop it, or name another in [notifiers.ledger] table",
+                            self.table
+                        ),
+                    }),
+                }
             })
             .await
             .map(|_| ())
+    }
+
+    /// `digest` (hex) as a binary literal of this database.
+    fn push_digest(&self, sql: &mut String, digest: &str) {
+        let (open, close) = match self.database.dialect() {
+            Dialect::Mysql | Dialect::Sqlite => ("X'", "'"),
+            Dialect::Postgresql => ("decode('", "', 'hex')"),
+        };
+        sql.push_str(open);
+        if digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            sql.push_str(digest);
+        }
+        sql.push_str(close);
+    }
+
+    /// The expression reading a stored digest back as hex text.
+    fn digest_as_hex(&self) -> &'static str {
+        match self.database.dialect() {
+            Dialect::Mysql | Dialect::Sqlite => "HEX(key_digest)",
+            Dialect::Postgresql => "encode(key_digest, 'hex')",
+        }
     }
 
     /// The recorded entries of `keys` (keys never seen are absent).
@@ -112,12 +155,12 @@ impl Ledger {
             // Digests are hex: written into the statement as they are (one
             // round trip, no prepared statement per chunk size).
             let digests: Vec<String> = chunk.iter().map(|k| stored(k)).collect();
-            let mut sql = format!("SELECT idempotency_key, state FROM {} WHERE idempotency_key IN (", self.table);
+            let mut sql = format!("SELECT {}, state FROM {} WHERE key_digest IN (", self.digest_as_hex(), self.table);
             for (i, digest) in digests.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                push_literal(&mut sql, digest);
+                self.push_digest(&mut sql, digest);
             }
             sql.push(')');
             let keys: HashMap<&str, &str> = digests.iter().map(String::as_str).zip(chunk.iter().copied()).collect();
@@ -126,7 +169,8 @@ impl Ledger {
                     Some((_, crate::engine::types::Cell::Text(t))) => Some(t.as_str()),
                     _ => None,
                 };
-                let key = text(0).and_then(|digest| keys.get(digest.trim()).map(|k| k.to_string()));
+                let key = text(0)
+                    .and_then(|digest| keys.get(digest.trim().to_ascii_lowercase().as_str()).map(|k| k.to_string()));
                 if let (Some(key), Some(entry)) = (key, text(1).and_then(Entry::parse)) {
                     found.insert(key, entry);
                 }
@@ -148,19 +192,19 @@ impl Ledger {
                  state = IF(state IN ('sent', 'refused'), state, VALUES(state))"
                 .to_string(),
             Dialect::Sqlite | Dialect::Postgresql => format!(
-                "ON CONFLICT (idempotency_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at \
+                "ON CONFLICT (key_digest) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at \
                  WHERE {table}.state NOT IN ('sent', 'refused')"
             ),
         };
         let now = crate::engine::types::now_ms();
         for chunk in entries.chunks(CHUNK) {
-            let mut sql = format!("INSERT INTO {table} (idempotency_key, state, updated_at) VALUES ");
+            let mut sql = format!("INSERT INTO {table} (key_digest, state, updated_at) VALUES ");
             for (i, (key, entry)) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                push_literal(&mut sql, &stored(key));
+                self.push_digest(&mut sql, &stored(key));
                 sql.push_str(", ");
                 push_literal(&mut sql, entry.as_str());
                 sql.push_str(&format!(", {now})"));
@@ -212,6 +256,29 @@ mod tests {
         ledger.record(&entries).await.expect("chunks");
         let keys: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(ledger.entries(&keys).await.expect("chunks").len(), 1_200);
+    }
+
+    #[tokio::test]
+    async fn a_table_of_the_earlier_layout_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = Database::sqlite_file("ledger", &dir.path().join("old.sqlite")).expect("open");
+        database
+            .execute(
+                "CREATE TABLE notification_ledger (idempotency_key CHAR(64) NOT NULL PRIMARY KEY, \
+                 state VARCHAR(16) NOT NULL, updated_at BIGINT NOT NULL)",
+                &[],
+            )
+            .await
+            .expect("old table");
+        let ledger = Ledger::new(Arc::new(database), "notification_ledger").expect("ledger");
+        let error = ledger.entries(&["a"]).await.expect_err("refused").to_string();
+        assert!(error.contains("earlier monasca-wasm") && error.contains("[notifiers.ledger] table"), "{error}");
+    }
+
+    #[test]
+    fn keys_are_stored_as_128_bit_digests() {
+        assert_eq!(stored("a").len(), 2 * DIGEST_BYTES);
+        assert_ne!(stored("a"), stored("A"));
     }
 
     #[test]
