@@ -89,7 +89,7 @@ skip-log-bin
 character-set-server = utf8mb4
 collation-server = utf8mb4_unicode_ci
 performance-schema = OFF
-innodb-buffer-pool-size = 64M
+innodb-buffer-pool-size = 256M
 innodb-log-file-size = 16M
 innodb-flush-log-at-trx-commit = 2
 innodb-doublewrite = 0

@@ -13,7 +13,7 @@
 //! Each runs twice: alarm definitions with one webhook method, then three.
 //!
 //! Run: `cargo bench -p monasca-wasm --bench notification` (env
-//! `TRANSITIONS`, default 20000, for the host and the raw client;
+//! `TRANSITIONS`, default 200000, for the host and the raw clients;
 //! `PEER_TRANSITIONS`, default 2000, for monasca-notification, which is far
 //! slower; `VARIANTS`, a comma-separated subset of `peer,host,raw,raw-hyper`;
 //! `METHODS`, the methods per alarm to run, default `1,3`; `HOST_IN_FLIGHT`,
@@ -27,10 +27,14 @@
 //! Method. The alarm topic (4 partitions, so that the original's 4 engines
 //! share it) is filled first with transitions of one alarm definition whose
 //! methods point at the receiver; then the variant starts and drains it.
-//! The rate is transitions per second from the receiver's first request to
-//! its last (start-up left out); every expected request must arrive. CPU is
-//! the variant's whole process tree over the same window (for the raw client,
-//! the benchmark process, receiver included).
+//! The rate is the steady one: transitions per second from the moment a
+//! tenth of the expected requests had reached the receiver to the moment
+//! nine tenths had (start-up and tail left out for every variant alike: a
+//! host that ran batches ahead before its first request is not flattered,
+//! which first-to-last timing of short runs did, by up to a third); every
+//! expected request must arrive. CPU is the variant's whole process tree
+//! over the same window (for the raw clients, the benchmark process,
+//! receiver included); machine CPU, the whole machine's busy time.
 
 mod common;
 
@@ -85,27 +89,19 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Requests the receiver answered, and when the first and last came.
+/// Requests the receiver answered.
 #[derive(Default)]
 struct Hits {
     count: AtomicU64,
-    window: Mutex<Option<(Instant, Instant)>>,
 }
 
 impl Hits {
     fn reset(&self) {
         self.count.store(0, Ordering::SeqCst);
-        *self.window.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
 async fn hit(State(hits): State<Arc<Hits>>, _body: axum::body::Bytes) -> &'static str {
-    let now = Instant::now();
-    {
-        let mut window = hits.window.lock().unwrap_or_else(|p| p.into_inner());
-        let (first, _) = window.unwrap_or((now, now));
-        *window = Some((first, now));
-    }
     hits.count.fetch_add(1, Ordering::SeqCst);
     r#"{"ok": true}"#
 }
@@ -265,18 +261,70 @@ struct Row {
     rss_mb: f64,
 }
 
-/// Wait until the receiver has `expected` requests (or `limit` passes).
-async fn wait_for(hits: &Hits, expected: u64, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while hits.count.load(Ordering::SeqCst) < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    hits.count.load(Ordering::SeqCst) >= expected
+/// The steady part of a run: from the moment a tenth of the expected
+/// requests had arrived to the moment nine tenths had, with the requests,
+/// the variant's CPU seconds and the machine's busy seconds at both ends.
+/// Start-up and the tail are left out, for every variant alike: a host that
+/// processed batches ahead before its first request is not flattered.
+struct Window {
+    seconds: f64,
+    requests: u64,
+    cpu: f64,
+    machine: f64,
 }
 
-fn window_seconds(hits: &Hits) -> f64 {
-    let window = *hits.window.lock().unwrap_or_else(|p| p.into_inner());
-    window.map(|(a, b)| (b - a).as_secs_f64()).unwrap_or(0.0).max(0.001)
+/// A point of the window.
+struct Mark {
+    at: Instant,
+    requests: u64,
+    cpu: f64,
+    machine: f64,
+}
+
+/// Watch `hits` until `expected` requests (or `limit`), marking a tenth and
+/// nine tenths; `usage` reads the variant's CPU seconds. `None` when the
+/// requests did not all arrive.
+async fn watch(hits: &Hits, expected: u64, limit: Duration, usage: impl Fn() -> f64) -> Option<Window> {
+    let deadline = Instant::now() + limit;
+    let mark =
+        |requests: u64| Mark { at: Instant::now(), requests, cpu: usage(), machine: common::machine_busy_seconds() };
+    let (mut start, mut end) = (None, None);
+    loop {
+        let count = hits.count.load(Ordering::SeqCst);
+        if start.is_none() && count * 10 >= expected {
+            start = Some(mark(count));
+        }
+        if end.is_none() && count * 10 >= expected * 9 {
+            end = Some(mark(count));
+        }
+        if count >= expected || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let (start, end) = (start?, end?);
+    (hits.count.load(Ordering::SeqCst) >= expected).then(|| Window {
+        seconds: (end.at - start.at).as_secs_f64().max(0.001),
+        requests: end.requests.saturating_sub(start.requests).max(1),
+        cpu: end.cpu - start.cpu,
+        machine: end.machine - start.machine,
+    })
+}
+
+impl Window {
+    /// The row of `variant` from this window.
+    fn row(&self, variant: Variant, methods: usize, transitions: u64, rss_mb: f64) -> Row {
+        let steady_transitions = self.requests as f64 / methods as f64;
+        Row {
+            variant,
+            methods,
+            transitions,
+            rate: steady_transitions / self.seconds,
+            cpu_per_thousand: self.cpu / steady_transitions * 1000.0,
+            machine_per_thousand: self.machine / steady_transitions * 1000.0,
+            rss_mb,
+        }
+    }
 }
 
 /// The second raw client: hyper's HTTP/1.1 connections, pooled by hand, as
@@ -362,21 +410,16 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
     let expected = n * methods as u64;
     let dir = tempfile::tempdir().expect("tempdir");
     if matches!(variant, Variant::Raw | Variant::RawHyper) {
-        let (cpu0, _) = common::tree_usage(std::process::id());
-        let machine0 = common::machine_busy_seconds();
-        raw_client(url, n, methods, variant == Variant::RawHyper).await;
-        let (cpu1, rss) = common::tree_usage(std::process::id());
-        let machine = common::machine_busy_seconds() - machine0;
-        let seconds = window_seconds(hits);
-        return Row {
-            variant,
-            methods,
-            transitions: n,
-            rate: n as f64 / seconds,
-            cpu_per_thousand: (cpu1 - cpu0) / n as f64 * 1000.0,
-            machine_per_thousand: machine / n as f64 * 1000.0,
-            rss_mb: rss,
+        let me = std::process::id();
+        let watching = {
+            let hits = hits.clone();
+            tokio::spawn(
+                async move { watch(&hits, expected, Duration::from_secs(900), || common::tree_usage(me).0).await },
+            )
         };
+        raw_client(url, n, methods, variant == Variant::RawHyper).await;
+        let window = watching.await.expect("watcher").unwrap_or_else(|| panic!("{}: requests missing", variant.name()));
+        return window.row(variant, methods, n, common::tree_usage(me).1);
     }
     let tag = unique("bench-notify");
     // Ids are at most 36 characters in Monasca's schema.
@@ -393,37 +436,20 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
     fill(&topic, &values).await;
     let running = spawn(variant, dir.path(), &topic, &format!("{tag}-group"));
     let pid = running.pid();
-    // CPU at the first request and at the last.
-    let mut first_cpu = None;
-    let deadline = Instant::now() + Duration::from_secs(900);
-    while hits.count.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     // The peer runs in its own process group (its engines are forked children).
     let usage = |pid: u32| if variant == Variant::Peer { common::group_usage(pid) } else { common::tree_usage(pid) };
-    first_cpu.get_or_insert(usage(pid).0);
-    let machine0 = common::machine_busy_seconds();
-    let done = wait_for(hits, expected, Duration::from_secs(900)).await;
-    let (cpu_end, rss) = usage(pid);
-    let machine = common::machine_busy_seconds() - machine0;
+    let window = watch(hits, expected, Duration::from_secs(900), || usage(pid).0).await;
+    let rss = usage(pid).1;
     running.stop();
-    assert!(done, "{}: {} of {expected} requests arrived", variant.name(), hits.count.load(Ordering::SeqCst));
-    let seconds = window_seconds(hits);
-    let cpu = cpu_end - first_cpu.unwrap_or(0.0);
-    Row {
-        variant,
-        methods,
-        transitions: n,
-        rate: n as f64 / seconds,
-        cpu_per_thousand: cpu / n as f64 * 1000.0,
-        machine_per_thousand: machine / n as f64 * 1000.0,
-        rss_mb: rss,
-    }
+    let window = window.unwrap_or_else(|| {
+        panic!("{}: {} of {expected} requests arrived", variant.name(), hits.count.load(Ordering::SeqCst))
+    });
+    window.row(variant, methods, n, rss)
 }
 
 #[tokio::main]
 async fn main() {
-    let n = env_number("TRANSITIONS", 20_000);
+    let n = env_number("TRANSITIONS", 200_000);
     let peer_n = env_number("PEER_TRANSITIONS", 2_000);
     let hits = Arc::new(Hits::default());
     let url = receiver(hits.clone()).await;
