@@ -61,12 +61,12 @@ enum Variant {
 }
 
 impl Variant {
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            Variant::Peer => "monasca-notification 9.0.0, 4 engines",
-            Variant::Host => "monasca-wasm + notification guest",
-            Variant::Raw => "raw async HTTP client (reqwest, 64 in flight)",
-            Variant::RawHyper => "raw async HTTP client (hyper connections, 64 in flight)",
+            Variant::Peer => "monasca-notification 9.0.0, 4 engines".to_string(),
+            Variant::Host => "monasca-wasm + notification guest".to_string(),
+            Variant::Raw => format!("raw async HTTP client (reqwest, {} in flight)", raw_in_flight()),
+            Variant::RawHyper => format!("raw async HTTP client (hyper connections, {} in flight)", raw_in_flight()),
         }
     }
 }
@@ -83,6 +83,11 @@ fn selected() -> Vec<Variant> {
         );
     }
     all.into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)).map(|(_, v)| v).collect()
+}
+
+/// The raw clients' requests in flight.
+fn raw_in_flight() -> usize {
+    env_number("RAW_IN_FLIGHT", 64) as usize
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -303,6 +308,12 @@ async fn watch(hits: &Hits, expected: u64, limit: Duration, usage: impl Fn() -> 
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let (start, end) = (start?, end?);
+    // Both marks in one look: the run is too short to measure a steady rate.
+    assert!(
+        (end.requests - start.requests) * 2 >= expected,
+        "the run is too short for a steady window ({} of {expected} requests between the marks): raise TRANSITIONS",
+        end.requests - start.requests
+    );
     (hits.count.load(Ordering::SeqCst) >= expected).then(|| Window {
         seconds: (end.at - start.at).as_secs_f64().max(0.001),
         requests: end.requests.saturating_sub(start.requests).max(1),
@@ -339,8 +350,8 @@ impl Lean {
         use http_body_util::BodyExt;
         let mut sender = loop {
             let popped = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            match popped {
-                Some(s) if !s.is_closed() => break s,
+            let mut sender = match popped {
+                Some(s) if !s.is_closed() => s,
                 Some(_) => continue,
                 None => {
                     let stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
@@ -349,11 +360,14 @@ impl Lean {
                         .await
                         .expect("handshake");
                     tokio::spawn(conn);
-                    break s;
+                    s
                 }
+            };
+            // A pooled connection closed meanwhile: take another.
+            if sender.ready().await.is_ok() {
+                break sender;
             }
         };
-        sender.ready().await.expect("ready");
         let request = hyper::Request::post(path)
             .header("host", self.addr.to_string())
             .header("content-type", "application/json")
@@ -380,7 +394,7 @@ async fn raw_client(url: &str, n: u64, methods: usize, lean: bool) {
             let body = body.clone();
             async move { lean.post(format!("/hook/{}", i % methods as u64), i.to_string(), body).await }
         });
-        let in_flight = env_number("RAW_IN_FLIGHT", 64) as usize;
+        let in_flight = raw_in_flight();
         futures::stream::iter(requests).buffer_unordered(in_flight).collect::<Vec<()>>().await;
         return;
     }
@@ -401,7 +415,7 @@ async fn raw_client(url: &str, n: u64, methods: usize, lean: bool) {
             answer.expect("raw request").error_for_status().expect("raw answer");
         }
     });
-    let in_flight = env_number("RAW_IN_FLIGHT", 64) as usize;
+    let in_flight = raw_in_flight();
     futures::stream::iter(requests).buffer_unordered(in_flight).collect::<Vec<()>>().await;
 }
 

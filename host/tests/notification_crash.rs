@@ -131,7 +131,7 @@ async fn kill_9_mid_run_delivers_every_notification_once() {
     assert!(worst <= KILLS + 1, "a key arrived {worst} times");
     assert!(resent <= KILLS * UNRECORDED_AT_A_KILL, "{resent} resends: more than can lack an outcome at {KILLS} kills");
     assert_eq!(
-        mon.ledger_count("ledger_notify_crash", "sent").await,
+        mon.ledger_count(&format!("ledger_{}", test.replace('-', "_")), "sent").await,
         total as i64,
         "the ledger has every notification as sent"
     );

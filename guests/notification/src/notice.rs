@@ -63,7 +63,9 @@ impl<'a> RawAlarm<'a> {
         }
     }
 
-    /// The webhook body of this alarm, made by `make` the first time.
+    /// The webhook body of this alarm, made by `make` the first time and
+    /// reused for every method of the alarm: `make` must read the alarm
+    /// only, never the method (address, id, name).
     pub fn webhook_body(&self, make: impl FnOnce() -> String) -> &str {
         self.webhook.get_or_init(make)
     }

@@ -25,7 +25,8 @@ const MAX_ANSWER: usize = 64 * 1024;
 const REMEMBERED_URLS: usize = 4096;
 
 /// Sends notifications over HTTP(S): `http` URLs over [`PlainHttp`]'s
-/// connections, unless a proxy is configured; the rest through `reqwest`.
+/// connections, unless a proxy is configured or the URL holds credentials;
+/// the rest through `reqwest`.
 pub struct Http {
     client: reqwest::Client,
     plain: Option<PlainHttp>,
@@ -94,7 +95,9 @@ impl Http {
             Ok(headers) => headers,
             Err(refusal) => return refusal,
         };
-        let (status, body) = match (&self.plain, url.scheme()) {
+        // Credentials in the URL (Basic authentication) are the general client's to send.
+        let plain = self.plain.as_ref().filter(|_| url.username().is_empty() && url.password().is_none());
+        let (status, body) = match (plain, url.scheme()) {
             (Some(plain), "http") => {
                 let body = bytes::Bytes::copy_from_slice(&n.body);
                 match tokio::time::timeout(self.timeout, plain.send(method, &url, headers, body, MAX_ANSWER)).await {
@@ -209,6 +212,143 @@ fn slack_ok(body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::types::Origin;
+    use std::sync::Arc;
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+    /// Test-only TLS material (see tests/fixtures/tls/README.md).
+    const CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tls/ca.pem");
+    const SERVER_CERT: &[u8] = include_bytes!("../../../tests/fixtures/tls/server.pem");
+    const SERVER_KEY: &[u8] = include_bytes!("../../../tests/fixtures/tls/server.key");
+
+    fn webhook(url: &str) -> Notification {
+        Notification {
+            channel: "webhook".to_string(),
+            destination: url.to_string(),
+            attributes: vec![],
+            body: br#"{"alarm_id": "a1"}"#.to_vec(),
+            idempotency_key: "a1:1:m1".to_string(),
+            origin: Origin { partition: 0, offset: 0 },
+            on_sent: vec![],
+            on_failed: vec![],
+        }
+    }
+
+    /// Read one HTTP/1.1 request (head and `Content-Length` body) and
+    /// answer 200 with `ok`; the request's text.
+    async fn answer_one<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> String {
+        let mut request = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&chunk[..n]);
+            let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+            let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()))
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                break;
+            }
+        }
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+        let _ = stream.flush().await;
+        String::from_utf8_lossy(&request).to_string()
+    }
+
+    /// An HTTPS server with the test certificate for `localhost`, answering
+    /// every request 200; the requests it saw.
+    async fn https_server() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(SERVER_CERT).collect::<Result<_, _>>().expect("certificate");
+        let key = PrivateKeyDer::from_pem_slice(SERVER_KEY).expect("key");
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, requests) = (acceptor.clone(), requests.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake: nothing to answer.
+                    if let Ok(mut tls) = acceptor.accept(stream).await {
+                        let request = answer_one(&mut tls).await;
+                        requests.lock().expect("lock").push(request);
+                    }
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    fn config(change: impl FnOnce(&mut NotifiersConfig)) -> NotifiersConfig {
+        let mut config = NotifiersConfig { timeout_ms: 3_000, ..NotifiersConfig::default() };
+        change(&mut config);
+        config
+    }
+
+    #[tokio::test]
+    async fn https_destinations_are_verified_against_the_trusted_authorities() {
+        let (port, seen) = https_server().await;
+        let url = format!("https://localhost:{port}/hook");
+        let allow = Allowlist::new(None).expect("allow");
+
+        // Not trusted by default: refused by the client, nothing delivered.
+        let untrusted = Http::new(&config(|_| {})).expect("client");
+        match untrusted.send(&webhook(&url), &allow).await {
+            Outcome::Failed(reason) => assert!(reason.contains("webhook request failed"), "{reason}"),
+            other => panic!("an unknown authority must fail the delivery: {other:?}"),
+        }
+        // Trusted through `ca_file`: delivered, with its headers.
+        let trusting = Http::new(&config(|c| c.ca_file = Some(CA.into()))).expect("client");
+        assert_eq!(trusting.send(&webhook(&url), &allow).await, Outcome::Sent);
+        // `insecure`: any certificate.
+        let insecure = Http::new(&config(|c| c.insecure = true)).expect("client");
+        assert_eq!(insecure.send(&webhook(&url), &allow).await, Outcome::Sent);
+
+        let requests = seen.lock().expect("lock").clone();
+        assert_eq!(requests.len(), 2, "only the trusting clients' requests arrived: {requests:?}");
+        let first = requests[0].to_ascii_lowercase();
+        assert!(first.starts_with("post /hook http/1.1"), "{first}");
+        assert!(first.contains("idempotency-key: a1:1:m1") && first.ends_with(r#"{"alarm_id": "a1"}"#), "{first}");
+    }
+
+    #[tokio::test]
+    async fn with_a_proxy_every_request_goes_through_it() {
+        // The proxy answers itself: the request line shows where it was going.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let proxy = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let request = answer_one(&mut stream).await;
+                requests.lock().expect("lock").push(request);
+            }
+        });
+        let http = Http::new(&config(|c| c.proxy = Some(proxy))).expect("client");
+        let allow = Allowlist::new(Some(&["receiver.example.org".to_string()])).expect("allow");
+        let outcome = http.send(&webhook("http://receiver.example.org:8080/hook?x=1"), &allow).await;
+        assert_eq!(outcome, Outcome::Sent);
+        let requests = seen.lock().expect("lock").clone();
+        assert_eq!(requests.len(), 1);
+        let line = requests[0].lines().next().unwrap_or_default().to_string();
+        assert_eq!(line, "POST http://receiver.example.org:8080/hook?x=1 HTTP/1.1", "absolute form to the proxy");
+    }
 
     #[test]
     fn slack_answers() {

@@ -66,7 +66,7 @@ const CHUNK: usize = 500;
 const DIGEST_BYTES: usize = 16;
 
 /// How a key is stored: the start of its SHA-256, here in lower-case hex
-/// (written into statements as a binary literal, read back with `HEX`).
+/// (written into statements as a binary literal, read back as hex text).
 fn stored(key: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(key.as_bytes())[..DIGEST_BYTES])
@@ -96,14 +96,15 @@ impl Ledger {
     async fn ensure_table(&self) -> Result<(), DatabaseError> {
         self.created
             .get_or_try_init(|| async {
-                let key_type = match self.database.dialect() {
-                    Dialect::Mysql => "BINARY(16)",
-                    Dialect::Sqlite => "BLOB",
-                    Dialect::Postgresql => "BYTEA",
+                // SQLite: the key is the table's own order (no rowid and second index).
+                let (key_type, options) = match self.database.dialect() {
+                    Dialect::Mysql => ("BINARY(16)", ""),
+                    Dialect::Sqlite => ("BLOB", " WITHOUT ROWID"),
+                    Dialect::Postgresql => ("BYTEA", ""),
                 };
                 let sql = format!(
                     "CREATE TABLE IF NOT EXISTS {} (key_digest {key_type} NOT NULL PRIMARY KEY, \
-                     state VARCHAR(16) NOT NULL, updated_at BIGINT NOT NULL)",
+                     state VARCHAR(16) NOT NULL, updated_at BIGINT NOT NULL){options}",
                     self.table
                 );
                 self.database.execute(&sql, &[]).await?;
@@ -152,7 +153,7 @@ impl Ledger {
         self.ensure_table().await?;
         let mut found = HashMap::new();
         for chunk in keys.chunks(CHUNK) {
-            // Digests are hex: written into the statement as they are (one
+            // Digests are written into the statement as binary literals (one
             // round trip, no prepared statement per chunk size).
             let digests: Vec<String> = chunk.iter().map(|k| stored(k)).collect();
             let mut sql = format!("SELECT {}, state FROM {} WHERE key_digest IN (", self.digest_as_hex(), self.table);

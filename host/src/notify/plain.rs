@@ -1,24 +1,39 @@
-//! Plain-HTTP requests (`http://`, no proxy) over hyper's HTTP/1.1
-//! connections, kept open and reused per destination host and port.
+//! Plain-HTTP requests (`http://`, no proxy, no credentials in the URL)
+//! over hyper's HTTP/1.1 connections, kept open and reused per destination
+//! host and port.
 //!
 //! This is the webhook path of a busy host: it skips the general client's
 //! layers (redirect and retry policies, URL re-parsing, boxed futures), which
 //! cost as much per request as the connection's own work. Nothing is
 //! followed or retried here: an answer is what it is. A request is re-sent
-//! on a fresh connection only when an idle connection turned out to be
-//! closed before the request was written (the server timed it out), which
-//! cannot deliver anything twice.
+//! on another connection only when the idle connection it was given turned
+//! out to be closed before the request was written (the server timed it
+//! out), which cannot deliver anything twice. Connections are opened by
+//! hyper-util's connector (name resolution, IPv4/IPv6 fallback, no Nagle),
+//! kept idle for at most [`IDLE_FOR`], and at most `keep_idle` of them in
+//! all.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderMap, HeaderValue, HOST, USER_AGENT};
-use hyper::{Method, Request, StatusCode};
+use hyper::header::{HeaderMap, HeaderValue, ACCEPT, HOST, USER_AGENT};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tower_service::Service;
 
-/// A destination's host and port: connections are kept per origin.
+/// How long a connection may stay idle before it is closed (servers
+/// commonly close theirs after a minute or two; DNS changes are seen too).
+pub const IDLE_FOR: Duration = Duration::from_secs(60);
+
+/// A destination's host (as the URL writes it, IPv6 in brackets) and port.
 type Origin = (String, u16);
+
+/// An idle connection and since when it is idle.
+type Idle = (SendRequest<Full<Bytes>>, Instant);
 
 /// An answer: its status and the start of its body.
 pub struct Answer {
@@ -28,24 +43,33 @@ pub struct Answer {
 
 /// Idle connections by origin.
 pub struct PlainHttp {
-    idle: Mutex<HashMap<Origin, Vec<SendRequest<Full<Bytes>>>>>,
-    /// Idle connections kept per origin (the host's deliveries in flight).
-    keep_idle: usize,
+    idle: Mutex<IdlePool>,
+    connector: HttpConnector,
     user_agent: HeaderValue,
 }
 
+/// Idle connections by origin, at most `keep` in all.
+struct IdlePool {
+    by_origin: HashMap<Origin, Vec<Idle>>,
+    count: usize,
+    keep: usize,
+}
+
 impl PlainHttp {
-    /// Keep up to `keep_idle` idle connections per origin.
+    /// Keep up to `keep_idle` idle connections (in all origins together).
     pub fn new(keep_idle: usize) -> Self {
+        let mut connector = HttpConnector::new();
+        // Requests are written whole: no reason to wait for more bytes.
+        connector.set_nodelay(true);
         PlainHttp {
-            idle: Mutex::new(HashMap::new()),
-            keep_idle: keep_idle.max(1),
+            idle: Mutex::new(IdlePool { by_origin: HashMap::new(), count: 0, keep: keep_idle.max(1) }),
+            connector,
             user_agent: HeaderValue::from_static(concat!("monasca-wasm/", env!("CARGO_PKG_VERSION"))),
         }
     }
 
     /// Send one request to `url` (an `http` URL) and read up to `max_body`
-    /// bytes of the answer. The error is for a person (no URL in it).
+    /// bytes of the answer. The error is for a person (no URL path in it).
     pub async fn send(
         &self,
         method: Method,
@@ -62,46 +86,54 @@ impl PlainHttp {
             .uri(path_and_query(url))
             .body(Full::new(body))
             .map_err(|e| format!("bad request: {e}"))?;
-        let host_header = match url.port() {
+        // The URL leaves a default port out, and so does the Host header.
+        let authority = match url.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
         };
         *request.headers_mut() = headers;
-        request.headers_mut().insert(HOST, HeaderValue::from_str(&host_header).map_err(|e| e.to_string())?);
+        let host_header = HeaderValue::from_str(&authority).map_err(|e| e.to_string())?;
+        request.headers_mut().entry(HOST).or_insert(host_header);
         request.headers_mut().entry(USER_AGENT).or_insert_with(|| self.user_agent.clone());
+        request.headers_mut().entry(ACCEPT).or_insert_with(|| HeaderValue::from_static("*/*"));
 
         // An idle connection, or a new one; a request an idle connection
-        // could not take (closed meanwhile) comes back and goes on a new one.
+        // could not take (closed meanwhile) comes back and goes on another.
         let mut pending = request;
         let (sender, answer) = loop {
             let (mut sender, reused) = match self.checkout(&origin) {
                 Some(sender) => (sender, true),
-                None => (connect(&origin).await?, false),
+                None => (self.connect(&origin).await?, false),
             };
             if sender.ready().await.is_err() {
                 if reused {
                     continue;
                 }
-                return Err("the connection closed before the request was sent".to_string());
+                return Err(format!("the connection to {}:{} closed before the request was sent", origin.0, origin.1));
             }
             match sender.try_send_request(pending).await {
                 Ok(answer) => break (sender, answer),
                 Err(mut e) => match e.take_message() {
                     Some(request) if reused => pending = request,
-                    _ => return Err(e.into_error().to_string()),
+                    _ => return Err(with_cause(e.into_error())),
                 },
             }
         };
         let status = answer.status();
         let mut incoming = answer.into_body();
         let mut body = Vec::new();
+        // Read to the end, or to `max_body`; an answer broken off after its
+        // status is judged by what arrived (as the general client's path).
         let mut complete = true;
         while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| format!("reading the answer: {e}"))?;
+            let Ok(frame) = frame else {
+                complete = false;
+                break;
+            };
             if let Ok(chunk) = frame.into_data() {
                 body.extend_from_slice(&chunk[..chunk.len().min(max_body - body.len())]);
                 if body.len() >= max_body {
-                    complete = false;
+                    complete = incoming.is_end_stream();
                     break;
                 }
             }
@@ -115,42 +147,76 @@ impl PlainHttp {
         Ok(Answer { status, body })
     }
 
+    /// A new connection to `origin`, its I/O driven by a task of its own.
+    async fn connect(&self, origin: &Origin) -> Result<SendRequest<Full<Bytes>>, String> {
+        let unreachable = |e: &dyn std::fmt::Display| format!("cannot connect to {}:{}: {e}", origin.0, origin.1);
+        let uri = connect_uri(origin).map_err(|e| unreachable(&e))?;
+        let io = self.connector.clone().call(uri).await.map_err(|e| unreachable(&e))?;
+        let (sender, connection) = http1::handshake(io)
+            .await
+            .map_err(|e| format!("HTTP handshake with {}:{}: {}", origin.0, origin.1, with_cause(e)))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %with_cause(e), "webhook connection closed");
+            }
+        });
+        Ok(sender)
+    }
+
     fn checkout(&self, origin: &Origin) -> Option<SendRequest<Full<Bytes>>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let senders = idle.get_mut(origin)?;
-        while let Some(sender) = senders.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
+        let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let IdlePool { by_origin, count, .. } = &mut *pool;
+        let senders = by_origin.get_mut(origin)?;
+        let mut found = None;
+        while let Some((sender, since)) = senders.pop() {
+            *count -= 1;
+            if !sender.is_closed() && since.elapsed() < IDLE_FOR {
+                found = Some(sender);
+                break;
             }
         }
-        None
+        if senders.is_empty() {
+            by_origin.remove(origin);
+        }
+        found
     }
 
     fn check_in(&self, origin: Origin, sender: SendRequest<Full<Bytes>>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let senders = idle.entry(origin).or_default();
-        if senders.len() < self.keep_idle {
-            senders.push(sender);
+        let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let IdlePool { by_origin, count, keep } = &mut *pool;
+        if *count >= *keep {
+            // Full: make room by closing connections idle too long, else drop this one.
+            by_origin.retain(|_, senders| {
+                let before = senders.len();
+                senders.retain(|(sender, since)| !sender.is_closed() && since.elapsed() < IDLE_FOR);
+                *count -= before - senders.len();
+                !senders.is_empty()
+            });
+            if *count >= *keep {
+                return;
+            }
         }
+        by_origin.entry(origin).or_default().push((sender, Instant::now()));
+        *count += 1;
+    }
+
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).count
     }
 }
 
-/// A new connection to `origin`, its I/O driven by a task of its own.
-async fn connect(origin: &Origin) -> Result<SendRequest<Full<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect((origin.0.as_str(), origin.1))
-        .await
-        .map_err(|e| format!("cannot connect to {}:{}: {e}", origin.0, origin.1))?;
-    // Requests are written whole: no reason to wait for more bytes.
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake with {}:{}: {e}", origin.0, origin.1))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "webhook connection closed");
-        }
-    });
-    Ok(sender)
+/// The address the connector resolves and connects to.
+fn connect_uri(origin: &Origin) -> Result<Uri, hyper::http::uri::InvalidUri> {
+    format!("http://{}:{}/", origin.0, origin.1).parse()
+}
+
+/// hyper's error with its cause (its own text leaves the cause out).
+fn with_cause(e: hyper::Error) -> String {
+    match std::error::Error::source(&e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// The request target: the URL's path and query.
@@ -269,8 +335,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_answer_of_exactly_the_limit_keeps_its_connection_and_headers_given_win() {
+        let (url, seen) = server("ok", false).await;
+        let http = PlainHttp::new(8);
+        let mut given = headers();
+        given.insert(HOST, HeaderValue::from_static("receiver.example.org"));
+        for _ in 0..2 {
+            let answer = http.send(Method::POST, &url, given.clone(), Bytes::new(), 2).await.expect("answered");
+            assert_eq!(answer.body, b"ok");
+        }
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 1, "read to its end: reused");
+        let first = seen.requests.lock().expect("lock")[0].to_ascii_lowercase();
+        assert!(first.contains("host: receiver.example.org") && first.contains("accept: */*"), "{first}");
+    }
+
+    #[test]
+    fn ipv6_hosts_are_connected_to_as_addresses() {
+        let uri = connect_uri(&("[::1]".to_string(), 8080)).expect("uri");
+        assert_eq!((uri.host(), uri.port_u16()), (Some("[::1]"), Some(8080)));
+        let url = reqwest::Url::parse("http://[::1]:8080/hook").expect("url");
+        assert_eq!(url.host_str(), Some("[::1]"), "the origin keeps the brackets the connector needs");
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_capped_in_all() {
+        let (first, _) = server("ok", false).await;
+        let (second, _) = server("ok", false).await;
+        let http = PlainHttp::new(1);
+        http.send(Method::POST, &first, headers(), Bytes::new(), 16).await.expect("answered");
+        http.send(Method::POST, &second, headers(), Bytes::new(), 16).await.expect("answered");
+        assert_eq!(http.idle_count(), 1, "one idle connection kept, across origins");
+    }
+
+    #[tokio::test]
     async fn a_long_answer_is_cut_and_its_connection_not_reused() {
-        let (url, seen) = server("0123456789abcdef", false).await;
+        // Longer than what arrives at once: the rest is left unread.
+        let long: &'static str = Box::leak("0123456789abcdef".repeat(64 * 1024).into_boxed_str());
+        let (url, seen) = server(long, false).await;
         let http = PlainHttp::new(8);
         let answer = http.send(Method::POST, &url, headers(), Bytes::new(), 4).await.expect("answered");
         assert_eq!(answer.body, b"0123");
