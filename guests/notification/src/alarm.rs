@@ -3,6 +3,7 @@
 //! whole alarm is re-published as `raw_alarm`), checked for the keys it
 //! requires, and judged valid (actions enabled, not older than the TTL).
 
+use crate::fields::Fields;
 use crate::python;
 use monasca_guest_sdk::pyjson::Json;
 
@@ -27,6 +28,8 @@ const REQUIRED: [&str; 12] = [
 pub struct Alarm<'a> {
     /// The `alarm-transitioned` object, as received.
     pub raw: Json<'a>,
+    /// Where its fields are.
+    pub fields: Fields,
     /// `timestamp`, ms since the epoch.
     pub timestamp_ms: i64,
 }
@@ -53,22 +56,24 @@ impl<'a> Alarm<'a> {
             Some(_) => return Err("`alarm-transitioned` is not an object".to_string()),
             None => return Err("message has no `alarm-transitioned` object".to_string()),
         };
-        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| raw.get(k).is_none()).collect();
+        let fields = Fields::of(&raw);
+        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| fields.get(&raw, k).is_none()).collect();
         if !missing.is_empty() {
             return Err(format!("alarm transition lacks {}", quoted(&missing)));
         }
         for key in ["alarmId", "alarmDefinitionId", "newState"] {
-            if !raw.member(key).is_string() {
+            if !fields.member(&raw, key).is_string() {
                 return Err(format!("alarm transition: `{key}` is not a string"));
             }
         }
-        let timestamp_ms = millis(raw.member("timestamp")).ok_or("alarm transition: `timestamp` is not a number")?;
-        Ok(Alarm { raw, timestamp_ms })
+        let timestamp_ms =
+            millis(fields.member(&raw, "timestamp")).ok_or("alarm transition: `timestamp` is not a number")?;
+        Ok(Alarm { raw, fields, timestamp_ms })
     }
 
     /// Whether it is to be notified at `now_ms` with `ttl_seconds` (0: no TTL).
     pub fn check(&self, now_ms: i64, ttl_seconds: u64) -> Result<(), Skip> {
-        if !python::truthy(self.raw.member("actionsEnabled")) {
+        if !python::truthy(self.member("actionsEnabled")) {
             return Err(Skip::ActionsDisabled);
         }
         let age = (now_ms as f64 - self.timestamp_ms as f64) / 1000.0;
@@ -78,9 +83,19 @@ impl<'a> Alarm<'a> {
         Ok(())
     }
 
+    /// A field (absent: `None`).
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        self.fields.get(&self.raw, key)
+    }
+
+    /// A field (`null` when absent).
+    pub fn member(&self, key: &str) -> &Json<'a> {
+        self.fields.member(&self.raw, key)
+    }
+
     /// A string field (empty when absent or not a string).
     pub fn text(&self, key: &str) -> &str {
-        self.raw.member(key).as_str().unwrap_or_default()
+        self.member(key).as_str().unwrap_or_default()
     }
 }
 

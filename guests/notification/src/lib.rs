@@ -48,6 +48,7 @@
 
 mod alarm;
 mod email;
+mod fields;
 mod notice;
 mod payloads;
 mod python;
@@ -187,14 +188,14 @@ impl NotificationGuest {
             }
         }
         let methods = actions.of(&self.actions_lookup, alarm.text("alarmDefinitionId"), alarm.text("newState"))?;
-        if !methods.is_empty() && !alarm.raw.member("metrics").is_array() {
+        if !methods.is_empty() && !alarm.member("metrics").is_array() {
             return Err(Handling::Reject("alarm transition has no `metrics` list".to_string()));
         }
-        if alarm.raw.get("alarmDescription").is_none() && !methods.is_empty() {
+        if alarm.get("alarmDescription").is_none() && !methods.is_empty() {
             log::warn(&format!("alarm {} has no alarmDescription: sent as null", alarm.text("alarmId")));
         }
         let stamp = now_ms as f64 / 1000.0;
-        let raw_alarm = notice::RawAlarm::new(alarm.raw);
+        let raw_alarm = notice::RawAlarm::indexed(alarm.raw, alarm.fields);
         for m in methods.iter().cloned() {
             if !self.enabled.contains(&m.kind) {
                 log::warn(&format!("notification method {} has type {}, which is not enabled: dropped", m.id, m.kind));

@@ -5,7 +5,7 @@
 //! reads such a record back (the retry and periodic topics).
 
 use crate::alarm::millis;
-use monasca_guest_sdk::compare;
+use crate::fields::Fields;
 use monasca_guest_sdk::pyjson::{self, Json};
 use std::cell::OnceCell;
 use std::ops::Range;
@@ -22,6 +22,8 @@ pub struct RawAlarm<'a> {
     pub json: String,
     /// Where each member's value is in `json`, in member order.
     spans: Vec<Range<usize>>,
+    /// Where its fields are among the members.
+    fields: Fields,
     /// The webhook body (the same for every method), made at first use.
     webhook: OnceCell<String>,
 }
@@ -29,6 +31,12 @@ pub struct RawAlarm<'a> {
 impl<'a> RawAlarm<'a> {
     /// Wrap an alarm object.
     pub fn new(object: Json<'a>) -> Rc<Self> {
+        let fields = Fields::of(&object);
+        Self::indexed(object, fields)
+    }
+
+    /// Wrap an alarm object whose fields are already indexed.
+    pub fn indexed(object: Json<'a>, fields: Fields) -> Rc<Self> {
         let mut json = String::with_capacity(1024);
         let mut spans = Vec::new();
         match &object {
@@ -49,18 +57,21 @@ impl<'a> RawAlarm<'a> {
             }
             other => other.write_ascii(&mut json),
         }
-        Rc::new(RawAlarm { object, json, spans, webhook: OnceCell::new() })
+        Rc::new(RawAlarm { object, json, spans, fields, webhook: OnceCell::new() })
     }
 
     /// `json.dumps` of a member's value (`null` when absent), a slice of
     /// the alarm's own text: written once, copied since.
     pub fn member_json(&self, key: &str) -> &str {
-        let at =
-            self.object.as_object().and_then(|members| members.iter().position(|(k, _)| compare::same_text(k, key)));
-        match at.and_then(|at| self.spans.get(at)) {
+        match self.fields.position(&self.object, key).and_then(|at| self.spans.get(at)) {
             Some(span) => &self.json[span.clone()],
             None => "null",
         }
+    }
+
+    /// A field of the alarm (`null` when absent).
+    pub fn member(&self, key: &str) -> &Json<'a> {
+        self.fields.member(&self.object, key)
     }
 
     /// The webhook body of this alarm, made by `make` the first time and
@@ -108,7 +119,7 @@ impl<'a> Notice<'a> {
 
     /// A field of the alarm (`Null` when absent).
     pub fn alarm(&self, key: &str) -> &Json<'a> {
-        self.raw_alarm.object.member(key)
+        self.raw_alarm.member(key)
     }
 
     /// `json.dumps` of a field of the alarm (`null` when absent).
