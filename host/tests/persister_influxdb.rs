@@ -233,9 +233,11 @@ async fn fixtures_and_edge_cases_land_as_monasca_persister_stores_them() {
     let dead = consume_on(kafka(), &dlq, 15).await;
     let (status, stderr) = terminate(host);
     assert!(status.success(), "the host did not stop cleanly: {status}\n{stderr}");
-    assert_eq!(stored, total, "points stored in InfluxDB\n{stderr}");
-
     let mut got = by_identity(influx::points(url, &db).await);
+    let missing: Vec<&Identity> =
+        expected.keys().chain(edge_expected.keys()).filter(|identity| !got.contains_key(*identity)).collect();
+    assert_eq!(stored, total, "points stored in InfluxDB; missing: {missing:?}\n{stderr}");
+
     for (identity, fields) in &edge_expected {
         let stored = got.remove(identity).unwrap_or_else(|| {
             let same_time: Vec<&Identity> = got.keys().filter(|k| k.2 == identity.2).collect();
@@ -354,7 +356,11 @@ async fn kill_9_between_write_and_commit_leaves_each_measurement_once() {
         let before = influx::count(url, &db).await;
         let mut host = spawn_host(&config);
         let stored = wait_for_points(url, &db, before + N as usize / 8, 120).await;
-        assert!(stored > before, "run {kill} stored nothing");
+        assert!(
+            stored > before,
+            "run {kill} stored nothing in 120 s ({stored} points, {before} before):\n{}",
+            host.stderr()
+        );
         assert!(host.running(), "run {kill} exited on its own:\n{}", host.stderr());
         host.kill();
     }
