@@ -27,14 +27,17 @@
 //! Method. The alarm topic (4 partitions, so that the original's 4 engines
 //! share it) is filled first with transitions of one alarm definition whose
 //! methods point at the receiver; then the variant starts and drains it.
-//! The rate is the steady one: transitions per second from the moment a
-//! tenth of the expected requests had reached the receiver to the moment
-//! nine tenths had (start-up and tail left out for every variant alike: a
-//! host that ran batches ahead before its first request is not flattered,
-//! which first-to-last timing of short runs did, by up to a third); every
-//! expected request must arrive. CPU is the variant's whole process tree
-//! over the same window (for the raw clients, the benchmark process,
-//! receiver included); machine CPU, the whole machine's busy time.
+//! The rate is the steady one: transitions per second from the request that
+//! made a tenth of those expected to the one that made nine tenths, both
+//! timed by the receiver (start-up and tail left out for every variant
+//! alike: a host that ran batches ahead before its first request is not
+//! flattered, which first-to-last timing of short runs did, by up to a
+//! third); every expected request must arrive. CPU is the variant's whole
+//! process tree between the watcher's readings at those marks (for the raw
+//! clients, the benchmark process, receiver included); machine CPU, the
+//! whole machine's busy time. A variant whose start-up script returns after
+//! most of its requests (the original's, with few transitions) gets `–` for
+//! CPU rather than a wrong figure: give it more (`PEER_TRANSITIONS`).
 
 mod common;
 
@@ -85,6 +88,15 @@ fn selected() -> Vec<Variant> {
     all.into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)).map(|(_, v)| v).collect()
 }
 
+/// A CPU figure to three places, or `–` when there is none.
+fn three(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "–".to_string()
+    }
+}
+
 /// The raw clients' requests in flight.
 fn raw_in_flight() -> usize {
     env_number("RAW_IN_FLIGHT", 64) as usize
@@ -94,20 +106,34 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Requests the receiver answered.
+/// Requests the receiver answered, and when the request that made a tenth
+/// and nine tenths of those expected arrived.
 #[derive(Default)]
 struct Hits {
     count: AtomicU64,
+    expected: AtomicU64,
+    marks: Mutex<[Option<Instant>; 2]>,
 }
 
 impl Hits {
-    fn reset(&self) {
+    fn reset(&self, expected: u64) {
         self.count.store(0, Ordering::SeqCst);
+        self.expected.store(expected, Ordering::SeqCst);
+        *self.marks.lock().unwrap_or_else(|p| p.into_inner()) = [None, None];
+    }
+
+    /// The request numbers of the two marks.
+    fn thresholds(expected: u64) -> [u64; 2] {
+        [expected.div_ceil(10).max(1), (expected * 9).div_ceil(10).max(1)]
     }
 }
 
 async fn hit(State(hits): State<Arc<Hits>>, _body: axum::body::Bytes) -> &'static str {
-    hits.count.fetch_add(1, Ordering::SeqCst);
+    let n = hits.count.fetch_add(1, Ordering::SeqCst) + 1;
+    let thresholds = Hits::thresholds(hits.expected.load(Ordering::Relaxed));
+    if let Some(at) = thresholds.iter().position(|t| *t == n) {
+        hits.marks.lock().unwrap_or_else(|p| p.into_inner())[at] = Some(Instant::now());
+    }
     r#"{"ok": true}"#
 }
 
@@ -266,40 +292,43 @@ struct Row {
     rss_mb: f64,
 }
 
-/// The steady part of a run: from the moment a tenth of the expected
-/// requests had arrived to the moment nine tenths had, with the requests,
-/// the variant's CPU seconds and the machine's busy seconds at both ends.
-/// Start-up and the tail are left out, for every variant alike: a host that
-/// processed batches ahead before its first request is not flattered.
+/// The steady part of a run: from the request that made a tenth of those
+/// expected to the one that made nine tenths, timed by the receiver (so the
+/// rate is exact however late the watching starts). Start-up and the tail are
+/// left out, for every variant alike: a host that processed batches ahead
+/// before its first request is not flattered. CPU is read by the watcher
+/// when it sees those marks passed; a variant whose start-up script returns
+/// after most of its requests (the original's, on short runs) gets no CPU
+/// figure rather than a wrong one.
 struct Window {
     seconds: f64,
     requests: u64,
-    cpu: f64,
-    machine: f64,
+    /// Requests between the CPU readings, and the CPU seconds of the variant
+    /// and of the machine between them (`None`: too few to tell).
+    cpu: Option<(u64, f64, f64)>,
 }
 
-/// A point of the window.
+/// A CPU reading.
 struct Mark {
-    at: Instant,
     requests: u64,
     cpu: f64,
     machine: f64,
 }
 
-/// Watch `hits` until `expected` requests (or `limit`), marking a tenth and
-/// nine tenths; `usage` reads the variant's CPU seconds. `None` when the
-/// requests did not all arrive.
+/// Watch `hits` until `expected` requests (or `limit`), reading CPU when a
+/// tenth and nine tenths have arrived; `usage` reads the variant's CPU
+/// seconds. `None` when the requests did not all arrive.
 async fn watch(hits: &Hits, expected: u64, limit: Duration, usage: impl Fn() -> f64) -> Option<Window> {
     let deadline = Instant::now() + limit;
-    let mark =
-        |requests: u64| Mark { at: Instant::now(), requests, cpu: usage(), machine: common::machine_busy_seconds() };
+    let [tenth, nine_tenths] = Hits::thresholds(expected);
+    let mark = |requests: u64| Mark { requests, cpu: usage(), machine: common::machine_busy_seconds() };
     let (mut start, mut end) = (None, None);
     loop {
         let count = hits.count.load(Ordering::SeqCst);
-        if start.is_none() && count * 10 >= expected {
+        if start.is_none() && count >= tenth {
             start = Some(mark(count));
         }
-        if end.is_none() && count * 10 >= expected * 9 {
+        if end.is_none() && count >= nine_tenths {
             end = Some(mark(count));
         }
         if count >= expected || Instant::now() >= deadline {
@@ -307,32 +336,34 @@ async fn watch(hits: &Hits, expected: u64, limit: Duration, usage: impl Fn() -> 
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let (start, end) = (start?, end?);
-    // Both marks in one look: the run is too short to measure a steady rate.
-    assert!(
-        (end.requests - start.requests) * 2 >= expected,
-        "the run is too short for a steady window ({} of {expected} requests between the marks): raise TRANSITIONS",
-        end.requests - start.requests
-    );
-    (hits.count.load(Ordering::SeqCst) >= expected).then(|| Window {
-        seconds: (end.at - start.at).as_secs_f64().max(0.001),
-        requests: end.requests.saturating_sub(start.requests).max(1),
-        cpu: end.cpu - start.cpu,
-        machine: end.machine - start.machine,
-    })
+    if hits.count.load(Ordering::SeqCst) < expected {
+        return None;
+    }
+    let marks = *hits.marks.lock().unwrap_or_else(|p| p.into_inner());
+    let [Some(first), Some(last)] = marks else { return None };
+    let cpu = match (start, end) {
+        (Some(start), Some(end)) if (end.requests - start.requests) * 10 >= expected => {
+            Some((end.requests - start.requests, end.cpu - start.cpu, end.machine - start.machine))
+        }
+        _ => None,
+    };
+    Some(Window { seconds: (last - first).as_secs_f64().max(0.001), requests: nine_tenths - tenth, cpu })
 }
 
 impl Window {
     /// The row of `variant` from this window.
     fn row(&self, variant: Variant, methods: usize, transitions: u64, rss_mb: f64) -> Row {
-        let steady_transitions = self.requests as f64 / methods as f64;
+        let per_thousand = |seconds: f64, requests: u64| seconds / (requests as f64 / methods as f64) * 1000.0;
         Row {
             variant,
             methods,
             transitions,
-            rate: steady_transitions / self.seconds,
-            cpu_per_thousand: self.cpu / steady_transitions * 1000.0,
-            machine_per_thousand: self.machine / steady_transitions * 1000.0,
+            rate: self.requests as f64 / methods as f64 / self.seconds,
+            cpu_per_thousand: self.cpu.map(|(requests, cpu, _)| per_thousand(cpu, requests)).unwrap_or(f64::NAN),
+            machine_per_thousand: self
+                .cpu
+                .map(|(requests, _, machine)| per_thousand(machine, requests))
+                .unwrap_or(f64::NAN),
             rss_mb,
         }
     }
@@ -420,7 +451,7 @@ async fn raw_client(url: &str, n: u64, methods: usize, lean: bool) {
 }
 
 async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url: &str, db: &Database) -> Row {
-    hits.reset();
+    hits.reset(n * methods as u64);
     let expected = n * methods as u64;
     let dir = tempfile::tempdir().expect("tempdir");
     if matches!(variant, Variant::Raw | Variant::RawHyper) {
@@ -480,8 +511,10 @@ async fn main() {
             eprintln!("{} with {methods} method(s): {count} transitions", variant.name());
             let row = measure(variant, methods, count, &hits, &url, &db).await;
             eprintln!(
-                "  {:.0} transitions/s, {:.3} CPU s per 1,000 ({:.3} machine-wide)",
-                row.rate, row.cpu_per_thousand, row.machine_per_thousand
+                "  {:.0} transitions/s, {} CPU s per 1,000 ({} machine-wide)",
+                row.rate,
+                three(row.cpu_per_thousand),
+                three(row.machine_per_thousand)
             );
             rows.push(row);
         }
@@ -494,7 +527,7 @@ async fn main() {
             |v: Variant| rows.iter().find(|r| r.variant == v && r.methods == row.methods).map(|r| row.rate / r.rate);
         let ratio = |r: Option<f64>| r.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "–".into());
         table.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.3} | {:.3} | {:.0} |\n",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.0} |\n",
             row.variant.name(),
             row.methods,
             row.transitions,
@@ -502,8 +535,8 @@ async fn main() {
             ratio(of(Variant::Peer)),
             ratio(of(Variant::Raw)),
             ratio(of(Variant::RawHyper)),
-            row.cpu_per_thousand,
-            row.machine_per_thousand,
+            three(row.cpu_per_thousand),
+            three(row.machine_per_thousand),
             row.rss_mb
         ));
     }
