@@ -108,6 +108,16 @@ pub struct Host {
     stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
+/// A test that fails (panics) with its host running does not leave it behind.
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Host {
     /// What the host wrote on stderr so far.
     pub fn stderr(&self) -> String {
