@@ -214,7 +214,7 @@ mod tests {
     use super::*;
     use crate::engine::types::Origin;
     use std::sync::Arc;
-    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
     /// Test-only TLS material (see tests/fixtures/tls/README.md).
     const CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tls/ca.pem");
@@ -234,30 +234,13 @@ mod tests {
         }
     }
 
-    /// Read one HTTP/1.1 request (head and `Content-Length` body) and
-    /// answer 200 with `ok`; the request's text.
+    /// Read one HTTP/1.1 request and answer 200 with `ok`; the request
+    /// (`head\n\nbody`, empty when none came).
     async fn answer_one<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> String {
-        let mut request = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = stream.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            request.extend_from_slice(&chunk[..n]);
-            let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
-            let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()))
-                .unwrap_or(0);
-            if request.len() >= end + 4 + length {
-                break;
-            }
-        }
+        let request = crate::notify::test_http::read_request(stream, &mut Vec::new()).await.unwrap_or_default();
         let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
         let _ = stream.flush().await;
-        String::from_utf8_lossy(&request).to_string()
+        request
     }
 
     /// An HTTPS server with the test certificate for `localhost`, answering

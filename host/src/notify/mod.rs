@@ -11,6 +11,8 @@ mod http;
 mod jira;
 pub mod ledger;
 mod plain;
+#[cfg(test)]
+mod test_http;
 
 use crate::config::{DatabaseConfig, NotifiersConfig};
 use crate::databases::Database;

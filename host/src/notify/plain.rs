@@ -232,7 +232,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     /// What the test server saw: connections opened, requests (head and body).
     #[derive(Default)]
@@ -256,28 +256,8 @@ mod tests {
                 let seen = shared.clone();
                 tokio::spawn(async move {
                     let mut buffer = Vec::new();
-                    loop {
-                        let mut chunk = [0u8; 4096];
-                        let Ok(n) = stream.read(&mut chunk).await else { return };
-                        if n == 0 {
-                            return;
-                        }
-                        buffer.extend_from_slice(&chunk[..n]);
-                        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
-                        let head = String::from_utf8_lossy(&buffer[..end]).to_string();
-                        let length = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
-                            })
-                            .and_then(|v| v.parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if buffer.len() < end + 4 + length {
-                            continue;
-                        }
-                        let body = String::from_utf8_lossy(&buffer[end + 4..end + 4 + length]).to_string();
-                        buffer.drain(..end + 4 + length);
-                        seen.requests.lock().expect("lock").push(format!("{head}\n\n{body}"));
+                    while let Some(request) = crate::notify::test_http::read_request(&mut stream, &mut buffer).await {
+                        seen.requests.lock().expect("lock").push(request);
                         let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}", answer.len());
                         if stream.write_all(reply.as_bytes()).await.is_err() || close_after_each {
                             return;
