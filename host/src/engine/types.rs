@@ -30,15 +30,27 @@ pub struct Message {
 }
 
 /// `messages` as the contract's batches: one per run of messages of the same
-/// topic and partition (the pipeline's batches are one run), values copied
-/// back to back. A run is also cut before its values would pass 4 GiB, the
-/// most a batch can address. Each batch carries the host's wall clock.
+/// topic and partition (the pipeline's batches are one partition's), at most
+/// [`CALL_MESSAGES`] messages and [`CALL_BYTES`] of values each, values
+/// copied back to back. Each batch carries the host's wall clock.
 pub fn wit_batches(messages: &[Message]) -> Vec<WitBatch> {
     let now_ms = now_ms();
     runs(messages).map(|run| wit_batch(run, now_ms, Vec::new())).collect()
 }
 
-/// The runs of `messages` that [`wit_batches`] makes batches of.
+/// The most messages of one guest call.
+pub const CALL_MESSAGES: usize = 128;
+
+/// The most value bytes of one guest call (a single larger message still
+/// goes alone).
+pub const CALL_BYTES: usize = 256 * 1024;
+
+/// The runs of `messages` that [`wit_batches`] makes batches of: messages of
+/// one topic and partition, at most [`CALL_MESSAGES`] of them and
+/// [`CALL_BYTES`] of values. A guest keeps what it makes for a batch until it
+/// returns; smaller calls keep that in the processor's cache (the
+/// notification guest spent a sixth less time per transition on calls of
+/// 100 transitions than on calls of 1,000), and cost little more each.
 pub fn runs(messages: &[Message]) -> impl Iterator<Item = &[Message]> {
     let mut rest = messages;
     std::iter::from_fn(move || {
@@ -46,9 +58,10 @@ pub fn runs(messages: &[Message]) -> impl Iterator<Item = &[Message]> {
         let mut bytes = 0usize;
         let len = rest
             .iter()
+            .take(CALL_MESSAGES)
             .take_while(|m| {
                 bytes += m.value.len();
-                m.partition == first.partition && m.topic == first.topic && bytes <= u32::MAX as usize
+                m.partition == first.partition && m.topic == first.topic && bytes <= CALL_BYTES
             })
             .count()
             .max(1);
@@ -76,8 +89,8 @@ pub fn wit_batch(run: &[Message], now_ms: i64, mut values: Vec<u8>) -> WitBatch 
                 offset: m.offset,
                 timestamp_ms: m.timestamp_ms,
                 key: m.key.clone(),
-                // Within 4 GiB: `runs` cuts there (a single larger value,
-                // which Kafka cannot carry, would wrap).
+                // Within 4 GiB: `runs` cuts at `CALL_BYTES` (a single value
+                // of 4 GiB, which Kafka cannot carry, would wrap).
                 value_end: values.len() as u32,
                 headers: m.headers.clone(),
             }
@@ -135,6 +148,21 @@ mod tests {
         assert!(wit_batches(&[]).is_empty());
         let now = now_ms();
         assert!(batches.iter().all(|b| (now - b.now_ms).abs() < 60_000), "batches carry the wall clock");
+    }
+
+    #[test]
+    fn long_runs_are_cut_into_calls_of_bounded_size_in_offset_order() {
+        let many: Vec<Message> = (0..CALL_MESSAGES as i64 * 2 + 5).map(|o| message("a", 0, o, "v")).collect();
+        let sizes: Vec<usize> = runs(&many).map(<[Message]>::len).collect();
+        assert_eq!(sizes, [CALL_MESSAGES, CALL_MESSAGES, 5]);
+        let offsets: Vec<i64> = runs(&many).flatten().map(|m| m.offset).collect();
+        assert_eq!(offsets, (0..many.len() as i64).collect::<Vec<_>>(), "every message once, in order");
+        let big = "x".repeat(CALL_BYTES / 3 + 1);
+        let large: Vec<Message> = (0..5).map(|o| message("a", 0, o, &big)).collect();
+        let sizes: Vec<usize> = runs(&large).map(<[Message]>::len).collect();
+        assert_eq!(sizes, [2, 2, 1], "cut before the values pass CALL_BYTES");
+        let huge = message("a", 0, 9, &"y".repeat(CALL_BYTES + 1));
+        assert_eq!(runs(std::slice::from_ref(&huge)).map(<[Message]>::len).collect::<Vec<_>>(), [1], "alone");
     }
 
     #[test]
