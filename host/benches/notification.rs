@@ -24,6 +24,8 @@
 //! slower; `VARIANTS`, a comma-separated subset of `peer,host,raw,raw-hyper`;
 //! `METHODS`, the methods per alarm to run, default `1,3`; `HOST_IN_FLIGHT`,
 //! the host's `[notifiers] max_in_flight`, default its own default, 128;
+//! `HOST_CONCURRENCY`, the host pipeline's `concurrency`, default 4, one
+//! per partition (2, the host's default, measured the same);
 //! `RAW_IN_FLIGHT`, the raw client's requests in flight, default 64, its
 //! best here: 128 is no faster, the client and receiver being CPU-bound). Needs
 //! Java 17 + Maven (broker), Debian's MariaDB (installed by
@@ -264,7 +266,7 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> R
                     "[kafka]\nbootstrap = \"{}\"\n[databases.mon]\ntype = \"mysql\"\nurl = \"{db}\"\n\
                      [notifiers]\nallow = [\"127.0.0.1\"]\n{}[notifiers.ledger]\n{}table = \"ledger_{}\"\n\
                      [[pipeline]]\nname = \"notification\"\nmodule = \"{NOTIFICATION}\"\ntopics = [\"{topic}\"]\n\
-                     group_id = \"{group}\"\nconcurrency = 4\n[pipeline.config]\nalarm-topic = \"{topic}\"\n\
+                     group_id = \"{group}\"\nconcurrency = {concurrency}\n[pipeline.config]\nalarm-topic = \"{topic}\"\n\
                      notification-topic = \"{topic}-sent\"\nretry-topic = \"{topic}-retry\"\nperiodic = \"\"\n\
                      [pipeline.lookups.alarm_actions]\ndatabase = \"mon\"\nquery = \"SELECT id, type, name, address, period \
                      FROM alarm_action AS aa JOIN notification_method AS nm ON aa.action_id = nm.id \
@@ -272,7 +274,8 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> R
                     kafka(),
                     std::env::var("HOST_IN_FLIGHT").map(|n| format!("max_in_flight = {n}\n")).unwrap_or_default(),
                     if std::env::var("LEDGER").as_deref() == Ok("sqlite") { "" } else { "database = \"mon\"\n" },
-                    group.replace('-', "_")
+                    group.replace('-', "_"),
+                    concurrency = env_number("HOST_CONCURRENCY", 4),
                 ),
             )
             .expect("host.toml");
@@ -321,14 +324,22 @@ struct Mark {
     machine: f64,
 }
 
-/// Watch `hits` until `expected` requests (or `limit`), reading CPU when a
-/// tenth and nine tenths have arrived; `usage` reads the variant's CPU
-/// seconds. `None` when the requests did not all arrive.
-async fn watch(hits: &Hits, expected: u64, limit: Duration, usage: impl Fn() -> f64) -> Option<Window> {
+/// Watch `hits` until `expected` requests (or `limit`, or until `alive` says
+/// the variant's process is gone), reading CPU when a tenth and nine tenths
+/// have arrived; `usage` reads the variant's CPU seconds. `None` when the
+/// requests did not all arrive.
+async fn watch(
+    hits: &Hits,
+    expected: u64,
+    limit: Duration,
+    usage: impl Fn() -> f64,
+    alive: impl Fn() -> bool,
+) -> Option<Window> {
     let deadline = Instant::now() + limit;
     let [tenth, nine_tenths] = Hits::thresholds(expected);
     let mark = |requests: u64| Mark { requests, cpu: usage(), machine: common::machine_busy_seconds() };
     let (mut start, mut end) = (None, None);
+    let mut polls = 0u64;
     loop {
         let count = hits.count.load(Ordering::SeqCst);
         if start.is_none() && count >= tenth {
@@ -338,6 +349,11 @@ async fn watch(hits: &Hits, expected: u64, limit: Duration, usage: impl Fn() -> 
             end = Some(mark(count));
         }
         if count >= expected || Instant::now() >= deadline {
+            break;
+        }
+        // Every quarter second or so: a variant that died sends no more.
+        polls += 1;
+        if polls.is_multiple_of(125) && !alive() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -464,9 +480,9 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
         let me = std::process::id();
         let watching = {
             let hits = hits.clone();
-            tokio::spawn(
-                async move { watch(&hits, expected, Duration::from_secs(900), || common::tree_usage(me).0).await },
-            )
+            tokio::spawn(async move {
+                watch(&hits, expected, Duration::from_secs(900), || common::tree_usage(me).0, || true).await
+            })
         };
         let lean = variant == Variant::RawHyper;
         if std::env::var("RAW_IN_PROCESS").is_ok_and(|v| v == "1") {
@@ -503,11 +519,14 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
     let pid = running.pid();
     // The peer runs in its own process group (its engines are forked children).
     let usage = |pid: u32| if variant == Variant::Peer { common::group_usage(pid) } else { common::tree_usage(pid) };
-    let window = watch(hits, expected, Duration::from_secs(900), || usage(pid).0).await;
+    let window = watch(hits, expected, Duration::from_secs(900), || usage(pid).0, || common::alive(pid)).await;
     let rss = usage(pid).1;
+    let exited = !common::alive(pid);
     running.stop();
     let window = window.unwrap_or_else(|| {
-        panic!("{}: {} of {expected} requests arrived", variant.name(), hits.count.load(Ordering::SeqCst))
+        let count = hits.count.load(Ordering::SeqCst);
+        let why = if exited { " (its process exited: run it by hand to see why)" } else { "" };
+        panic!("{}: {count} of {expected} requests arrived{why}", variant.name())
     });
     window.row(variant, methods, n, rss)
 }

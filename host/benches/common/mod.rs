@@ -93,6 +93,14 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
     all
 }
 
+/// Whether process `pid` is still running (not gone, not a zombie).
+pub fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in parentheses.
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    matches!(state, Some(s) if s != 'Z' && s != 'X')
+}
+
 /// CPU seconds and peak RSS (MB) of the process tree, summed.
 pub fn tree_usage(pid: u32) -> (f64, f64) {
     usage_of(&process_tree(pid))
