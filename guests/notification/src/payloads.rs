@@ -71,7 +71,7 @@ fn webhook_body(n: &Notice) -> String {
             body.raw("alarm_definition_id", n.alarm_json("alarmDefinitionId"));
             body.raw("alarm_name", n.alarm_json("alarmName"));
             body.raw("alarm_description", n.alarm_json("alarmDescription"));
-            body.raw("alarm_timestamp", &n.alarm_timestamp().to_string());
+            body.integer("alarm_timestamp", n.alarm_timestamp());
             body.raw("state", n.alarm_json("newState"));
             body.raw("old_state", n.alarm_json("oldState"));
             body.raw("message", n.alarm_json("stateChangeReason"));
