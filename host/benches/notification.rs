@@ -485,7 +485,7 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
             })
         };
         let lean = variant == Variant::RawHyper;
-        if std::env::var("RAW_IN_PROCESS").is_ok_and(|v| v == "1") {
+        if env_number("RAW_IN_PROCESS", 0) == 1 {
             raw_client(url, n, methods, lean).await;
         } else {
             // Its own process, as the host's: the receiver is the other side
