@@ -19,6 +19,9 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("COUNTER_V1", "counter-v1", "counter_v1"),
     ("COUNTER_V2", "counter-v2", "counter_v2"),
     ("COUNTER_BAD", "counter-bad", "counter_bad"),
+    ("KEYED_COUNTER", "keyed-counter", "keyed_counter"),
+    ("KEYED_COUNTER_V2", "keyed-counter-v2", "keyed_counter_v2"),
+    ("LEGACY_V03", "legacy-v03", "legacy_v03"),
 ];
 
 /// The guests above that enable the SDK's `stateful` feature.

@@ -10,6 +10,18 @@ use std::cell::Cell;
 
 thread_local! {
     static BATCH_TIME_MS: Cell<i64> = const { Cell::new(0) };
+    static BATCH_PARTITION: Cell<i32> = const { Cell::new(0) };
+}
+
+/// The input partition of the current batch (also set for a timer call,
+/// which has no messages).
+pub fn partition() -> i32 {
+    BATCH_PARTITION.with(Cell::get)
+}
+
+/// Set the partition [`partition`] reads (the SDK's glue does it).
+pub fn set_batch_partition(partition: i32) {
+    BATCH_PARTITION.with(|p| p.set(partition));
 }
 
 /// The host's wall clock when the current batch was handed over, in

@@ -94,6 +94,7 @@ pub mod glue {
     /// Run one batch through the guest.
     pub fn process<P: Processor>(slot: &'static Slot<P>, batch: WitBatch) -> Result<Vec<WitEffect>, WitProcessError> {
         crate::clock::set_batch_time(batch.now_ms);
+        crate::clock::set_batch_partition(batch.partition);
         let batch = messages_from_wit(batch);
         let mut out = Effects::with_capacity(batch.len());
         slot.with(|cell| match cell.borrow_mut().as_mut() {

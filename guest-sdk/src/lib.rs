@@ -38,7 +38,9 @@
 //! - [`monasca`]: typed Monasca messages (metric envelope, alarm transition).
 //! - [`pyjson`]: JSON and float text exactly as Monasca's Python code writes them.
 //! - [`lineproto`]: InfluxDB line protocol as monasca-persister writes it, and [`LineBatch`].
-//! - [`log`] and [`lookup`]: the two host imports a guest may call.
+//! - [`log`], [`lookup`] and [`state`]: the host imports a guest may call
+//!   (`state`: keyed state of the batch's partition, durable and restored
+//!   wherever the partition goes).
 //! - [`memory`]: the guest's allocator (small blocks from free lists).
 //! - [`compare`]: text equality a word at a time (cheaper than `==` in a guest).
 //! - [`testing`]: a native harness for `cargo test`.
@@ -59,6 +61,7 @@ pub mod memory;
 pub mod message;
 pub mod monasca;
 pub mod pyjson;
+pub mod state;
 pub mod testing;
 
 pub use bytes::Bytes;
@@ -68,7 +71,7 @@ pub use lookup::{Cell, Row};
 pub use message::{Config, Header, Message, Origin, Topic};
 
 /// The version of the `monasca:processor` WIT package this SDK builds guests for.
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = "0.4.0";
 
 /// A failure of a whole batch. The host then bisects the batch to find the
 /// messages that cause it; prefer [`Effects::reject`] for a single bad message.
@@ -110,7 +113,11 @@ pub trait Processor: Sized + 'static {
     fn init(config: &Config) -> Result<Self, String>;
 
     /// Process one batch of messages from one partition, in offset order, and
-    /// push the effects to carry out into `out`.
+    /// push the effects to carry out into `out`. A keyed guest (one that uses
+    /// [`state`]) is also called with an empty batch when its partition has
+    /// been idle for the pipeline's timer interval: the time to close windows
+    /// ([`clock::now_ms`] is the host's clock; [`clock::partition`] the
+    /// partition; records made then name [`Origin::timer`] as their origin).
     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError>;
 
     /// Serialise the state to hand over to a new module version (only used when
@@ -150,10 +157,13 @@ pub mod __private {
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings {
+    // `keyed` is `stateless` plus the `partition-state` import; a component
+    // imports only what the guest calls, so a guest that never touches
+    // `state` comes out `stateless`.
     #[cfg(not(feature = "stateful"))]
     wit_bindgen::generate!({
         path: "wit",
-        world: "monasca:processor/stateless",
+        world: "monasca:processor/keyed",
         pub_export_macro: true,
         export_macro_name: "__export_world",
         default_bindings_module: "monasca_guest_sdk::bindings",

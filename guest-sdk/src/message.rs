@@ -24,6 +24,14 @@ pub struct Origin {
     pub offset: i64,
 }
 
+impl Origin {
+    /// The origin of a record made by a timer call (no message: offset -1,
+    /// the current batch's partition).
+    pub fn timer() -> Self {
+        Origin { partition: crate::clock::partition(), offset: -1 }
+    }
+}
+
 /// The name of the topic a message was read from, shared by the messages of
 /// a batch (cloning it copies no text). Compares with `&str` and `String`.
 #[derive(Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]

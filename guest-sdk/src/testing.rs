@@ -56,6 +56,9 @@ mod native {
 
         /// Process a batch of messages and return the effects.
         pub fn run(&mut self, batch: Vec<Message>) -> Result<Vec<Effect>, ProcessError> {
+            let partition = batch.first().map_or(0, |m| m.partition);
+            crate::state::set_native_partition(partition);
+            crate::clock::set_batch_partition(partition);
             let mut out = Effects::with_capacity(batch.len());
             self.guest.process(batch, &mut out)?;
             Ok(out.into_vec())
@@ -74,6 +77,16 @@ mod native {
                 })
                 .collect();
             self.run(batch)
+        }
+
+        /// A timer call: an empty batch of `partition`, as the host makes
+        /// for an idle partition of a keyed guest.
+        pub fn tick(&mut self, partition: i32) -> Result<Vec<Effect>, ProcessError> {
+            crate::state::set_native_partition(partition);
+            crate::clock::set_batch_partition(partition);
+            let mut out = Effects::new();
+            self.guest.process(Vec::new(), &mut out)?;
+            Ok(out.into_vec())
         }
 
         /// The guest, for assertions on its state.

@@ -40,4 +40,5 @@ pub mod lookups;
 pub mod notify;
 pub mod pipeline;
 pub mod sinks;
+pub mod state;
 pub mod telemetry;

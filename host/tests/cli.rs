@@ -1,7 +1,7 @@
 //! The `monasca-wasm` binary end to end: `test`, `inspect` and `new`, with
 //! their output formats and exit codes.
 
-use monasca_test_programs::{fixture, HOSTILE, PERSISTER, WRONG_VERSION};
+use monasca_test_programs::{fixture, HOSTILE, KEYED_COUNTER, PERSISTER, WRONG_VERSION};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -95,9 +95,9 @@ fn inspect_shows_world_digest_and_compatibility() {
     let output = monasca_wasm(&["inspect", PERSISTER]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("package:    monasca:processor@0.3.0"), "{text}");
+    assert!(text.contains("package:    monasca:processor@0.4.0"), "{text}");
     assert!(text.contains("world:      stateless"), "{text}");
-    assert!(text.contains("monasca:processor/processor@0.3.0 (init, process)"), "{text}");
+    assert!(text.contains("monasca:processor/processor@0.4.0 (init, process)"), "{text}");
     assert!(text.contains("compatible: yes"), "{text}");
     let size = std::fs::metadata(PERSISTER).unwrap().len();
     assert!(text.contains(&format!("size:       {size} bytes")), "{text}");
@@ -129,4 +129,37 @@ fn guest_log_lines_reach_the_host_log_with_the_module_name() {
         .find(|l| l.contains("hostile guest probed the sandbox"))
         .unwrap_or_else(|| panic!("guest log line missing from stderr:\n{stderr}"));
     assert!(line.contains("WARN") && line.contains("module=hostile") && line.contains("pipeline=probe-pipe"), "{line}");
+}
+
+#[test]
+fn test_keeps_a_keyed_guests_state_across_batches_and_ticks_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("counts.txt");
+    std::fs::write(&input, "a\t2\nb\t1\na\t3\nb\tx\na\t1\n").unwrap();
+    let output = monasca_wasm(&[
+        "test",
+        "-m",
+        KEYED_COUNTER,
+        "-i",
+        input.to_str().unwrap(),
+        "--key-delimiter",
+        "\t",
+        "--batch-size",
+        "2",
+        "--tick",
+        "--print-state",
+        "-c",
+        "count_ticks=true",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<Value> =
+        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let produced: Vec<&str> =
+        lines.iter().filter(|l| l["kind"] == "produce").map(|l| l["value"].as_str().unwrap()).collect();
+    assert_eq!(produced, ["a 2 1", "b 1 1", "a 5 2", "a 6 3"], "totals carry across batches of 2");
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "reject").count(), 1);
+    let state: Vec<&str> = lines.iter().filter(|l| l["kind"] == "state").map(|l| l["key"].as_str().unwrap()).collect();
+    assert_eq!(state, ["a", "b", "~ticks"], "the tick ran on the same state");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("partition state holds 3 keys"), "{stderr}");
 }

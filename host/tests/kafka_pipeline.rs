@@ -51,11 +51,11 @@ impl Running {
     }
 }
 
-fn start(config: PipelineConfig, module: &str) -> Running {
-    start_on(kafka_config(kafka()), config, module)
+async fn start(config: PipelineConfig, module: &str) -> Running {
+    start_on(kafka_config(kafka()), config, module).await
 }
 
-fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> Running {
+async fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> Running {
     let engine = common::engine();
     let producer: FutureProducer =
         monasca_wasm::kafka::producer_config(&kafka, kafka.bootstrap.as_str()).create().expect("producer");
@@ -67,7 +67,10 @@ fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> Running
         sinks: Arc::new(Sinks::default()),
         lookups: Arc::new(monasca_wasm::engine::NoLookups),
         notifiers: None,
+        client_config: monasca_wasm::kafka::client_config(&kafka, &kafka.bootstrap),
+        producer_config: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap),
     })
+    .await
     .expect("pipeline starts");
     let stats = pipeline.stats();
     let (shutdown, rx) = watch::channel(false);
@@ -90,6 +93,9 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         watch_dir: None,
         delay_seconds: 0,
         lookups: BTreeMap::new(),
+        delivery: Default::default(),
+        state: Default::default(),
+        transaction: Default::default(),
     }
 }
 
@@ -111,7 +117,7 @@ async fn passthrough_delivers_every_message_once_in_partition_order() {
     let values: Vec<String> = (0..N).map(|i| format!("message-{i:06}")).collect();
     let placed = produce_all(&input, &values).await;
 
-    let running = start(pipeline_config("passthrough-test", &input, &output, &dlq), PASSTHROUGH);
+    let running = start(pipeline_config("passthrough-test", &input, &output, &dlq), PASSTHROUGH).await;
     let received = consume(&output, N).await;
     let stats = running.stats.snapshot();
     running.stop().await;
@@ -145,7 +151,7 @@ async fn poison_messages_are_dead_lettered_with_headers_and_the_rest_pass() {
 
     let mut config = pipeline_config("poison-test", &input, &output, &dlq);
     config.config.insert("mode".into(), "poison".into());
-    let running = start(config, HOSTILE);
+    let running = start(config, HOSTILE).await;
     let passed = consume(&output, values.len() - poison.len()).await;
     let dead = consume(&dlq, poison.len()).await;
     running.stop().await;
@@ -195,7 +201,7 @@ async fn failed_effects_keep_the_offset_before_the_batch_and_it_is_replayed() {
     config.batch.max_wait_ms = 1000;
     config.config.insert("mode".into(), "oversize".into());
     let group = config.group_id.clone();
-    let failure = start(config.clone(), HOSTILE).failure().await;
+    let failure = start(config.clone(), HOSTILE).await.failure().await;
     assert!(failure.contains("delivery") || failure.contains("size"), "{failure}");
 
     // The committed offset never passes the failed batch.
@@ -213,7 +219,7 @@ async fn failed_effects_keep_the_offset_before_the_batch_and_it_is_replayed() {
 
     // After a restart (same group, a guest that can deliver) the failed batch is processed.
     config.config.clear();
-    let running = start(config, PASSTHROUGH);
+    let running = start(config, PASSTHROUGH).await;
     let replayed = payloads(&consume(&output, values.len()).await);
     running.stop().await;
     assert!(replayed.contains(&"FAIL-50".to_string()), "the failed batch was not replayed");
@@ -248,7 +254,8 @@ async fn injected_produce_errors_and_timeouts_lose_and_duplicate_nothing() {
 
     let mut kafka = kafka_config(&bootstrap);
     kafka.properties.insert("request.timeout.ms".into(), "1000".into());
-    let running = start_on(kafka, pipeline_config("faults-test", "faults-in", "faults-out", "faults-dlq"), PASSTHROUGH);
+    let running =
+        start_on(kafka, pipeline_config("faults-test", "faults-in", "faults-out", "faults-dlq"), PASSTHROUGH).await;
     embedded.cluster().broker_round_trip_time(-1, Duration::from_millis(1500)).expect("rtt");
     tokio::time::sleep(Duration::from_secs(4)).await;
     embedded.cluster().broker_round_trip_time(-1, Duration::ZERO).expect("rtt");
@@ -279,9 +286,9 @@ async fn a_host_joining_and_another_leaving_mid_stream_lose_nothing() {
         })
     };
     let config = pipeline_config("group-test", &input, &output, &dlq);
-    let first = start(config.clone(), PASSTHROUGH);
+    let first = start(config.clone(), PASSTHROUGH).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let second = start(config, PASSTHROUGH);
+    let second = start(config, PASSTHROUGH).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     first.stop().await;
     feeding.await.expect("feeding");
@@ -318,7 +325,7 @@ async fn lost_acknowledgements_leave_no_duplicates() {
     proxy.arm(3, 5);
     let mut config = pipeline_config("acks-test", "acks-in", "acks-out", "acks-dlq");
     config.batch.max_messages = 500;
-    let running = start_on(kafka_config(&bootstrap), config, PASSTHROUGH);
+    let running = start_on(kafka_config(&bootstrap), config, PASSTHROUGH).await;
     let got = payloads(&consume_on(&bootstrap, "acks-out", values.len()).await);
     running.stop().await;
 

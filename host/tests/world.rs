@@ -4,7 +4,7 @@
 mod common;
 
 use common::engine;
-use monasca_test_programs::{PASSTHROUGH, PERSISTER, WRONG_VERSION, WRONG_WORLD};
+use monasca_test_programs::{KEYED_COUNTER, LEGACY_V03, PASSTHROUGH, PERSISTER, WRONG_VERSION, WRONG_WORLD};
 use monasca_wasm::engine::LoadError;
 
 #[test]
@@ -20,7 +20,7 @@ fn wrong_major_version_is_refused_naming_both_versions() {
     let err = engine().load_file(WRONG_VERSION).err().expect("refused");
     assert!(matches!(err, LoadError::IncompatibleVersion { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("9.0.0") && message.contains("0.3.x") && message.contains("major"), "{message}");
+    assert!(message.contains("9.0.0") && message.contains("0.4.x or 0.3.x") && message.contains("major"), "{message}");
 }
 
 #[test]
@@ -38,9 +38,39 @@ fn core_module_and_garbage_are_refused() {
 fn good_guests_report_their_world() {
     let engine = engine();
     let persister = engine.load_file(PERSISTER).unwrap();
-    assert_eq!(persister.world().package.as_deref(), Some("monasca:processor@0.3.0"));
+    assert_eq!(persister.world().package.as_deref(), Some("monasca:processor@0.4.0"));
     assert_eq!(persister.world().world, Some("stateless"));
+    assert!(!persister.world().is_keyed(), "a guest that never calls `state` does not import it");
     assert_eq!(persister.digest().len(), 64);
     let passthrough = engine.load_file(PASSTHROUGH).unwrap();
     assert_ne!(passthrough.digest(), persister.digest());
+}
+
+#[test]
+fn a_guest_using_partition_state_is_keyed() {
+    let counter = engine().load_file(KEYED_COUNTER).unwrap();
+    assert_eq!(counter.world().world, Some("keyed"));
+    assert!(counter.world().is_keyed());
+    assert!(
+        counter.world().imports.iter().any(|i| i == "monasca:processor/partition-state@0.4.0"),
+        "{:?}",
+        counter.world().imports
+    );
+}
+
+#[tokio::test]
+async fn a_guest_built_for_0_3_still_runs() {
+    let legacy = engine().load_file(LEGACY_V03).unwrap();
+    assert_eq!(legacy.world().package.as_deref(), Some("monasca:processor@0.3.0"));
+    assert_eq!(legacy.world().world, Some("stateless"));
+    let mut instance = legacy.instantiate("legacy", Vec::new()).await.expect("a 0.3 guest starts");
+    let effects = instance.process(&common::messages("in", &["a", "bc"])).await.expect("a 0.3 guest processes");
+    let values: Vec<(Vec<u8>, Vec<u8>)> = effects
+        .iter()
+        .map(|e| match e {
+            monasca_wasm::engine::types::Effect::Produce(r) => (r.value.clone(), r.headers[0].value.clone()),
+            other => panic!("expected produce, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(values, [(b"a".to_vec(), b"0.3.0".to_vec()), (b"bc".to_vec(), b"0.3.0".to_vec())]);
 }

@@ -110,6 +110,36 @@ pub fn render(registry: &Registry) -> String {
             );
         }
     }
+    let (keys, bytes) = ("monasca_wasm_state_keys", "monasca_wasm_state_bytes");
+    let _ = writeln!(out, "# HELP {keys} Keys a keyed guest's partition state holds.\n# TYPE {keys} gauge");
+    let _ = writeln!(
+        out,
+        "# HELP {bytes} Bytes of keys and values a keyed guest's partition state holds.\n# TYPE {bytes} gauge"
+    );
+    for p in &registry.pipelines {
+        for ((topic, partition), (n, size)) in p.stats.state() {
+            let labels =
+                format!("pipeline=\"{}\",topic=\"{}\",partition=\"{partition}\"", label(&p.name), label(&topic));
+            let _ = writeln!(out, "{keys}{{{labels}}} {n}\n{bytes}{{{labels}}} {size}");
+        }
+    }
+    let counters: [(&str, &str, fn(&Stats) -> u64); 3] = [
+        ("monasca_wasm_state_restores_total", "Partition states restored from the changelog.", |s| {
+            s.restores.load(std::sync::atomic::Ordering::Relaxed)
+        }),
+        ("monasca_wasm_transactions_total", "Kafka transactions committed.", |s| {
+            s.transactions.load(std::sync::atomic::Ordering::Relaxed)
+        }),
+        ("monasca_wasm_timer_calls_total", "Timer calls of a keyed guest.", |s| {
+            s.ticks.load(std::sync::atomic::Ordering::Relaxed)
+        }),
+    ];
+    for (name, help, read) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for p in &registry.pipelines {
+            let _ = writeln!(out, "{name}{{pipeline=\"{}\"}} {}", label(&p.name), read(&p.stats));
+        }
+    }
     if let Some(sinks) = &registry.sinks {
         let health = sinks.health();
         let families: [SinkFamily; 3] = [

@@ -112,7 +112,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             sinks: sinks.clone(),
             lookups: Arc::new(Arc::new(SqlLookups::new(&p.lookups, &databases)?)),
             notifiers: notifiers.clone(),
-        })?;
+            client_config: kafka::client_config(&config.kafka, &bootstrap),
+            producer_config: kafka::producer_config(&config.kafka, &bootstrap),
+        })
+        .await?;
         stats.push((pipeline.name().to_string(), pipeline.stats()));
         let canary_topic = p.topics.first().map(String::as_str).unwrap_or_default();
         let deployer = Deployer::new(

@@ -1,9 +1,13 @@
 //! `monasca-wasm test`: run a guest on a file of messages, one value per
-//! line, and print its effects as JSON lines. No Kafka needed.
+//! line, and print its effects as JSON lines. No Kafka needed. A keyed guest
+//! (one that imports `partition-state`) keeps its state across the batches
+//! of the run, as the host keeps a partition's; `--tick` ends with a timer
+//! call and `--print-state` prints what the state holds at the end.
 
 use super::EngineArgs;
 use crate::effects;
 use crate::engine::types::{Message, Origin};
+use crate::state::PartitionStore;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -35,6 +39,18 @@ pub struct TestArgs {
     /// line per effect). Encoded points print one `store` entry per point.
     #[arg(long, value_enum, default_value = "json")]
     pub format: Format,
+    /// Split each line at the first occurrence of this text: what comes
+    /// before is the message key, what follows its value.
+    #[arg(long, value_name = "TEXT")]
+    pub key_delimiter: Option<String>,
+    /// After the input, make one timer call (an empty batch, as the host
+    /// makes for an idle partition of a keyed guest).
+    #[arg(long)]
+    pub tick: bool,
+    /// At the end, print the keyed guest's state: one JSON object per key
+    /// (`kind` = `state`; key and value as text, invalid UTF-8 replaced).
+    #[arg(long)]
+    pub print_state: bool,
     /// Pipeline name shown in logs and errors.
     #[arg(long, default_value = "test")]
     pub pipeline: String,
@@ -69,14 +85,18 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
         .split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(number, line)| Message {
-            topic: topic.clone(),
-            partition: args.partition,
-            offset: number as i64,
-            timestamp_ms: None,
-            key: None,
-            value: bytes::Bytes::copy_from_slice(line.strip_suffix(b"\r").unwrap_or(line)),
-            headers: Vec::new(),
+        .map(|(number, line)| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let (key, value) = split_key(line, args.key_delimiter.as_deref());
+            Message {
+                topic: topic.clone(),
+                partition: args.partition,
+                offset: number as i64,
+                timestamp_ms: None,
+                key,
+                value: bytes::Bytes::copy_from_slice(value),
+                headers: Vec::new(),
+            }
         })
         .collect();
 
@@ -84,13 +104,20 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
     let module = engine.load_file(&args.module)?;
     let mut instance = module.instantiate(&args.pipeline, args.config.clone()).await?;
 
+    let keyed = module.world().is_keyed();
+    let mut state = PartitionStore::default();
     let started = Instant::now();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut batches = 0;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for batch in messages.chunks(args.batch_size) {
-        let effects = instance.process(batch).await?;
+    let calls = messages.chunks(args.batch_size).map(Some).chain(args.tick.then_some(None));
+    for batch in calls {
+        let effects = match batch {
+            Some(batch) => instance.process_with(batch, keyed.then_some(&mut state)).await?,
+            None => instance.tick(&args.topic, args.partition, &mut state).await?,
+        };
+        state.take_changes();
         batches += 1;
         // One line per effect (per point for encoded points), in message order.
         let mut lines: Vec<(Origin, Vec<u8>)> = Vec::with_capacity(effects.len());
@@ -113,6 +140,20 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
             }
         }
     }
+    if args.print_state {
+        for (key, value) in state.entries() {
+            let object = serde_json::json!({
+                "kind": "state",
+                "key": String::from_utf8_lossy(key),
+                "value": String::from_utf8_lossy(value),
+            });
+            let mut line = serde_json::to_vec(&object)?;
+            line.push(b'\n');
+            if stdout_closed(out.write_all(&line))? {
+                return Ok(());
+            }
+        }
+    }
     if stdout_closed(out.flush())? {
         return Ok(());
     }
@@ -128,7 +169,19 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
         module.short_digest(),
         module.cache_outcome(),
     );
+    if keyed {
+        eprintln!("monasca-wasm test: partition state holds {} keys, {} bytes", state.len(), state.bytes());
+    }
     Ok(())
+}
+
+/// A line's key and value: split at the first `delimiter` when there is one.
+fn split_key<'a>(line: &'a [u8], delimiter: Option<&str>) -> (Option<Vec<u8>>, &'a [u8]) {
+    let Some(delimiter) = delimiter.map(str::as_bytes).filter(|d| !d.is_empty()) else { return (None, line) };
+    match memchr::memmem::find(line, delimiter) {
+        Some(at) => (Some(line[..at].to_vec()), &line[at + delimiter.len()..]),
+        None => (None, line),
+    }
 }
 
 /// A reader that stopped reading (`| head`) ends the command quietly.

@@ -3,14 +3,14 @@
 //! ends that call with a typed error and the instance is rebuilt (and
 //! re-initialised) before the next batch.
 
-use super::bindings::Stateless;
 use super::error::{GuestError, GuestErrorKind};
 use super::module::Module;
 use super::sandbox::{GuestIdentity, HostState, Lookups, MemoryLimitHit};
 use super::types;
+use crate::state::store::PartitionStore;
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::component::TypedFunc;
+use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{Store, UpdateDeadline};
 
 /// Raised inside the guest when its call runs past the deadline.
@@ -25,6 +25,9 @@ pub struct Instance {
     config: Vec<(String, String)>,
     lookups: Arc<dyn Lookups>,
     live: Option<Live>,
+    /// A partition state lent while no instance is live (kept across a trap
+    /// until it is taken back).
+    lent: Option<crate::state::store::Session>,
     /// The last batch's buffer of values, kept for the next batch: a fresh
     /// buffer of megabytes per batch was fresh pages for the kernel to zero.
     spare_values: Vec<u8>,
@@ -37,20 +40,19 @@ const MAX_SPARE_VALUES: usize = 4 << 20;
 
 struct Live {
     store: Store<HostState>,
-    bindings: Stateless,
+    /// `process`, its type checked at boot.
+    process: Func,
     /// `snapshot` and `restore` of a stateful guest.
     state: Option<StateFuncs>,
 }
+
+/// The result `process` returns.
+type ProcessResult = Result<Vec<types::Effect>, types::ProcessError>;
 
 /// The exports of the `state` interface.
 struct StateFuncs {
     snapshot: TypedFunc<(), (Vec<u8>,)>,
     restore: TypedFunc<(Vec<u8>,), (Result<(), String>,)>,
-}
-
-/// The `state` interface's export name.
-fn state_interface() -> String {
-    format!("monasca:processor/state@{}", super::world::VERSION)
 }
 
 impl Instance {
@@ -61,12 +63,80 @@ impl Instance {
         lookups: Arc<dyn Lookups>,
     ) -> Result<Self, GuestError> {
         let live = boot(module.clone(), identity.clone(), config.clone(), lookups.clone()).await?;
-        Ok(Instance { module, identity, config, lookups, live: Some(live), spare_values: Vec::new() })
+        Ok(Instance { module, identity, config, lookups, live: Some(live), lent: None, spare_values: Vec::new() })
     }
 
     /// The module this instance runs.
     pub fn module(&self) -> &Module {
         &self.module
+    }
+
+    /// Run `process` on a batch of a keyed guest with its partition's state:
+    /// the calls' writes are applied to `state` only if every call succeeds.
+    pub async fn process_keyed(
+        &mut self,
+        messages: &[types::Message],
+        state: &mut PartitionStore,
+    ) -> Result<Vec<types::Effect>, GuestError> {
+        self.lend(state);
+        let result = self.process(messages).await;
+        self.take_back(state, result.is_ok());
+        result
+    }
+
+    /// [`Self::process_keyed`] when there is a state, else [`Self::process`].
+    pub async fn process_with(
+        &mut self,
+        messages: &[types::Message],
+        state: Option<&mut PartitionStore>,
+    ) -> Result<Vec<types::Effect>, GuestError> {
+        match state {
+            Some(state) => self.process_keyed(messages, state).await,
+            None => self.process(messages).await,
+        }
+    }
+
+    /// A timer call of a keyed guest: an empty batch of `topic`/`partition`
+    /// with the wall clock, so that the guest can close windows.
+    pub async fn tick(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        state: &mut PartitionStore,
+    ) -> Result<Vec<types::Effect>, GuestError> {
+        let batch = types::WitBatch {
+            topic: topic.to_string(),
+            partition,
+            messages: Vec::new(),
+            values: Vec::new(),
+            now_ms: types::now_ms(),
+        };
+        self.lend(state);
+        let result = self.process_batch(&batch).await;
+        self.take_back(state, result.is_ok());
+        result
+    }
+
+    /// Move the partition's store into the instance for the coming calls.
+    fn lend(&mut self, state: &mut PartitionStore) {
+        let store = std::mem::take(state);
+        if let Some(live) = self.live.as_mut() {
+            live.store.data_mut().partition = Some(store.open());
+        } else {
+            self.lent = Some(store.open());
+        }
+    }
+
+    /// Take the store back, with the calls' writes if they succeeded.
+    fn take_back(&mut self, state: &mut PartitionStore, succeeded: bool) {
+        let session = match self.live.as_mut() {
+            Some(live) => live.store.data_mut().partition.take(),
+            None => None,
+        }
+        .or_else(|| self.lent.take());
+        if let Some(session) = session {
+            *state = if succeeded { session.commit() } else { session.discard() };
+        }
     }
 
     /// Run `process` on a batch and return the guest's effects. Messages of
@@ -93,10 +163,15 @@ impl Instance {
     async fn process_batch(&mut self, batch: &types::WitBatch) -> Result<Vec<types::Effect>, GuestError> {
         if self.live.is_none() {
             let (module, identity) = (self.module.clone(), self.identity.clone());
-            self.live = Some(boot(module, identity, self.config.clone(), self.lookups.clone()).await?);
+            let mut live = boot(module, identity, self.config.clone(), self.lookups.clone()).await?;
+            // A session lent before a trap dropped the last instance moves in.
+            live.store.data_mut().partition = self.lent.take();
+            self.live = Some(live);
         }
         let live = self.armed()?;
-        let result = live.bindings.monasca_processor_processor().call_process(&mut live.store, batch).await;
+        // SAFETY: `boot` checked `process` against exactly these types.
+        let process = unsafe { TypedFunc::<(&types::WitBatch,), (ProcessResult,)>::new_unchecked(live.process) };
+        let result = process.call_async(&mut live.store, (batch,)).await.map(|(r,)| r);
         match result {
             Ok(Ok(effects)) => Ok(effects),
             Ok(Err(e)) => Err(self.error(GuestErrorKind::Batch {
@@ -150,7 +225,8 @@ impl Instance {
     }
 
     /// The error for a call that trapped; a trapped instance cannot be
-    /// entered again, so it is dropped (rebuilt on the next batch).
+    /// entered again, so it is dropped (rebuilt on the next batch). A
+    /// partition state lent to it is kept to be given back.
     fn trapped(&mut self, trap: wasmtime::Error) -> GuestError {
         let kind = match &self.live {
             Some(live) => classify(trap, &live.store),
@@ -158,7 +234,11 @@ impl Instance {
                 GuestErrorKind::Trap { reason: format!("{trap:#}"), output: String::new(), backtrace: String::new() }
             }
         };
-        self.live = None;
+        if let Some(mut live) = self.live.take() {
+            if let Some(session) = live.store.data_mut().partition.take() {
+                self.lent = Some(session);
+            }
+        }
         self.error(kind)
     }
 
@@ -198,14 +278,26 @@ async fn boot(
         }
     });
     arm_deadline(&mut store, settings.call_deadline);
-    let instance = match module.inner.pre.instance_pre().instantiate_async(&mut store).await {
+    let instance = match module.inner.pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
         Err(trap) => return Err(guest_error(&identity, classify(trap, &store))),
     };
     let link = |e: wasmtime::Error| guest_error(&identity, GuestErrorKind::Init { reason: format!("{e:#}") });
-    let bindings = Stateless::new(&mut store, &instance).map_err(link)?;
-    let state = if module.world().is_stateful() {
-        let interface = instance.get_export_index(&mut store, None, &state_interface());
+    let world = module.world();
+    let processor = instance.get_export_index(&mut store, None, &world.interface("processor"));
+    let export = |store: &mut Store<HostState>, name: &str| {
+        instance
+            .get_export_index(&mut *store, processor.as_ref(), name)
+            .ok_or_else(|| link(wasmtime::Error::msg(format!("the module exports no `{name}`"))))
+    };
+    let (init, process) = (export(&mut store, "init")?, export(&mut store, "process")?);
+    let init: TypedFunc<(&[(String, String)],), (Result<(), String>,)> =
+        instance.get_typed_func(&mut store, init).map_err(link)?;
+    let process_typed: TypedFunc<(&types::WitBatch,), (ProcessResult,)> =
+        instance.get_typed_func(&mut store, process).map_err(link)?;
+    let process = *process_typed.func();
+    let state = if world.is_stateful() {
+        let interface = instance.get_export_index(&mut store, None, &world.interface("state"));
         let snapshot = instance.get_export_index(&mut store, interface.as_ref(), "snapshot");
         let restore = instance.get_export_index(&mut store, interface.as_ref(), "restore");
         match (snapshot, restore) {
@@ -218,9 +310,9 @@ async fn boot(
     } else {
         None
     };
-    match bindings.monasca_processor_processor().call_init(&mut store, &config).await {
-        Ok(Ok(())) => Ok(Live { store, bindings, state }),
-        Ok(Err(reason)) => Err(guest_error(&identity, GuestErrorKind::Init { reason })),
+    match init.call_async(&mut store, (config.as_slice(),)).await {
+        Ok((Ok(()),)) => Ok(Live { store, process, state }),
+        Ok((Err(reason),)) => Err(guest_error(&identity, GuestErrorKind::Init { reason })),
         Err(trap) => Err(guest_error(&identity, classify(trap, &store))),
     }
 }

@@ -1,7 +1,6 @@
 //! A loaded guest module: compiled (or taken from the cache), checked against
 //! the world, and pre-instantiated so that new instances are cheap.
 
-use super::bindings::StatelessPre;
 use super::cache::CacheOutcome;
 use super::error::LoadError;
 use super::instance::Instance;
@@ -25,7 +24,7 @@ pub(crate) struct ModuleInner {
     pub(crate) size: usize,
     pub(crate) world: WorldInfo,
     pub(crate) cache: CacheOutcome,
-    pub(crate) pre: StatelessPre<super::sandbox::HostState>,
+    pub(crate) pre: wasmtime::component::InstancePre<super::sandbox::HostState>,
 }
 
 /// `\0asm` then the layer/version word: components use layer 1.
@@ -50,7 +49,6 @@ impl Module {
         world.check_compatible(name)?;
         let link_error = |e: wasmtime::Error| LoadError::Link { name: name.to_string(), reason: format!("{e:#}") };
         let pre = engine.linker().instantiate_pre(&component).map_err(link_error)?;
-        let pre = StatelessPre::new(pre).map_err(link_error)?;
         tracing::debug!(module = name, digest = %digest, cache = ?cache, "module loaded");
         Ok(Module {
             inner: Arc::new(ModuleInner {

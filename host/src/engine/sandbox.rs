@@ -6,6 +6,11 @@
 //!   pipeline and the module;
 //! - `monasca:processor/lookup`: only the queries the operator configured
 //!   (see [`Lookups`]);
+//! - `monasca:processor/partition-state`: the keyed state of the partition
+//!   whose batch the call processes (a [`Session`] the host lends the store
+//!   for the call; without one every access fails the call);
+//! - the same `log` and `lookup` under their 0.3 names, for guests built
+//!   against `monasca:processor@0.3.x`;
 //! - WASI 0.2 as the Rust standard library needs it, with nothing granted: no
 //!   preopened directories (every file open fails), no environment variables,
 //!   no arguments, no sockets or name lookups; stdout and stderr are captured
@@ -15,7 +20,8 @@
 //! Each instance has a memory cap ([`MemoryCap`]) and each call a deadline,
 //! enforced by epoch interruption in `engine::instance`.
 
-use super::bindings::{monasca, Stateless};
+use super::bindings::{monasca, Keyed};
+use crate::state::store::{Session, StateError};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -79,6 +85,8 @@ pub struct HostState {
     pub(crate) output: GuestOutput,
     identity: GuestIdentity,
     lookups: Arc<dyn Lookups>,
+    /// The partition state lent to the current call, if any.
+    pub(crate) partition: Option<Session>,
 }
 
 impl HostState {
@@ -108,7 +116,12 @@ impl HostState {
             output,
             identity,
             lookups,
+            partition: None,
         }
+    }
+
+    fn session(&mut self) -> Result<&mut Session, StateError> {
+        self.partition.as_mut().ok_or(StateError::NoSession)
     }
 }
 
@@ -140,13 +153,57 @@ impl monasca::processor::lookup::Host for HostState {
     }
 }
 
+impl monasca::processor::partition_state::Host for HostState {
+    fn get(&mut self, key: Vec<u8>) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.session()?.get(&key))
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> wasmtime::Result<()> {
+        Ok(self.session()?.put(key, value)?)
+    }
+
+    fn delete(&mut self, key: Vec<u8>) -> wasmtime::Result<()> {
+        self.session()?.delete(key);
+        Ok(())
+    }
+
+    fn range(&mut self, start: Vec<u8>, end: Option<Vec<u8>>, limit: u32) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.session()?.range(&start, end.as_deref(), limit))
+    }
+}
+
 /// The linker every guest is instantiated with: the `monasca:processor`
-/// imports and WASI with nothing granted.
+/// imports (0.4, and 0.3's under their names) and WASI with nothing granted.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    Stateless::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    Keyed::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    link_v03(&mut linker)?;
     Ok(linker)
+}
+
+/// The imports of `monasca:processor@0.3.x`: the same `log` and `lookup`
+/// (0.4 only added `partition-state`), under the older names. The types are
+/// the same records, so the 0.4 host functions serve both.
+fn link_v03(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use monasca::processor::log::Host as _;
+    use monasca::processor::types::Level;
+    linker.instance("monasca:processor/types@0.3.0")?;
+    linker.instance("monasca:processor/log@0.3.0")?.func_wrap(
+        "log",
+        |mut store: wasmtime::StoreContextMut<'_, HostState>, (level, message): (Level, String)| {
+            store.data_mut().log(level, message);
+            Ok(())
+        },
+    )?;
+    linker.instance("monasca:processor/lookup@0.3.0")?.func_wrap_async(
+        "query",
+        |store: wasmtime::StoreContextMut<'_, HostState>, (name, params): (String, Vec<String>)| {
+            let lookups = store.data().lookups.clone();
+            Box::new(async move { Ok((lookups.query(&name, params).await,)) })
+        },
+    )?;
+    Ok(())
 }
 
 /// The per-instance memory cap. Growing past it fails the call with a

@@ -11,10 +11,15 @@ use wasmtime::Engine;
 /// The WIT package this host implements.
 pub const PACKAGE: &str = "monasca:processor";
 /// Its version.
-pub const VERSION: &str = "0.3.0";
+pub const VERSION: &str = "0.4.0";
+
+/// Older versions whose guests this host still runs (their imports are
+/// linked under their own names, see `engine::sandbox`).
+pub const STILL_SUPPORTED: &[&str] = &["0.3"];
 
 const PROCESSOR: &str = "monasca:processor/processor";
 const STATE: &str = "monasca:processor/state";
+const PARTITION_STATE: &str = "monasca:processor/partition-state";
 
 /// One export of a component.
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +35,8 @@ pub struct ExportInfo {
 pub struct WorldInfo {
     /// `monasca:processor@<version>` the module was built for, if any.
     pub package: Option<String>,
-    /// `stateless` or `stateful` (exports `state`), if it targets our package.
+    /// `stateless`, `keyed` (imports `partition-state`) or `stateful`
+    /// (exports `state`), if it targets our package.
     pub world: Option<&'static str>,
     /// Exports with their functions.
     pub exports: Vec<ExportInfo>,
@@ -57,11 +63,13 @@ impl WorldInfo {
                 ExportInfo { name: name.to_string(), functions }
             })
             .collect();
-        let imports = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+        let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
         let version = exports.iter().find_map(|e| export_version(&e.name, PROCESSOR)).map(str::to_string);
         let world = version.as_ref().map(|_| {
             if exports.iter().any(|e| export_version(&e.name, STATE).is_some()) {
                 "stateful"
+            } else if imports.iter().any(|i| export_version(i, PARTITION_STATE).is_some()) {
+                "keyed"
             } else {
                 "stateless"
             }
@@ -77,6 +85,18 @@ impl WorldInfo {
     /// True when the module exports `state` (snapshot/restore).
     pub fn is_stateful(&self) -> bool {
         self.world == Some("stateful")
+    }
+
+    /// True when the module imports `partition-state`: the host keeps its
+    /// state per partition (changelog, restore, timer calls).
+    pub fn is_keyed(&self) -> bool {
+        self.imports.iter().any(|i| export_version(i, PARTITION_STATE).is_some())
+    }
+
+    /// The name of an interface of ours as this module's version spells it,
+    /// e.g. `monasca:processor/processor@0.3.0`.
+    pub fn interface(&self, name: &str) -> String {
+        format!("{PACKAGE}/{name}@{}", self.version().unwrap_or(VERSION))
     }
 
     /// Refuse a module that does not target a compatible version of our world.
@@ -112,19 +132,22 @@ fn check_version(name: &str, found: &str) -> Result<(), LoadError> {
     if theirs.major != ours.major {
         return Err(refuse("the major version differs"));
     }
-    if ours.major == 0 && theirs.minor != ours.minor {
+    let older =
+        STILL_SUPPORTED.iter().any(|s| semver::VersionReq::parse(&format!("~{s}")).is_ok_and(|r| r.matches(&theirs)));
+    if ours.major == 0 && theirs.minor != ours.minor && !older {
         return Err(refuse("for 0.x versions the minor version must match"));
     }
     Ok(())
 }
 
-/// The versions this host accepts, e.g. `0.3.x`.
+/// The versions this host accepts, e.g. `0.4.x or 0.3.x`.
 pub fn supported_range() -> String {
-    match semver::Version::parse(VERSION) {
+    let current = match semver::Version::parse(VERSION) {
         Ok(v) if v.major == 0 => format!("0.{}.x", v.minor),
         Ok(v) => format!("{}.x", v.major),
         Err(_) => VERSION.to_string(),
-    }
+    };
+    std::iter::once(current).chain(STILL_SUPPORTED.iter().map(|s| format!("{s}.x"))).collect::<Vec<_>>().join(" or ")
 }
 
 #[cfg(test)]
@@ -133,10 +156,11 @@ mod tests {
 
     #[test]
     fn compatible_versions() {
-        assert!(check_version("m", "0.3.0").is_ok());
-        assert!(check_version("m", "0.3.7").is_ok());
+        assert!(check_version("m", "0.4.0").is_ok());
+        assert!(check_version("m", "0.4.7").is_ok());
+        assert!(check_version("m", "0.3.0").is_ok(), "0.3 guests keep running");
         let err = check_version("m", "0.2.0").unwrap_err().to_string();
-        assert!(err.contains("0.2.0") && err.contains("0.3.x") && err.contains("minor"), "{err}");
+        assert!(err.contains("0.2.0") && err.contains("0.4.x or 0.3.x") && err.contains("minor"), "{err}");
         let err = check_version("m", "1.0.0").unwrap_err().to_string();
         assert!(err.contains("major version differs"), "{err}");
     }

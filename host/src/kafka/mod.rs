@@ -32,6 +32,12 @@ fn base(kafka: &KafkaConfig, bootstrap: &str, defaults: &[(&str, &str)]) -> Clie
     config
 }
 
+/// A client with the bootstrap and the operator's properties only (admin
+/// requests, changelog restores).
+pub fn client_config(kafka: &KafkaConfig, bootstrap: &str) -> ClientConfig {
+    base(kafka, bootstrap, &[])
+}
+
 /// Configuration of a pipeline's consumer.
 pub fn consumer_config(kafka: &KafkaConfig, bootstrap: &str, group_id: &str) -> ClientConfig {
     let mut config = base(

@@ -56,6 +56,9 @@ pub enum EffectError {
     /// The notification ledger could not be read or written.
     #[error("notification ledger: {0}")]
     Ledger(crate::databases::DatabaseError),
+    /// An exactly-once pipeline's guest asked for an effect outside Kafka.
+    #[error("pipeline `{0}` is exactly-once, and a `{1}` effect cannot join a Kafka transaction (sinks and notifiers are at-least-once: run this guest with delivery = \"at-least-once\")")]
+    NotTransactional(String, &'static str),
     /// An effect names a message that is not in the batch.
     #[error("an effect names partition {0} offset {1}, which is not in the batch")]
     UnknownOrigin(i32, i64),
@@ -79,6 +82,8 @@ pub struct Executor {
     pub(crate) delivery_timeout: Duration,
     pub(crate) stats: Arc<Stats>,
     pub(crate) notifiers: Option<Arc<crate::notify::Notifiers>>,
+    /// Only Kafka records may be produced (exactly-once).
+    pub(crate) exactly_once: bool,
 }
 
 /// Points for one sink and tenant, gathered from a batch's `store` and
@@ -213,6 +218,16 @@ impl Executor {
         };
         let mut dead: Vec<DeadLetter<'_>> = poison;
         for effect in effects {
+            if self.exactly_once {
+                let kind = match &effect {
+                    Effect::Store(_) | Effect::StoreEncoded(_) => Some("store"),
+                    Effect::Notify(_) => Some("notify"),
+                    Effect::Produce(_) | Effect::Reject(_) => None,
+                };
+                if let Some(kind) = kind {
+                    return Err(EffectError::NotTransactional(self.pipeline.clone(), kind));
+                }
+            }
             match effect {
                 Effect::Produce(r) => {
                     pending.deliveries.push(self.produce(&r).await?);

@@ -7,6 +7,7 @@
 use super::stats::Stats;
 use crate::engine::types::{Effect, Message};
 use crate::engine::{GuestError, GuestErrorKind, Instance};
+use crate::state::PartitionStore;
 use std::collections::VecDeque;
 use std::ops::Range;
 
@@ -28,13 +29,16 @@ pub enum Unprocessed {
     LookupsUnavailable(GuestError),
 }
 
-/// Process `batch`, isolating the messages the guest fails on. An `init`
+/// Process `batch`, isolating the messages the guest fails on (with the
+/// partition's `state` for a keyed guest: only the writes of the parts that
+/// succeed are kept). An `init`
 /// failure (the guest cannot start at all), or a failure that follows a
 /// lookup whose database did not answer (`unavailable` counts those), is
 /// returned as an error instead.
 pub async fn process(
     instance: &mut Instance,
     batch: &[Message],
+    mut state: Option<&mut PartitionStore>,
     stats: &Stats,
     unavailable: impl Fn() -> u64,
 ) -> Result<Isolated, Unprocessed> {
@@ -44,7 +48,7 @@ pub async fn process(
     todo.push_back(0..batch.len());
     while let Some(range) = todo.pop_front() {
         let before = unavailable();
-        match instance.process(&batch[range.clone()]).await {
+        match instance.process_with(&batch[range.clone()], state.as_deref_mut()).await {
             Ok(mut done) => effects.append(&mut done),
             Err(e) if matches!(e.kind, GuestErrorKind::Init { .. }) => return Err(Unprocessed::Init(e)),
             Err(e) if unavailable() > before => return Err(Unprocessed::LookupsUnavailable(e)),

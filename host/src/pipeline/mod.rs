@@ -14,12 +14,14 @@
 
 pub mod executor;
 pub mod isolate;
+mod keyed;
 pub mod notifications;
 pub mod pool;
 pub mod stats;
+pub mod transaction;
 mod worker;
 
-use crate::config::{BatchConfig, PipelineConfig};
+use crate::config::{BatchConfig, Delivery, PipelineConfig};
 use crate::engine::types::{Header, Message};
 use crate::engine::Module;
 use crate::kafka::fetch_queue::{FetchQueue, Fetched};
@@ -32,10 +34,11 @@ use rdkafka::{ClientConfig, ClientContext};
 use stats::Stats;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
+use transaction::Transactions;
 
 /// The consumer type of a pipeline.
 pub type PipelineConsumer = BaseConsumer<RebalanceHandler>;
@@ -105,6 +108,12 @@ pub struct Shared {
     failed: Notify,
     stopping: AtomicBool,
     fetch: FetchSlot,
+    /// The guest's partition state (a keyed guest only).
+    keyed: Option<keyed::KeyedState>,
+    /// The pipeline's transactions (exactly-once, or a keyed guest).
+    transactions: Option<Arc<Transactions>>,
+    delivery: Delivery,
+    commit_interval: Duration,
 }
 
 impl Drop for Shared {
@@ -132,6 +141,18 @@ pub struct RebalanceHandler {
     drain_timeout: Duration,
     runtime: tokio::runtime::Handle,
     fetch: FetchSlot,
+    transactions: Option<Arc<Transactions>>,
+    /// The pipeline, once started (to fail it from a rebalance).
+    shared: Arc<OnceLock<Weak<Shared>>>,
+}
+
+impl RebalanceHandler {
+    fn fail(&self, reason: String) {
+        match self.shared.get().and_then(Weak::upgrade) {
+            Some(shared) => shared.fail(reason),
+            None => tracing::error!(pipeline = %self.pipeline, %reason, "pipeline failed"),
+        }
+    }
 }
 
 impl ClientContext for RebalanceHandler {}
@@ -177,6 +198,25 @@ impl ConsumerContext for RebalanceHandler {
                 }
             });
         }
+        if let Some(transactions) = &self.transactions {
+            // The revoked partitions' work goes in the transaction committed
+            // now; lost partitions (this host was fenced) commit nothing.
+            if consumer.assignment_lost() {
+                transactions.poison();
+                self.fail(format!("{}", transaction::TransactionError::Fenced));
+                return;
+            }
+            match transactions.commit_blocking(consumer) {
+                Ok(()) => {
+                    let gone: Vec<WorkerKey> =
+                        partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                    transactions.forget(&gone);
+                    tracing::debug!(pipeline = %self.pipeline, "transaction committed before revocation");
+                }
+                Err(e) => self.fail(e.to_string()),
+            }
+            return;
+        }
         match consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => tracing::debug!(pipeline = %self.pipeline, "offsets committed before revocation"),
             Err(e) => tracing::debug!(pipeline = %self.pipeline, error = %e, "no offsets to commit before revocation"),
@@ -200,6 +240,11 @@ pub struct PipelineParts {
     pub lookups: Arc<dyn crate::engine::Lookups>,
     /// The host's notifiers (`None`: a `notify` effect stops the pipeline).
     pub notifiers: Option<Arc<crate::notify::Notifiers>>,
+    /// Kafka client settings (bootstrap and the operator's properties) for
+    /// the changelog's admin requests and restores.
+    pub client_config: ClientConfig,
+    /// Producer settings, for the pipeline's transactional producer.
+    pub producer_config: ClientConfig,
 }
 
 /// A running pipeline.
@@ -210,12 +255,49 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Create the consumer and subscribe.
-    pub fn start(parts: PipelineParts) -> Result<Self, PipelineError> {
+    /// Prepare the changelog and the transactions (when the pipeline needs
+    /// them), create the consumer and subscribe.
+    pub async fn start(parts: PipelineParts) -> Result<Self, PipelineError> {
         let name = parts.config.name.clone();
+        let failed = |reason: String| PipelineError::Failed { pipeline: name.clone(), reason };
         let workers: Workers = Arc::default();
         let revoked: Revoked = Arc::default();
         let fetch: FetchSlot = Arc::default();
+        let exactly_once = parts.config.delivery == Delivery::ExactlyOnce;
+        let keyed_guest = parts.module.world().is_keyed();
+        let keyed = if keyed_guest {
+            let changelog = parts.config.changelog_topic();
+            crate::state::changelog::ensure_topic(&parts.client_config, &changelog, &parts.config.topics)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let state = &parts.config.state;
+            Some(keyed::KeyedState {
+                changelog,
+                limits: state.limits(),
+                timer: (state.timer_interval_ms > 0).then(|| Duration::from_millis(state.timer_interval_ms)),
+                restore_timeout: Duration::from_secs(state.restore_timeout_s),
+                client: parts.client_config.clone(),
+            })
+        } else {
+            None
+        };
+        let transactions = if exactly_once || keyed_guest {
+            let t = &parts.config.transaction;
+            let id =
+                t.id.clone()
+                    .unwrap_or_else(|| format!("monasca-wasm-{}-{name}-{:016x}", parts.config.group_id, rand_suffix()));
+            let (config, timeout) =
+                (transactional_config(&parts.producer_config, t), Duration::from_millis(t.timeout_ms));
+            let started = tokio::task::spawn_blocking(move || Transactions::start(config, &id, timeout))
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .map_err(|e| failed(e.to_string()))?;
+            tracing::info!(pipeline = %name, transactional_id = started.id(), exactly_once, "transactions ready");
+            Some(Arc::new(started))
+        } else {
+            None
+        };
+        let shared_slot: Arc<OnceLock<Weak<Shared>>> = Arc::default();
         let handler = RebalanceHandler {
             pipeline: name.clone(),
             workers: workers.clone(),
@@ -223,9 +305,16 @@ impl Pipeline {
             drain_timeout: Duration::from_secs(30),
             runtime: tokio::runtime::Handle::current(),
             fetch: fetch.clone(),
+            transactions: transactions.clone(),
+            shared: shared_slot.clone(),
         };
-        let consumer: PipelineConsumer = parts
-            .consumer_config
+        let mut consumer_config = parts.consumer_config;
+        if transactions.is_some() {
+            // Offsets are committed in the transactions; what a transaction
+            // left uncommitted is never read.
+            consumer_config.set("enable.auto.commit", "false").set("isolation.level", "read_committed");
+        }
+        let consumer: PipelineConsumer = consumer_config
             .create_with_context(handler)
             .map_err(|error| PipelineError::Consumer { pipeline: name.clone(), error })?;
         let topics: Vec<&str> = parts.config.topics.iter().map(String::as_str).collect();
@@ -234,6 +323,11 @@ impl Pipeline {
         // after `subscribe`: on its error the consumer goes with no queue.)
         *fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(FetchQueue::new(&consumer)));
         let stats = Arc::new(Stats::default());
+        // Exactly-once: every record of the pipeline goes through the transactional producer.
+        let producer = match (&transactions, exactly_once) {
+            (Some(t), true) => t.producer().clone(),
+            _ => parts.producer,
+        };
         let guest_config: Vec<(String, String)> =
             parts.config.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let shared = Arc::new(Shared {
@@ -249,13 +343,14 @@ impl Pipeline {
             )),
             executor: Executor {
                 pipeline: name.clone(),
-                producer: parts.producer,
+                producer,
                 output_topic: parts.config.output_topic.as_deref().map(Arc::from),
                 dead_letter_topic: Arc::from(parts.config.dead_letter_topic()),
                 sinks: parts.sinks,
                 delivery_timeout: Duration::from_millis(parts.config.delivery_timeout_ms),
                 stats: stats.clone(),
                 notifiers: parts.notifiers,
+                exactly_once,
             },
             batch: parts.config.batch,
             delay: (parts.config.delay_seconds > 0).then(|| Duration::from_secs(parts.config.delay_seconds)),
@@ -264,7 +359,12 @@ impl Pipeline {
             failed: Notify::new(),
             stopping: AtomicBool::new(false),
             fetch,
+            keyed,
+            transactions,
+            delivery: parts.config.delivery,
+            commit_interval: Duration::from_millis(parts.config.transaction.commit_interval_ms),
         });
+        let _ = shared_slot.set(Arc::downgrade(&shared));
         Ok(Pipeline { shared, workers, revoked })
     }
 
@@ -297,9 +397,15 @@ impl Pipeline {
                 .spawn(move || poll_loop(&polling, &workers, &revoked, &runtime))
                 .map_err(|e| PipelineError::Failed { pipeline: shared.name.clone(), reason: e.to_string() })?
         };
+        let committer = shared.transactions.clone().map(|t| tokio::spawn(commit_every(shared.clone(), t)));
         tokio::select! {
             _ = async { while shutdown.changed().await.is_ok() && !*shutdown.borrow() {} } => {}
             _ = shared.failed.notified() => {}
+        }
+        shared.stopping.store(true, Ordering::Relaxed);
+        if let Some(committer) = committer {
+            // It stops at its next tick; a commit under way finishes first.
+            let _ = committer.await;
         }
         shared.stopping.store(true, Ordering::Relaxed);
         let poller_ended = tokio::task::spawn_blocking(move || poller.join().is_ok()).await.unwrap_or(false);
@@ -313,18 +419,67 @@ impl Pipeline {
         }
         let failure = shared.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(reason) = failure {
+            if let Some(transactions) = shared.transactions.clone() {
+                // Nothing of the open transaction becomes visible.
+                let _ = tokio::task::spawn_blocking(move || transactions.abort_blocking()).await;
+            }
             return Err(PipelineError::Failed { pipeline: shared.name.clone(), reason });
         }
         if !poller_ended {
             let reason = "the consumer thread panicked".to_string();
             return Err(PipelineError::Failed { pipeline: shared.name.clone(), reason });
         }
-        if let Err(e) = shared.consumer.commit_consumer_state(CommitMode::Sync) {
+        if let Some(transactions) = &shared.transactions {
+            if let Err(e) = transactions.commit(&shared.consumer).await {
+                return Err(PipelineError::Failed { pipeline: shared.name.clone(), reason: e.to_string() });
+            }
+        } else if let Err(e) = shared.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(pipeline = %shared.name, error = %e, "final commit");
         }
         tracing::info!(pipeline = %shared.name, "stopped after draining and committing");
         Ok(())
     }
+}
+
+/// Commit the open transaction every `commit_interval_ms` until the pipeline
+/// stops; a failed commit stops it (the in-memory state of its partitions
+/// may be ahead of what is committed: the next start replays from there).
+async fn commit_every(shared: Arc<Shared>, transactions: Arc<Transactions>) {
+    let every = shared.commit_interval;
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if shared.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        match transactions.commit(&shared.consumer).await {
+            Ok(()) => shared.stats.transactions.store(transactions.commits(), Ordering::Relaxed),
+            Err(e) => {
+                shared.fail(e.to_string());
+                return;
+            }
+        }
+    }
+}
+
+/// The transactional producer's settings: the pipeline's producer settings
+/// and its transaction timeout.
+fn transactional_config(producer: &ClientConfig, t: &crate::config::TransactionConfig) -> ClientConfig {
+    let mut config = producer.clone();
+    config.set("transaction.timeout.ms", t.timeout_ms.to_string());
+    config
+}
+
+/// A random suffix for a default transactional id (distinct per process).
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+    );
+    hasher.finish()
 }
 
 /// The consumer thread: wait for a message, sweep up to [`SWEEP`] more that

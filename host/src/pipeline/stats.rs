@@ -96,6 +96,16 @@ pub struct Stats {
     pub producer_queue: AtomicI64,
     /// Consumer lag per assigned partition (high watermark − position).
     pub lag: Mutex<BTreeMap<(String, i32), i64>>,
+    /// A keyed guest's state per partition held: (keys, bytes of keys and values).
+    pub state: Mutex<BTreeMap<(String, i32), (u64, u64)>>,
+    /// Partition states restored from the changelog.
+    pub restores: AtomicU64,
+    /// Time to restore a partition's state.
+    pub restore_time: Histogram,
+    /// Kafka transactions committed.
+    pub transactions: AtomicU64,
+    /// Timer calls of a keyed guest.
+    pub ticks: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -136,6 +146,24 @@ pub struct Snapshot {
 }
 
 impl Stats {
+    /// The state held per partition: (keys, bytes).
+    pub fn state(&self) -> BTreeMap<(String, i32), (u64, u64)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Record the size of a partition's state (`None`: no longer held).
+    pub fn set_state(&self, topic: &str, partition: i32, size: Option<(u64, u64)>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match size {
+            Some(size) => {
+                state.insert((topic.to_string(), partition), size);
+            }
+            None => {
+                state.remove(&(topic.to_string(), partition));
+            }
+        }
+    }
+
     /// Count a failed guest call by its kind.
     pub fn guest_failed(&self, kind: &crate::engine::GuestErrorKind) {
         use crate::engine::GuestErrorKind as Kind;

@@ -7,13 +7,26 @@
 //! is still pending. The producer keeps the records of consecutive batches in
 //! order (idempotence keeps order across retries). A pipeline with
 //! `delay_seconds` holds each message until its Kafka timestamp is that old.
+//!
+//! With transactions (exactly-once, or a keyed guest) offsets are not stored
+//! in the consumer: the worker moves its partition's position in the open
+//! transaction. Exactly-once: a batch's records, dead letters and changelog
+//! records go into the transaction with its position in one hold of the
+//! gate. At-least-once with a keyed guest: the records go out on the shared
+//! producer, and once they are acknowledged (in batch order) the batch's
+//! changelog records and position go into the transaction. A keyed guest's
+//! partition state is restored before the first batch and gets timer calls
+//! when the partition is idle.
 
 use super::executor::DeadLetter;
 use super::isolate::Unprocessed;
 use super::pool::OnFailure;
-use super::{isolate, Shared};
+use super::{isolate, keyed, Shared};
+use crate::config::Delivery;
 use crate::engine::types::{Effect, Message};
 use crate::engine::{GuestErrorKind, Module};
+use crate::state::store::Change;
+use crate::state::PartitionStore;
 use rdkafka::consumer::Consumer;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -38,9 +51,40 @@ fn due_in(message: &Message, delay: Duration) -> Option<Duration> {
 
 /// A batch whose effects are being carried out.
 struct InFlight {
-    last_offset: i64,
+    /// The batch's last offset (`None`: a timer call).
+    last_offset: Option<i64>,
     cut: Instant,
     effects: JoinHandle<Result<(), String>>,
+    /// Changelog records to write once the effects are done (at-least-once
+    /// with a keyed guest).
+    changes: Vec<Change>,
+}
+
+/// One partition's worker: where it is and what it holds.
+struct Partition {
+    shared: Arc<Shared>,
+    topic: String,
+    partition: i32,
+    /// A keyed guest's state (empty otherwise).
+    state: PartitionStore,
+    /// When the guest last ran for this partition (for timer calls).
+    last_call: Instant,
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        if self.shared.keyed.is_some() {
+            self.shared.stats.set_state(&self.topic, self.partition, None);
+        }
+    }
+}
+
+impl Partition {
+    /// How long until a timer call is due (`None`: no timer calls now).
+    fn timer_nap(&self) -> Option<Duration> {
+        let every = self.shared.keyed.as_ref()?.timer?;
+        (!self.state.is_empty()).then(|| every.saturating_sub(self.last_call.elapsed()))
+    }
 }
 
 /// Run until the channel closes (revocation or shutdown: what is queued is
@@ -49,12 +93,36 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
     let limits = shared.batch;
     let mut intake = Intake { rx, held: VecDeque::new(), closed: false };
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut part = Partition {
+        shared: shared.clone(),
+        topic,
+        partition,
+        state: PartitionStore::default(),
+        last_call: Instant::now(),
+    };
+    if let Some(keyed) = &shared.keyed {
+        match keyed::restore(&shared, keyed, &part.topic, partition).await {
+            Ok(state) => part.state = state,
+            Err(reason) => {
+                shared.fail(format!("partition {}/{partition}: cannot restore its state: {reason}", part.topic));
+                return;
+            }
+        }
+    }
+    let topic = part.topic.clone();
     loop {
         // Wait for the first message of the next batch, settling finished
-        // batches meanwhile so an idle partition's offsets are stored too.
+        // batches meanwhile so an idle partition's offsets are stored too;
+        // a keyed guest gets timer calls meanwhile.
         while intake.held.is_empty() && !intake.closed {
-            let wake = next_event(&mut intake.rx, &mut in_flight, None).await;
-            if !woke(&shared, &topic, partition, &mut intake, &mut in_flight, wake) {
+            let wake = next_event(&mut intake.rx, &mut in_flight, part.timer_nap()).await;
+            if matches!(wake, Wake::Slept) {
+                if !tick(&mut part, &mut in_flight).await {
+                    return;
+                }
+                continue;
+            }
+            if !woke(&part, &mut intake, &mut in_flight, wake).await {
                 return;
             }
         }
@@ -79,7 +147,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
                 match next_event(&mut intake.rx, &mut in_flight, Some(wait)).await {
                     Wake::Slept => waited_for = Some(offset),
                     wake => {
-                        if !woke(&shared, &topic, partition, &mut intake, &mut in_flight, wake) {
+                        if !woke(&part, &mut intake, &mut in_flight, wake).await {
                             return;
                         }
                     }
@@ -132,46 +200,139 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
         }
 
         let cut = Instant::now();
-        let (effects, poison, module) = match run_guest(&shared, &batch).await {
+        let keyed = shared.keyed.is_some();
+        let (effects, poison, module) = match run_guest(&shared, &batch, keyed.then_some(&mut part.state)).await {
             Ok(done) => done,
             Err(reason) => {
                 shared.fail(format!("partition {topic}/{partition}: {reason}"));
                 return;
             }
         };
+        part.last_call = Instant::now();
         shared.stats.guest_time.observe(cut.elapsed());
         let last_offset = batch[batch.len() - 1].offset;
-        let batch = Arc::new(batch);
-        // Enqueue in order here; wait for the acknowledgements in the background.
-        let poison = poison.into_iter().map(|(i, reason)| DeadLetter { message: &batch[i], reason }).collect();
-        let pending = match shared.executor.send(&module, &batch, effects, poison).await {
-            Ok(pending) => pending,
-            Err(e) => {
-                shared.fail(format!("partition {topic}/{partition}: {e}"));
-                return;
-            }
-        };
-        let finishing = shared.clone();
-        let effects = tokio::spawn(async move { pending.finish(&finishing.executor).await.map_err(|e| e.to_string()) });
-        in_flight.push_back(InFlight { last_offset, cut, effects });
-
+        if !dispatch(&mut part, &mut in_flight, Arc::new(batch), effects, poison, &module, Some(last_offset), cut).await
+        {
+            return;
+        }
         // Settle what is finished, and wait for the oldest when too many are open.
         while let Some(front) = in_flight.front() {
             if !front.effects.is_finished() && in_flight.len() <= MAX_IN_FLIGHT {
                 break;
             }
-            let Some(oldest) = in_flight.pop_front() else { break };
-            let outcome = oldest.effects.await;
-            if !settled(&shared, &topic, partition, outcome, Some((oldest.last_offset, oldest.cut))) {
+            let Some(mut oldest) = in_flight.pop_front() else { break };
+            let outcome = (&mut oldest.effects).await;
+            if !settled(&part, outcome, oldest).await {
                 return;
             }
         }
     }
     // The queue is closed: settle everything still in flight, in order.
-    while let Some(oldest) = in_flight.pop_front() {
-        let outcome = oldest.effects.await;
-        if !settled(&shared, &topic, partition, outcome, Some((oldest.last_offset, oldest.cut))) {
+    while let Some(mut oldest) = in_flight.pop_front() {
+        let outcome = (&mut oldest.effects).await;
+        if !settled(&part, outcome, oldest).await {
             return;
+        }
+    }
+}
+
+/// Carry out a guest call's effects: enqueue them in order (in the open
+/// transaction, with the changelog records and the position, when
+/// exactly-once), and wait for their acknowledgements in the background.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    part: &mut Partition,
+    in_flight: &mut VecDeque<InFlight>,
+    batch: Arc<Vec<Message>>,
+    effects: Vec<Effect>,
+    poison: Vec<(usize, String)>,
+    module: &Module,
+    last_offset: Option<i64>,
+    cut: Instant,
+) -> bool {
+    let (shared, partition) = (part.shared.clone(), part.partition);
+    let topic = part.topic.clone();
+    let topic = topic.as_str();
+    let shared = &shared;
+    let mut changes = Vec::new();
+    if shared.keyed.is_some() {
+        let state = &part.state;
+        shared.stats.set_state(topic, partition, Some((state.len() as u64, state.bytes() as u64)));
+    }
+    let poison: Vec<DeadLetter<'_>> =
+        poison.into_iter().map(|(i, reason)| DeadLetter { message: &batch[i], reason }).collect();
+    let pending = match (&shared.transactions, shared.delivery) {
+        (Some(transactions), Delivery::ExactlyOnce) => {
+            let has_records = !effects.is_empty() || !poison.is_empty();
+            let _gate = transactions.enter().await;
+            if has_records {
+                transactions.touched();
+            }
+            let sent = shared.executor.send(module, &batch, effects, poison).await.map_err(|e| e.to_string());
+            let written = match (&sent, &shared.keyed) {
+                (Ok(_), Some(keyed)) => {
+                    let changes = part.state.take_changes();
+                    keyed::write_changes(transactions, &keyed.changelog, topic, partition, changes)
+                        .await
+                        .map_err(|e| format!("changelog: {e}"))
+                }
+                _ => Ok(()),
+            };
+            match sent.and_then(|pending| written.map(|()| pending)) {
+                Ok(pending) => {
+                    if let Some(last) = last_offset {
+                        transactions.advance(topic, partition, last + 1);
+                    }
+                    pending
+                }
+                Err(reason) => {
+                    // Nothing of this transaction may be committed now.
+                    transactions.poison();
+                    shared.fail(format!("partition {topic}/{partition}: {reason}"));
+                    return false;
+                }
+            }
+        }
+        _ => {
+            if shared.keyed.is_some() {
+                changes = part.state.take_changes();
+            }
+            match shared.executor.send(module, &batch, effects, poison).await {
+                Ok(pending) => pending,
+                Err(e) => {
+                    shared.fail(format!("partition {topic}/{partition}: {e}"));
+                    return false;
+                }
+            }
+        }
+    };
+    let finishing = shared.clone();
+    let effects = tokio::spawn(async move { pending.finish(&finishing.executor).await.map_err(|e| e.to_string()) });
+    in_flight.push_back(InFlight { last_offset, cut, effects, changes });
+    true
+}
+
+/// A timer call: an idle partition's keyed guest is called with no messages
+/// so it can close windows; its records go out like a batch's (without a
+/// position to move). A failed timer call is logged, its writes dropped.
+async fn tick(part: &mut Partition, in_flight: &mut VecDeque<InFlight>) -> bool {
+    part.last_call = Instant::now();
+    let shared = part.shared.clone();
+    let Ok(mut loan) = shared.pool.take().await else { return true };
+    let module = loan.instance.module().clone();
+    let result = loan.instance.tick(&part.topic, part.partition, &mut part.state).await;
+    shared.pool.put_back(loan);
+    super::stats::Stats::add(&shared.stats.ticks, 1);
+    match result {
+        Ok(effects) => {
+            let effects = keyed::timer_effects(&shared, effects);
+            let cut = Instant::now();
+            dispatch(part, in_flight, Arc::new(Vec::new()), effects, Vec::new(), &module, None, cut).await
+        }
+        Err(e) => {
+            shared.stats.guest_failed(&e.kind);
+            tracing::warn!(pipeline = %shared.name, topic = %part.topic, partition = part.partition, error = %e.kind, "timer call failed");
+            true
         }
     }
 }
@@ -222,23 +383,16 @@ async fn next_event(
 }
 
 /// Take a chunk in, or settle the oldest batch; false when the pipeline failed.
-fn woke(
-    shared: &Shared,
-    topic: &str,
-    partition: i32,
-    intake: &mut Intake,
-    in_flight: &mut VecDeque<InFlight>,
-    wake: Wake,
-) -> bool {
+async fn woke(part: &Partition, intake: &mut Intake, in_flight: &mut VecDeque<InFlight>, wake: Wake) -> bool {
     match wake {
         Wake::Chunk(chunk) => {
             intake.take(chunk);
             true
         }
-        Wake::Settled(outcome) => {
-            let done = in_flight.pop_front().map(|b| (b.last_offset, b.cut));
-            settled(shared, topic, partition, outcome, done)
-        }
+        Wake::Settled(outcome) => match in_flight.pop_front() {
+            Some(done) => settled(part, outcome, done).await,
+            None => true,
+        },
         Wake::Slept => true,
     }
 }
@@ -260,22 +414,45 @@ impl Intake {
     }
 }
 
-/// Record a settled batch: store its offset, or fail the pipeline.
-fn settled(
-    shared: &Shared,
-    topic: &str,
-    partition: i32,
+/// Record a settled batch: store its offset (or, with transactions at
+/// least once, put its changelog records and position in the open
+/// transaction), or fail the pipeline.
+async fn settled(
+    part: &Partition,
     outcome: Result<Result<(), String>, tokio::task::JoinError>,
-    last: Option<(i64, Instant)>,
+    done: InFlight,
 ) -> bool {
+    let (shared, topic, partition) = (&part.shared, part.topic.as_str(), part.partition);
     match outcome {
         Ok(Ok(())) => {
             super::stats::Stats::add(&shared.stats.batches, 1);
-            if let Some((last, cut)) = last {
-                shared.stats.batch_latency.observe(cut.elapsed());
-                // rdkafka stores `last + 1`: the next offset to read.
-                if let Err(e) = shared.consumer.store_offset(topic, partition, last) {
-                    tracing::debug!(pipeline = %shared.name, %topic, partition, error = %e, "offset not stored (partition no longer assigned)");
+            if done.last_offset.is_some() {
+                shared.stats.batch_latency.observe(done.cut.elapsed());
+            }
+            match (&shared.transactions, shared.delivery) {
+                (Some(_), Delivery::ExactlyOnce) => {}
+                (Some(transactions), Delivery::AtLeastOnce) => {
+                    let _gate = transactions.enter().await;
+                    if let Some(keyed) = &shared.keyed {
+                        let written =
+                            keyed::write_changes(transactions, &keyed.changelog, topic, partition, done.changes).await;
+                        if let Err(e) = written {
+                            transactions.poison();
+                            shared.fail(format!("partition {topic}/{partition}: changelog: {e}"));
+                            return false;
+                        }
+                    }
+                    if let Some(last) = done.last_offset {
+                        transactions.advance(topic, partition, last + 1);
+                    }
+                }
+                (None, _) => {
+                    // rdkafka stores `last + 1`: the next offset to read.
+                    if let Some(last) = done.last_offset {
+                        if let Err(e) = shared.consumer.store_offset(topic, partition, last) {
+                            tracing::debug!(pipeline = %shared.name, %topic, partition, error = %e, "offset not stored (partition no longer assigned)");
+                        }
+                    }
                 }
             }
             true
@@ -297,7 +474,11 @@ fn settled(
 /// On a module on probation a failed batch is not bisected: the pool counts
 /// it (and, at the limit, asks for a rollback) and the whole batch runs
 /// again, on whatever module the pool then holds.
-async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, Vec<(usize, String)>, Module), String> {
+async fn run_guest(
+    shared: &Shared,
+    batch: &[Message],
+    mut state: Option<&mut PartitionStore>,
+) -> Result<(Vec<Effect>, Vec<(usize, String)>, Module), String> {
     let mut pause = Duration::from_millis(100);
     loop {
         let mut loan = shared.pool.take().await.map_err(|e| e.to_string())?;
@@ -305,7 +486,7 @@ async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, V
         let generation = loan.generation;
         if shared.pool.on_probation(generation) {
             let before = shared.pool.lookups_unavailable();
-            let result = loan.instance.process(batch).await;
+            let result = loan.instance.process_with(batch, state.as_deref_mut()).await;
             shared.pool.put_back(loan);
             match result {
                 Ok(effects) => {
@@ -328,8 +509,10 @@ async fn run_guest(shared: &Shared, batch: &[Message]) -> Result<(Vec<Effect>, V
                 }
             }
         }
-        let result =
-            isolate::process(&mut loan.instance, batch, &shared.stats, || shared.pool.lookups_unavailable()).await;
+        let result = isolate::process(&mut loan.instance, batch, state.as_deref_mut(), &shared.stats, || {
+            shared.pool.lookups_unavailable()
+        })
+        .await;
         shared.pool.put_back(loan);
         let isolated = match result {
             Ok(isolated) => isolated,

@@ -1,6 +1,7 @@
 //! Helpers shared by the host's integration tests.
 #![allow(dead_code)]
 
+pub mod counter;
 pub mod kafka;
 pub mod notify;
 pub mod receiver;

@@ -4,6 +4,9 @@
 //! made from these comments. Unknown keys are errors, and [`HostConfig::load`]
 //! names the file, the line and the key of any problem.
 
+mod delivery;
+
+pub use delivery::{Delivery, StateConfig, TransactionConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -486,6 +489,16 @@ pub struct PipelineConfig {
     /// later, one on `60-seconds-notifications` sent again a period later.
     #[serde(default)]
     pub delay_seconds: u64,
+    /// `at-least-once` (the default) or `exactly-once` (Kafka to Kafka
+    /// pipelines: outputs, dead letters, state and offsets in one transaction).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// The partition state of a keyed guest.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// The pipeline's Kafka transactions (exactly-once, or a keyed guest).
+    #[serde(default)]
+    pub transaction: TransactionConfig,
 }
 
 /// `[databases.<name>]`: a database that lookups query, selected by `type`.
@@ -568,6 +581,11 @@ fn default_delivery_timeout_ms() -> u64 {
 }
 
 impl PipelineConfig {
+    /// The changelog topic of a keyed guest's state.
+    pub fn changelog_topic(&self) -> String {
+        self.state.changelog_topic.clone().unwrap_or_else(|| format!("{}.changelog", self.name))
+    }
+
     /// The dead-letter topic in force.
     pub fn dead_letter_topic(&self) -> String {
         self.dead_letter_topic.clone().unwrap_or_else(|| format!("{}.dead-letter", self.name))
@@ -715,6 +733,15 @@ impl HostConfig {
             }
             if p.concurrency == 0 {
                 return Err(invalid(key("concurrency"), "must be at least 1"));
+            }
+            if p.transaction.commit_interval_ms == 0 || p.transaction.timeout_ms < 1000 {
+                return Err(invalid(
+                    key("transaction"),
+                    "commit_interval_ms must be at least 1 and timeout_ms at least 1000",
+                ));
+            }
+            if p.state.max_keys == 0 || p.state.max_bytes == 0 || p.state.restore_timeout_s == 0 {
+                return Err(invalid(key("state"), "max_keys, max_bytes and restore_timeout_s must be at least 1"));
             }
             if check_files && !p.module.is_file() {
                 return Err(invalid(key("module"), &format!("no such file: {}", p.module.display())));

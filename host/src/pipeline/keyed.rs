@@ -1,0 +1,100 @@
+//! A partition worker's part in a keyed guest's state and in the pipeline's
+//! transactions: restoring the partition's store before its first batch,
+//! writing a batch's changed keys to the changelog inside the open
+//! transaction, and the timer calls that let an idle partition's guest close
+//! its windows.
+
+use super::transaction::Transactions;
+use super::Shared;
+use crate::engine::types::Effect;
+use crate::state::changelog::{self, record_key};
+use crate::state::store::Change;
+use crate::state::{PartitionStore, StateLimits};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureRecord;
+use rdkafka::ClientConfig;
+use std::time::Duration;
+
+/// What a pipeline running a keyed guest needs to keep its state.
+pub struct KeyedState {
+    /// The changelog topic.
+    pub changelog: String,
+    /// Bounds of one partition's state.
+    pub limits: StateLimits,
+    /// Timer calls after this long without a message (`None`: none).
+    pub timer: Option<Duration>,
+    /// Longest a restore may take.
+    pub restore_timeout: Duration,
+    /// Kafka client settings for the restore consumer.
+    pub client: ClientConfig,
+}
+
+/// Rebuild the partition's store from the changelog.
+pub async fn restore(
+    shared: &Shared,
+    keyed: &KeyedState,
+    topic: &str,
+    partition: i32,
+) -> Result<PartitionStore, String> {
+    let (client, changelog, topic_name) = (keyed.client.clone(), keyed.changelog.clone(), topic.to_string());
+    let (limits, timeout) = (keyed.limits, keyed.restore_timeout);
+    let restored = tokio::task::spawn_blocking(move || {
+        changelog::restore(&client, &changelog, &topic_name, partition, limits, timeout)
+    })
+    .await
+    .map_err(|e| format!("restore task failed: {e}"))?
+    .map_err(|e| e.to_string())?;
+    let (store, read) = restored;
+    shared.stats.restore_time.observe(read.elapsed);
+    super::stats::Stats::add(&shared.stats.restores, 1);
+    shared.stats.set_state(topic, partition, Some((store.len() as u64, store.bytes() as u64)));
+    tracing::info!(pipeline = %shared.name, %topic, partition, keys = read.keys, records = read.records,
+        ms = read.elapsed.as_millis() as u64, "partition state restored from the changelog");
+    Ok(store)
+}
+
+/// Put a batch's changed keys into the open transaction (call with the gate
+/// held). Their acknowledgements come with the commit, which fails if any
+/// record failed.
+pub async fn write_changes(
+    transactions: &Transactions,
+    changelog: &str,
+    topic: &str,
+    partition: i32,
+    changes: Vec<Change>,
+) -> Result<(), KafkaError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    transactions.touched();
+    for (key, value) in changes {
+        let key = record_key(topic, partition, &key);
+        let mut record = FutureRecord::<[u8], [u8]>::to(changelog).partition(partition).key(&key);
+        if let Some(value) = &value {
+            record = record.payload(value.as_slice());
+        }
+        loop {
+            match transactions.producer().send_result(record) {
+                Ok(_delivery) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keep a timer call's `produce` effects; anything else names no message of
+/// a batch (a timer call has none) and is dropped with a warning.
+pub fn timer_effects(shared: &Shared, effects: Vec<Effect>) -> Vec<Effect> {
+    let before = effects.len();
+    let kept: Vec<Effect> = effects.into_iter().filter(|e| matches!(e, Effect::Produce(_))).collect();
+    if kept.len() < before {
+        tracing::warn!(pipeline = %shared.name, dropped = before - kept.len(),
+            "a timer call may only produce records; its other effects were dropped");
+    }
+    kept
+}

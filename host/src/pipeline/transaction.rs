@@ -1,0 +1,228 @@
+//! A pipeline's Kafka transactions: one transactional producer per pipeline
+//! and host (as Kafka Streams' exactly-once v2: one producer per consumer,
+//! fenced by the consumer group's generation), a transaction always open,
+//! committed every `commit_interval_ms` with the consumer offsets of the
+//! batches it holds.
+//!
+//! Workers put a batch's records in the open transaction while they hold the
+//! gate ([`Transactions::enter`]) and, under the same hold, move their
+//! partition's position ([`Transactions::advance`]); a commit takes the gate
+//! alone, so a transaction holds a batch's records and its offset together or
+//! neither. Every commit sends the positions of every partition the pipeline
+//! holds with the group's metadata: a host whose partitions moved (a zombie)
+//! is refused by the group coordinator and never commits.
+
+use super::PipelineConsumer;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{RwLock, RwLockReadGuard};
+
+/// Why a transaction failed. The pipeline stops: the in-memory state of its
+/// partitions may be ahead of what is committed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransactionError {
+    /// The producer could not start its transactions.
+    #[error("cannot start transactions (transactional.id `{id}`): {error}")]
+    Start {
+        /// The producer's transactional id.
+        id: String,
+        /// What librdkafka said.
+        error: KafkaError,
+    },
+    /// A commit failed; the transaction was aborted.
+    #[error("transaction aborted, nothing of it committed: {0}")]
+    Aborted(KafkaError),
+    /// The consumer lost its group membership (its partitions moved on).
+    #[error("this host was fenced: its consumer is no longer in the group generation (partitions lost); nothing more is committed")]
+    Fenced,
+}
+
+/// The positions to commit and whether the transaction holds anything.
+#[derive(Default)]
+struct Open {
+    /// Next offset to read, per partition held.
+    positions: HashMap<(String, i32), i64>,
+    /// The transaction holds records or new positions.
+    dirty: bool,
+}
+
+/// One pipeline's transactions.
+pub struct Transactions {
+    producer: FutureProducer,
+    id: String,
+    gate: RwLock<()>,
+    open: Mutex<Open>,
+    timeout: Duration,
+    commits: std::sync::atomic::AtomicU64,
+    /// Set when a worker could not finish putting a batch in: the open
+    /// transaction must never be committed.
+    poisoned: std::sync::atomic::AtomicBool,
+}
+
+impl Transactions {
+    /// A transactional producer with `id`, its transactions initialised
+    /// (fencing an earlier producer of the same id) and the first begun.
+    /// Blocking.
+    pub fn start(mut config: ClientConfig, id: &str, timeout: Duration) -> Result<Self, TransactionError> {
+        let start = |error| TransactionError::Start { id: id.to_string(), error };
+        config.set("transactional.id", id);
+        let producer: FutureProducer = config.create().map_err(start)?;
+        producer.init_transactions(timeout).map_err(start)?;
+        producer.begin_transaction().map_err(start)?;
+        Ok(Transactions {
+            producer,
+            id: id.to_string(),
+            gate: RwLock::new(()),
+            open: Mutex::default(),
+            timeout,
+            commits: Default::default(),
+            poisoned: Default::default(),
+        })
+    }
+
+    /// The transactional producer: records sent through it while holding
+    /// the gate belong to the open transaction.
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
+    }
+
+    /// The transactional id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Transactions committed so far.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hold the gate to put records in the open transaction (no commit
+    /// happens while it is held).
+    pub async fn enter(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().await
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `topic`/`partition` is to resume at `next` (call with the gate held,
+    /// after putting in the records of the batches before `next`).
+    pub fn advance(&self, topic: &str, partition: i32, next: i64) {
+        let mut open = self.open();
+        open.positions.insert((topic.to_string(), partition), next);
+        open.dirty = true;
+    }
+
+    /// The open transaction holds part of a batch and must not be committed
+    /// (call with the gate held, before giving it up).
+    pub fn poison(&self) {
+        self.poisoned.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The open transaction holds records (call with the gate held).
+    pub fn touched(&self) {
+        self.open().dirty = true;
+    }
+
+    /// Forget partitions that went (after the commit that covered them).
+    pub fn forget(&self, partitions: &[(String, i32)]) {
+        let mut open = self.open();
+        for key in partitions {
+            open.positions.remove(key);
+        }
+    }
+
+    /// Commit the open transaction with the positions of every partition
+    /// held, and begin the next. Takes the gate; blocking (run it off the
+    /// runtime, or on the consumer thread).
+    pub fn commit_blocking(&self, consumer: &PipelineConsumer) -> Result<(), TransactionError> {
+        let _alone = self.gate.blocking_write();
+        self.commit_held(consumer)
+    }
+
+    /// [`Self::commit_blocking`] for async callers.
+    pub async fn commit(
+        self: &std::sync::Arc<Self>,
+        consumer: &std::sync::Arc<PipelineConsumer>,
+    ) -> Result<(), TransactionError> {
+        let alone = self.gate.write().await;
+        let (this, consumer) = (self.clone(), consumer.clone());
+        let result = tokio::task::spawn_blocking(move || this.commit_held(&consumer))
+            .await
+            .unwrap_or(Err(TransactionError::Aborted(KafkaError::Canceled)));
+        drop(alone);
+        result
+    }
+
+    /// Abort the open transaction (nothing of it becomes visible). Best
+    /// effort: used when the pipeline stops on a failure.
+    pub fn abort_blocking(&self) {
+        let _alone = self.gate.blocking_write();
+        if let Err(e) = self.producer.abort_transaction(self.timeout) {
+            tracing::warn!(transactional_id = %self.id, error = %e, "could not abort the open transaction");
+        }
+    }
+
+    fn commit_held(&self, consumer: &PipelineConsumer) -> Result<(), TransactionError> {
+        let mut open = self.open();
+        if self.poisoned.load(std::sync::atomic::Ordering::Acquire) {
+            drop(open);
+            let _ = self.producer.abort_transaction(self.timeout);
+            return Err(TransactionError::Aborted(KafkaError::Canceled));
+        }
+        if !open.dirty {
+            return Ok(());
+        }
+        if consumer.assignment_lost() {
+            drop(open);
+            let _ = self.producer.abort_transaction(self.timeout);
+            return Err(TransactionError::Fenced);
+        }
+        let result = (|| {
+            if !open.positions.is_empty() {
+                let mut offsets = TopicPartitionList::new();
+                for ((topic, partition), next) in &open.positions {
+                    offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+                }
+                let group = consumer.group_metadata().ok_or(KafkaError::Canceled)?;
+                self.producer.send_offsets_to_transaction(&offsets, &group, self.timeout)?;
+            }
+            self.producer.commit_transaction(self.timeout)
+        })();
+        match result {
+            Ok(()) => {
+                open.dirty = false;
+                self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.producer.begin_transaction().map_err(TransactionError::Aborted)
+            }
+            Err(error) => {
+                drop(open);
+                if let Err(e) = self.producer.abort_transaction(self.timeout) {
+                    tracing::warn!(transactional_id = %self.id, error = %e, "could not abort the failed transaction");
+                }
+                Err(fenced_or(error))
+            }
+        }
+    }
+}
+
+/// A commit refused because the group moved on is a fence, not a failure.
+fn fenced_or(error: KafkaError) -> TransactionError {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    match error.rdkafka_error_code() {
+        Some(
+            Code::IllegalGeneration
+            | Code::UnknownMemberId
+            | Code::FencedInstanceId
+            | Code::ProducerFenced
+            | Code::InvalidProducerEpoch,
+        ) => TransactionError::Fenced,
+        _ => TransactionError::Aborted(error),
+    }
+}
