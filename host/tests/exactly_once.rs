@@ -140,7 +140,7 @@ async fn state_carries_over_a_hot_swap_mid_run() {
     let feeder = feed_keyed(&input, &inputs, 20, Duration::from_millis(300));
     wait_count(&reader, N / 3, Duration::from_secs(120)).await;
     let response = reqwest::Client::new()
-        .put(format!("http://127.0.0.1:{port}/v1/pipelines/counter/module?name=keyed-counter-v2"))
+        .put(format!("http://127.0.0.1:{port}/v1/pipelines/{group}/module?name=keyed-counter-v2"))
         .bearer_auth("state-test-token")
         .body(std::fs::read(KEYED_COUNTER_V2).expect("v2"))
         .send()

@@ -79,7 +79,9 @@ fn deployer(registry: &Registry, name: &str) -> Result<Arc<crate::deploy::Deploy
 fn status_of(e: &DeployError) -> StatusCode {
     match e {
         DeployError::Invalid(_) => StatusCode::BAD_REQUEST,
-        DeployError::Init(_) | DeployError::Canary(_) | DeployError::Restore(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        DeployError::Init(_) | DeployError::Canary(_) | DeployError::Restore(_) | DeployError::KeyedMismatch { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         DeployError::NoPrevious(_) => StatusCode::CONFLICT,
         DeployError::Store(_) | DeployError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -35,6 +35,18 @@ pub enum DeployError {
     /// The new module cannot take over the running module's state.
     #[error("the new module cannot take over the running module's state: {0}")]
     Restore(Box<GuestError>),
+    /// The new module keeps partition state and the running one does not, or
+    /// the other way round: the pipeline's changelog and transactions are set
+    /// up at start-up for one of the two.
+    #[error(
+        "the new module {new} partition state and the running one {running}: restart the pipeline with it instead"
+    )]
+    KeyedMismatch {
+        /// "uses" or "does not use".
+        new: &'static str,
+        /// "does" or "does not".
+        running: &'static str,
+    },
     /// Nothing to roll back to.
     #[error("pipeline `{0}` has no previous module to roll back to")]
     NoPrevious(String),
@@ -114,13 +126,24 @@ impl Deployer {
     pub async fn deploy(&self, name: &str, bytes: Vec<u8>, canary: Option<Vec<u8>>) -> Result<Deployed, DeployError> {
         let _one_at_a_time = self.busy.lock().await;
         let module = self.compile(name, bytes.clone()).await?;
+        let (keyed, running_keyed) = (module.world().is_keyed(), self.pool.module().world().is_keyed());
+        if keyed != running_keyed {
+            let uses = |k: bool| if k { "uses" } else { "does not use" };
+            let does = |k: bool| if k { "does" } else { "does not" };
+            return Err(DeployError::KeyedMismatch { new: uses(keyed), running: does(running_keyed) });
+        }
         let mut first = self.pool.instantiate(&module).await.map_err(|e| DeployError::Init(Box::new(e)))?;
         if let Some(fixture) = canary {
             let messages = canary_messages(&self.canary_topic, &fixture);
             if messages.is_empty() {
                 return Err(DeployError::Canary("the canary fixture holds no message".into()));
             }
-            first.process(&messages).await.map_err(|e| DeployError::Canary(e.to_string()))?;
+            // A keyed module's canary runs on a scratch state of its own.
+            let mut scratch = crate::state::PartitionStore::default();
+            first
+                .process_with(&messages, keyed.then_some(&mut scratch))
+                .await
+                .map_err(|e| DeployError::Canary(e.to_string()))?;
             // The canary's state must not leak into the pipeline: start afresh.
             first = self.pool.instantiate(&module).await.map_err(|e| DeployError::Init(Box::new(e)))?;
         }

@@ -199,6 +199,11 @@ impl ConsumerContext for RebalanceHandler {
             });
         }
         if let Some(transactions) = &self.transactions {
+            // The consumer closing after the pipeline stopped (its last
+            // transaction is committed or aborted): nothing to do.
+            if self.shared.get().and_then(Weak::upgrade).is_none_or(|s| s.stopping.load(Ordering::Relaxed)) {
+                return;
+            }
             // The revoked partitions' work goes in the transaction committed
             // now; lost partitions (this host was fenced) commit nothing.
             if consumer.assignment_lost() {
@@ -468,6 +473,8 @@ async fn commit_every(shared: Arc<Shared>, transactions: Arc<Transactions>) {
 fn transactional_config(producer: &ClientConfig, t: &crate::config::TransactionConfig) -> ClientConfig {
     let mut config = producer.clone();
     config.set("transaction.timeout.ms", t.timeout_ms.to_string());
+    // A record may wait no longer than its transaction lives.
+    config.set("message.timeout.ms", t.timeout_ms.to_string());
     config
 }
 

@@ -425,8 +425,8 @@ async fn settled(
     let (shared, topic, partition) = (&part.shared, part.topic.as_str(), part.partition);
     match outcome {
         Ok(Ok(())) => {
-            super::stats::Stats::add(&shared.stats.batches, 1);
             if done.last_offset.is_some() {
+                super::stats::Stats::add(&shared.stats.batches, 1);
                 shared.stats.batch_latency.observe(done.cut.elapsed());
             }
             match (&shared.transactions, shared.delivery) {

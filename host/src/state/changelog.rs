@@ -140,6 +140,20 @@ pub async fn ensure_topic(config: &ClientConfig, changelog: &str, inputs: &[Stri
     Ok(())
 }
 
+/// The restore consumer's context: reaching the end of the partition is
+/// what it waits for, not an error to log.
+struct QuietEnd;
+
+impl rdkafka::ClientContext for QuietEnd {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::warn!(%error, reason, "changelog restore: Kafka error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietEnd {}
+
 /// What a restore read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Restored {
@@ -165,12 +179,21 @@ pub fn restore(
     let started = Instant::now();
     let kafka = |what, error| ChangelogError::Kafka { topic: changelog.to_string(), what, error };
     let mut config = config.clone();
+    // librdkafka wants a group for `assign`; nothing joins it or commits.
     config
+        .set("group.id", "monasca-wasm-changelog-restore")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
-        .set("auto.offset.reset", "earliest");
-    let consumer: BaseConsumer = config.create().map_err(|e| kafka("cannot create a consumer", e))?;
+        .set("auto.offset.reset", "earliest")
+        // One partition read end to end: large fetches, few round trips.
+        .set("max.partition.fetch.bytes", "16777216")
+        .set("fetch.max.bytes", "67108864")
+        .set("queued.max.messages.kbytes", "262144")
+        // The end is a fetch that comes back empty: do not wait long for it.
+        .set("fetch.wait.max.ms", "10");
+    let consumer: BaseConsumer<QuietEnd> =
+        config.create_with_context(QuietEnd).map_err(|e| kafka("cannot create a consumer", e))?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(changelog, partition, Offset::Beginning)

@@ -177,7 +177,7 @@ pub fn counter_config(dir: &Path, file: &str, input: &str, output: &str, group: 
     std::fs::write(
         &config,
         format!(
-            "{head}{admin}[[pipeline]]\nname = \"counter\"\nmodule = \"{module}\"\ntopics = [\"{input}\"]\n\
+            "{head}{admin}[[pipeline]]\nname = \"{group}\"\nmodule = \"{module}\"\ntopics = [\"{input}\"]\n\
              group_id = \"{group}\"\noutput_topic = \"{output}\"\ndelivery = \"{delivery}\"\n\
              [pipeline.batch]\nmax_messages = 500\nmax_wait_ms = 20\n{id}",
             head = config_head("state-cache"),
@@ -217,7 +217,7 @@ pub async fn run_with_kills(config: &Path, reader: &Reader, kills: usize, step: 
         let before = reader.count();
         let mut host = spawn_host(config);
         let deadline = Instant::now() + Duration::from_secs(120);
-        while reader.count() < before + step && reader.count() < total && Instant::now() < deadline {
+        while reader.count() < before + step && reader.count() < total && Instant::now() < deadline && host.running() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(host.running(), "run {kill} exited on its own:\n{}", host.stderr());
