@@ -93,8 +93,11 @@ mod imp {
     use std::cell::{Cell, RefCell};
     use std::collections::BTreeMap;
 
+    /// One partition's entries.
+    type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+
     thread_local! {
-        static STATES: RefCell<BTreeMap<i32, BTreeMap<Vec<u8>, Vec<u8>>>> = const { RefCell::new(BTreeMap::new()) };
+        static STATES: RefCell<BTreeMap<i32, Entries>> = const { RefCell::new(BTreeMap::new()) };
         static PARTITION: Cell<i32> = const { Cell::new(0) };
     }
 
@@ -109,7 +112,7 @@ mod imp {
         STATES.with(|s| s.borrow_mut().clear());
     }
 
-    fn with<R>(f: impl FnOnce(&mut BTreeMap<Vec<u8>, Vec<u8>>) -> R) -> R {
+    fn with<R>(f: impl FnOnce(&mut Entries) -> R) -> R {
         let partition = PARTITION.with(Cell::get);
         STATES.with(|s| f(s.borrow_mut().entry(partition).or_default()))
     }

@@ -6,6 +6,9 @@ use super::Registry;
 use crate::pipeline::stats::{Histogram, Snapshot, Stats, BUCKETS};
 use std::fmt::Write;
 
+/// A counter family read from a pipeline's stats: name, help, reader.
+type StatsFamily = (&'static str, &'static str, fn(&Stats) -> u64);
+
 /// The `Content-Type` of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -123,7 +126,7 @@ pub fn render(registry: &Registry) -> String {
             let _ = writeln!(out, "{keys}{{{labels}}} {n}\n{bytes}{{{labels}}} {size}");
         }
     }
-    let counters: [(&str, &str, fn(&Stats) -> u64); 3] = [
+    let counters: [StatsFamily; 3] = [
         ("monasca_wasm_state_restores_total", "Partition states restored from the changelog.", |s| {
             s.restores.load(std::sync::atomic::Ordering::Relaxed)
         }),

@@ -46,6 +46,9 @@ struct Live {
     state: Option<StateFuncs>,
 }
 
+/// `init` as the host calls it.
+type InitFunc<'a> = TypedFunc<(&'a [(String, String)],), (Result<(), String>,)>;
+
 /// The result `process` returns.
 type ProcessResult = Result<Vec<types::Effect>, types::ProcessError>;
 
@@ -288,11 +291,11 @@ async fn boot(
     let export = |store: &mut Store<HostState>, name: &str| {
         instance
             .get_export_index(&mut *store, processor.as_ref(), name)
-            .ok_or_else(|| link(wasmtime::Error::msg(format!("the module exports no `{name}`"))))
+            .ok_or_else(|| wasmtime::Error::msg(format!("the module exports no `{name}`")))
     };
-    let (init, process) = (export(&mut store, "init")?, export(&mut store, "process")?);
-    let init: TypedFunc<(&[(String, String)],), (Result<(), String>,)> =
-        instance.get_typed_func(&mut store, init).map_err(link)?;
+    let init = export(&mut store, "init").map_err(link)?;
+    let process = export(&mut store, "process").map_err(link)?;
+    let init: InitFunc<'_> = instance.get_typed_func(&mut store, init).map_err(link)?;
     let process_typed: TypedFunc<(&types::WitBatch,), (ProcessResult,)> =
         instance.get_typed_func(&mut store, process).map_err(link)?;
     let process = *process_typed.func();

@@ -165,11 +165,23 @@ impl ConsumerContext for RebalanceHandler {
             if let Some(fetch) = self.fetch.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                 fetch.route(partitions);
             }
+            // A keyed guest's partitions start restoring their state now, together.
+            if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
+                let assigned: Vec<WorkerKey> =
+                    partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                let _entered = self.runtime.enter();
+                keyed::start_restores(&shared, &assigned);
+            }
         }
     }
 
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(partitions) = rebalance else { return };
+        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
+            let gone: Vec<WorkerKey> =
+                partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+            keyed::cancel_restores(&shared, &gone);
+        }
         let revoked: Vec<Worker> = {
             let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
             partitions
@@ -277,6 +289,7 @@ impl Pipeline {
                 .map_err(|e| failed(e.to_string()))?;
             let state = &parts.config.state;
             Some(keyed::KeyedState {
+                pending: Default::default(),
                 changelog,
                 limits: state.limits(),
                 timer: (state.timer_interval_ms > 0).then(|| Duration::from_millis(state.timer_interval_ms)),

@@ -101,7 +101,7 @@ pub async fn run(shared: Arc<Shared>, topic: String, partition: i32, rx: mpsc::R
         last_call: Instant::now(),
     };
     if let Some(keyed) = &shared.keyed {
-        match keyed::restore(&shared, keyed, &part.topic, partition).await {
+        match keyed::take_restored(&shared, keyed, &part.topic, partition).await {
             Ok(state) => part.state = state,
             Err(reason) => {
                 shared.fail(format!("partition {}/{partition}: cannot restore its state: {reason}", part.topic));

@@ -140,13 +140,24 @@ pub async fn ensure_topic(config: &ClientConfig, changelog: &str, inputs: &[Stri
     Ok(())
 }
 
+/// True once the consumer's position in the partition reached `high`.
+fn at_end(consumer: &BaseConsumer<QuietEnd>, changelog: &str, partition: i32, high: i64) -> bool {
+    let Ok(positions) = consumer.position() else { return false };
+    let position = positions.find_partition(changelog, partition).map(|p| p.offset());
+    matches!(position, Some(Offset::Offset(at)) if at >= high)
+}
+
 /// The restore consumer's context: reaching the end of the partition is
 /// what it waits for, not an error to log.
 struct QuietEnd;
 
 impl rdkafka::ClientContext for QuietEnd {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
+        let end = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end {
             tracing::warn!(%error, reason, "changelog restore: Kafka error");
         }
     }
@@ -202,6 +213,13 @@ pub fn restore(
     let mut store = PartitionStore::new(limits);
     let mut records = 0u64;
     let deadline = started + timeout;
+    // An empty partition (the usual first start) needs no reading at all.
+    let (low, high) = consumer
+        .fetch_watermarks(changelog, partition, timeout)
+        .map_err(|e| kafka("cannot read the partition's offsets", e))?;
+    if high <= low {
+        return Ok((store, Restored { records: 0, keys: 0, elapsed: started.elapsed() }));
+    }
     loop {
         if Instant::now() >= deadline {
             return Err(ChangelogError::RestoreTimeout {
@@ -210,23 +228,31 @@ pub fn restore(
                 seconds: timeout.as_secs(),
             });
         }
-        match consumer.poll(Duration::from_millis(200)) {
+        match consumer.poll(Duration::from_millis(20)) {
+            // The end: the high watermark as read before (a transaction
+            // marker may be the last record: the position passes it), or the
+            // end of what is stable (`read_committed`).
+            None if at_end(&consumer, changelog, partition, high) => break,
             None => {}
-            // With `read_committed` the end is the last stable offset.
             Some(Err(KafkaError::PartitionEOF(_))) => break,
             Some(Err(e)) => {
                 tracing::warn!(changelog, partition, error = %e, "changelog restore: Kafka error (retrying)")
             }
             Some(Ok(m)) => {
                 records += 1;
-                let Some((of_topic, of_partition, key)) = m.key().and_then(parse_key) else { continue };
-                if of_partition == partition && of_topic == topic.as_bytes() {
-                    store.restore_entry(key.to_vec(), m.payload().map(<[u8]>::to_vec));
+                if let Some((of_topic, of_partition, key)) = m.key().and_then(parse_key) {
+                    if of_partition == partition && of_topic == topic.as_bytes() {
+                        store.restore_entry(key.to_vec(), m.payload().map(<[u8]>::to_vec));
+                    }
+                }
+                if m.offset() + 1 >= high {
+                    break;
                 }
             }
         }
     }
     let restored = Restored { records, keys: store.len(), elapsed: started.elapsed() };
+    tracing::debug!(changelog, partition, records, ms = restored.elapsed.as_millis() as u64, "changelog read");
     Ok((store, restored))
 }
 

@@ -13,13 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Outputs per key, in order.
+pub type Outputs = HashMap<String, Vec<String>>;
+
 /// Distinct counter keys of [`inputs`].
 pub const KEYS: usize = 1000;
 
 /// The inputs: key `k<i % KEYS>` with amount `i % 7 + 1`; the expected
 /// outputs per key, in order, of an uninterrupted run.
-pub fn inputs(n: usize) -> (Vec<(String, String)>, HashMap<String, Vec<String>>) {
-    let mut expected: HashMap<String, Vec<String>> = HashMap::new();
+pub fn inputs(n: usize) -> (Vec<(String, String)>, Outputs) {
+    let mut expected: Outputs = HashMap::new();
     let mut totals: HashMap<String, (i64, u64)> = HashMap::new();
     let inputs: Vec<(String, String)> = (0..n)
         .map(|i| {
@@ -81,7 +84,7 @@ pub async fn produce_keyed(topic: &str, inputs: &[(String, String)]) {
 
 /// Outputs read committed as they come: per key, the values in order.
 pub struct Reader {
-    seen: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    seen: Arc<Mutex<Outputs>>,
     count: Arc<Mutex<usize>>,
     /// Outputs per `guest-version` header.
     versions: Arc<Mutex<HashMap<String, usize>>>,
@@ -90,7 +93,7 @@ pub struct Reader {
 
 impl Reader {
     pub fn start(topic: &str) -> Reader {
-        let seen: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+        let seen: Arc<Mutex<Outputs>> = Arc::default();
         let count: Arc<Mutex<usize>> = Arc::default();
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", kafka())
@@ -141,7 +144,7 @@ impl Reader {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 
-    pub fn stop(self) -> HashMap<String, Vec<String>> {
+    pub fn stop(self) -> Outputs {
         self.task.abort();
         std::mem::take(&mut *self.seen.lock().unwrap())
     }
@@ -191,7 +194,7 @@ pub fn counter_config(dir: &Path, file: &str, input: &str, output: &str, group: 
 
 /// The keys whose outputs differ from `expected`, each with its first
 /// difference (empty: identical record for record).
-pub fn differences(seen: &HashMap<String, Vec<String>>, expected: &HashMap<String, Vec<String>>) -> Vec<String> {
+pub fn differences(seen: &Outputs, expected: &Outputs) -> Vec<String> {
     let mut wrong = Vec::new();
     for (key, want) in expected {
         let got = seen.get(key).cloned().unwrap_or_default();
