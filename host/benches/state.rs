@@ -141,56 +141,6 @@ async fn observe(topic: &str, n: usize, child: &Child) -> (Duration, f64, f64) {
     (Duration::from_millis((last - first).max(1) as u64), usage.0, usage.1)
 }
 
-fn micros_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
-/// p50 and p99 (ms) from send to committed receipt at `rate`/s for 5 s.
-async fn steady_latency(input: &str, output: &str, rate: usize) -> (f64, f64) {
-    let producer = common::producer();
-    let reader = committed_reader(output);
-    let warmed = async {
-        loop {
-            let _ = producer.send(FutureRecord::<(), _>::to(input).payload("warm-up"), Duration::from_secs(5)).await;
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(1000), reader.recv()).await {
-                return;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(90), warmed).await.expect("the host never passed a record");
-    let count = rate * 5;
-    let sender = {
-        let (producer, input) = (producer.clone(), input.to_string());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(10));
-            let mut sent = 0;
-            while sent < count {
-                tick.tick().await;
-                for _ in 0..(rate / 100).max(1).min(count - sent) {
-                    let value = format!("{:020}", micros_now());
-                    if producer.send_result(FutureRecord::<(), _>::to(&input).payload(&value)).is_ok() {
-                        sent += 1;
-                    }
-                }
-            }
-        })
-    };
-    let mut latencies = Vec::with_capacity(count);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while latencies.len() < count && Instant::now() < deadline {
-        let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), reader.recv()).await else { continue };
-        let sent = m.payload().and_then(|p| p.get(..20)).and_then(|p| std::str::from_utf8(p).ok()?.parse::<u64>().ok());
-        if let Some(sent) = sent {
-            latencies.push(micros_now().saturating_sub(sent) as f64 / 1000.0);
-        }
-    }
-    sender.await.expect("sender");
-    assert_eq!(latencies.len(), count, "not every latency probe came through in time");
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    (at(0.50), at(0.99))
-}
-
 /// One variant drains `input` (`n` records) into a fresh output: rate, CPU
 /// seconds per million, peak RSS, and the pipeline's changelog topic.
 async fn drain(
@@ -271,7 +221,7 @@ async fn main() {
         common::create_topic(&lat_in, PARTITIONS).await;
         common::create_topic(&lat_out, PARTITIONS).await;
         let child = spawn(&host, &config(dir.path(), VARIANTS[1], &lat_in, &lat_out, commit_ms));
-        let (p50, p99) = steady_latency(&lat_in, &lat_out, rate).await;
+        let (p50, p99) = common::steady_latency(&lat_in, &lat_out, 20, rate, rate * 5, "read_committed").await;
         common::stop(child);
         eprintln!("commit every {commit_ms} ms: {throughput:.0} msg/s, p50 {p50:.1} ms, p99 {p99:.1} ms");
         report.push_str(&format!("| {commit_ms} | {throughput:.0} | {p50:.1} | {p99:.1} |\n"));

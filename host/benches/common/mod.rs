@@ -6,8 +6,9 @@
 use monasca_test_programs::kafka;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::FutureProducer;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -146,4 +147,77 @@ pub fn usage_of(pids: &[u32]) -> (f64, f64) {
         }
     }
     (cpu, rss)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn micros_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// End-to-end latency percentiles (ms) of `count` records of `size` bytes
+/// sent at `rate`/s through a variant that reads `input` and writes
+/// `output`, read with `isolation` (`read_committed` for an exactly-once
+/// variant). Each record carries its send time.
+pub async fn steady_latency(
+    input: &str,
+    output: &str,
+    size: usize,
+    rate: usize,
+    count: usize,
+    isolation: &str,
+) -> (f64, f64) {
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", kafka()).set("linger.ms", "1").create().expect("producer");
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("latency"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("reader");
+    reader.subscribe(&[output]).expect("subscribe");
+    // Warm up: wait until the variant has joined its group and passes records.
+    let warmed = async {
+        loop {
+            let _ = producer.send(FutureRecord::<(), _>::to(input).payload("warm-up"), Duration::from_secs(5)).await;
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), reader.recv()).await {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), warmed).await.expect("the variant never passed a record");
+    let pad = "x".repeat(size.saturating_sub(21));
+    let sender = {
+        let (producer, input) = (producer.clone(), input.to_string());
+        tokio::spawn(async move {
+            let per_tick = (rate / 100).max(1);
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut sent = 0;
+            while sent < count {
+                tick.tick().await;
+                for _ in 0..per_tick.min(count - sent) {
+                    let value = format!("{:020} {pad}", micros_now());
+                    let record = FutureRecord::<(), _>::to(&input).payload(&value);
+                    if producer.send_result(record).is_ok() {
+                        sent += 1;
+                    }
+                }
+            }
+        })
+    };
+    let mut latencies = Vec::with_capacity(count);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while latencies.len() < count && Instant::now() < deadline {
+        let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), reader.recv()).await else { continue };
+        let sent = m.payload().and_then(|p| p.get(..20)).and_then(|p| std::str::from_utf8(p).ok()?.parse::<u64>().ok());
+        if let Some(sent) = sent {
+            latencies.push(micros_now().saturating_sub(sent) as f64 / 1000.0);
+        }
+    }
+    sender.await.expect("sender");
+    assert_eq!(latencies.len(), count, "not every latency probe came through in time");
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    (at(0.50), at(0.99))
 }
