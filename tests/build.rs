@@ -24,9 +24,6 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("LEGACY_V03", "legacy-v03", "legacy_v03"),
 ];
 
-/// The guests above that enable the SDK's `stateful` feature.
-const STATEFUL: &[&str] = &["counter-v1", "counter-v2", "counter-bad"];
-
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.parent().expect("tests/ sits in the workspace").to_path_buf();
@@ -44,18 +41,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 
-    // Guests that enable the SDK's `stateful` feature are built on their own:
-    // built together with the others, cargo would turn the feature on for all.
-    let stateless: Vec<_> = GUESTS.iter().filter(|g| !STATEFUL.contains(&g.1)).collect();
-    let stateful: Vec<_> = GUESTS.iter().filter(|g| STATEFUL.contains(&g.1)).collect();
-    let stateful_dir = workspace.join("target").join("test-guests-stateful");
-    build(&workspace, &target_dir, &stateless);
-    build(&workspace, &stateful_dir, &stateful);
+    // Every guest in one build: a guest's world is chosen by its own
+    // `export!`, so building stateless and stateful guests together changes
+    // none of them (the world tests check it).
+    let guests: Vec<_> = GUESTS.iter().collect();
+    build(&workspace, &target_dir, &guests);
 
     let mut constants = String::new();
-    for (constant, package, stem) in GUESTS {
-        let dir = if STATEFUL.contains(package) { &stateful_dir } else { &target_dir };
-        let path = dir.join("wasm32-wasip2").join("release").join(format!("{stem}.wasm"));
+    for (constant, _, stem) in GUESTS {
+        let path = target_dir.join("wasm32-wasip2").join("release").join(format!("{stem}.wasm"));
         assert!(path.exists(), "expected guest artifact {}", path.display());
         constants.push_str(&format!(
             "/// Path of the `{stem}` guest component.\npub const {constant}: &str = {:?};\n",

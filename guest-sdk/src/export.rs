@@ -4,17 +4,49 @@
 /// Export a [`Processor`](crate::Processor) type as the guest's component.
 ///
 /// ```text
-/// monasca_guest_sdk::export!(MyGuest);
+/// monasca_guest_sdk::export!(MyGuest);            // world `stateless` (or `keyed` if it uses `state`)
+/// monasca_guest_sdk::export!(MyGuest, stateful);  // also exports `snapshot`/`restore`
 /// ```
 ///
-/// On `wasm32` it implements the `monasca:processor` exports for the type
-/// (and `snapshot`/`restore` when the SDK's `stateful` feature is on); on a
-/// native target it expands to nothing, so the same crate unit-tests natively.
+/// On `wasm32` it implements the `monasca:processor` exports for the type;
+/// on a native target it expands to nothing, so the same crate unit-tests
+/// natively. The world is chosen here, in the guest's own crate: building
+/// several guests together never changes one's world.
 #[macro_export]
 macro_rules! export {
     ($ty:ty) => {
+        $crate::__export_processor!($ty, $crate::bindings, $crate::__private, __export_world, {});
+    };
+    ($ty:ty, stateful) => {
+        $crate::__export_processor!(
+            $ty,
+            $crate::bindings::stateful,
+            $crate::__private::stateful,
+            __export_stateful_world,
+            {
+                impl $crate::bindings::stateful::exports::monasca::processor::state::Guest for __MonascaExport {
+                    fn snapshot() -> ::std::vec::Vec<u8> {
+                        $crate::__private::stateful::snapshot::<$ty>(&__MONASCA_GUEST)
+                    }
+
+                    fn restore(bytes: ::std::vec::Vec<u8>) -> ::core::result::Result<(), ::std::string::String> {
+                        $crate::__private::stateful::restore::<$ty>(&__MONASCA_GUEST, bytes)
+                    }
+                }
+            }
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_processor {
+    ($ty:ty, $bindings:path, $glue:path, $world_macro:ident, { $($extra:item)* }) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
+            use $bindings as __bindings;
+            use $glue as __glue;
+
             ::std::thread_local! {
                 static __MONASCA_GUEST: ::core::cell::RefCell<::core::option::Option<$ty>> =
                     const { ::core::cell::RefCell::new(::core::option::Option::None) };
@@ -22,59 +54,34 @@ macro_rules! export {
 
             struct __MonascaExport;
 
-            impl $crate::bindings::exports::monasca::processor::processor::Guest for __MonascaExport {
+            impl __bindings::exports::monasca::processor::processor::Guest for __MonascaExport {
                 fn init(
                     config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
                 ) -> ::core::result::Result<(), ::std::string::String> {
-                    $crate::__private::init::<$ty>(&__MONASCA_GUEST, config)
+                    __glue::init::<$ty>(&__MONASCA_GUEST, config)
                 }
 
                 fn process(
-                    batch: $crate::__private::WitBatch,
-                ) -> ::core::result::Result<
-                    ::std::vec::Vec<$crate::__private::WitEffect>,
-                    $crate::__private::WitProcessError,
-                > {
-                    $crate::__private::process::<$ty>(&__MONASCA_GUEST, batch)
+                    batch: __glue::WitBatch,
+                ) -> ::core::result::Result<::std::vec::Vec<__glue::WitEffect>, __glue::WitProcessError> {
+                    __glue::process::<$ty>(&__MONASCA_GUEST, batch)
                 }
             }
 
-            $crate::__export_state!(__MonascaExport, $ty, __MONASCA_GUEST);
+            $($extra)*
 
-    $crate::bindings::__export_world!(__MonascaExport with_types_in $crate::bindings);
+            __bindings::$world_macro!(__MonascaExport with_types_in __bindings);
         };
     };
 }
 
-#[cfg(feature = "stateful")]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __export_state {
-    ($export:ident, $ty:ty, $cell:ident) => {
-        impl $crate::bindings::exports::monasca::processor::state::Guest for $export {
-            fn snapshot() -> ::std::vec::Vec<u8> {
-                $crate::__private::snapshot::<$ty>(&$cell)
-            }
-
-            fn restore(bytes: ::std::vec::Vec<u8>) -> ::core::result::Result<(), ::std::string::String> {
-                $crate::__private::restore::<$ty>(&$cell, bytes)
-            }
-        }
-    };
-}
-
-#[cfg(not(feature = "stateful"))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __export_state {
-    ($export:ident, $ty:ty, $cell:ident) => {};
-}
-
+/// The conversions between one world's generated types (the module path
+/// given) and the SDK's types, stamped once per world: the keyed world's
+/// types and the stateful world's are distinct Rust types.
 #[cfg(target_arch = "wasm32")]
-pub mod glue {
-    //! Conversions between the generated bindings and the SDK types. They
-    //! move buffers: each message's value is a view of the batch's buffer.
-    use crate::bindings::monasca::processor::types as wit;
+macro_rules! glue {
+    ($($wit:tt)*) => {
+    use $($wit)* as wit;
     use crate::{Bytes, Config, Effect, Effects, FieldValue, Header, Message, Origin, Processor, Topic};
     use std::cell::RefCell;
     use std::thread::LocalKey;
@@ -214,4 +221,18 @@ pub mod glue {
             }
         }
     }
+    };
+}
+
+/// Conversions between the generated bindings and the SDK types. They move
+/// buffers: each message's value is a view of the batch's buffer.
+#[cfg(target_arch = "wasm32")]
+pub mod glue {
+    glue!(crate::bindings::monasca::processor::types);
+}
+
+/// The same for the `stateful` world's types.
+#[cfg(target_arch = "wasm32")]
+pub mod glue_stateful {
+    glue!(crate::bindings::stateful::monasca::processor::types);
 }

@@ -120,14 +120,15 @@ pub trait Processor: Sized + 'static {
     /// partition; records made then name [`Origin::timer`] as their origin).
     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError>;
 
-    /// Serialise the state to hand over to a new module version (only used when
-    /// the SDK's `stateful` feature is on). The default keeps no state.
+    /// Serialise the state to hand over to a new module version (only used by
+    /// a guest exported with `export!(T, stateful)`). The default keeps no state.
     fn snapshot(&self) -> Vec<u8> {
         Vec::new()
     }
 
-    /// Take over the state produced by `snapshot` (only used when the SDK's
-    /// `stateful` feature is on). The default accepts only an empty state.
+    /// Take over the state produced by `snapshot` (only used by a guest
+    /// exported with `export!(T, stateful)`). The default accepts only an
+    /// empty state.
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
         if bytes.is_empty() {
             Ok(())
@@ -149,10 +150,20 @@ pub mod __private {
     pub use crate::export::glue::*;
     #[cfg(target_arch = "wasm32")]
     pub use wit_bindgen;
+    /// The glue for the `stateful` world's types.
+    #[cfg(target_arch = "wasm32")]
+    pub mod stateful {
+        pub use crate::export::glue_stateful::*;
+    }
 }
 
-/// Generated bindings of the `monasca:processor` world (wasm only). Guests do
-/// not need them: use the SDK's own types.
+/// Generated bindings of the `monasca:processor` worlds (wasm only). Guests
+/// do not need them: use the SDK's own types.
+///
+/// Which world a guest exports is chosen where it calls [`export!`], in its
+/// own crate, never by a Cargo feature (features are unified across a build,
+/// so one guest's choice would change its neighbours'). The library itself
+/// carries only import descriptions, which a component drops when unused.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 #[allow(missing_docs)]
@@ -160,7 +171,6 @@ pub mod bindings {
     // `keyed` is `stateless` plus the `partition-state` import; a component
     // imports only what the guest calls, so a guest that never touches
     // `state` comes out `stateless`.
-    #[cfg(not(feature = "stateful"))]
     wit_bindgen::generate!({
         path: "wit",
         world: "monasca:processor/keyed",
@@ -169,13 +179,8 @@ pub mod bindings {
         default_bindings_module: "monasca_guest_sdk::bindings",
         runtime_path: "monasca_guest_sdk::__private::wit_bindgen::rt",
     });
-    #[cfg(feature = "stateful")]
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "monasca:processor/stateful",
-        pub_export_macro: true,
-        export_macro_name: "__export_world",
-        default_bindings_module: "monasca_guest_sdk::bindings",
-        runtime_path: "monasca_guest_sdk::__private::wit_bindgen::rt",
-    });
+
+    /// The `stateful` world (`snapshot`/`restore` exported besides), from
+    /// a crate of its own (see there why).
+    pub use monasca_guest_sdk_stateful_world as stateful;
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::engine;
-use monasca_test_programs::{KEYED_COUNTER, LEGACY_V03, PASSTHROUGH, PERSISTER, WRONG_VERSION, WRONG_WORLD};
+use monasca_test_programs::{
+    COUNTER_V1, KEYED_COUNTER, LEGACY_V03, PASSTHROUGH, PERSISTER, WRONG_VERSION, WRONG_WORLD,
+};
 use monasca_wasm::engine::LoadError;
 
 #[test]
@@ -73,4 +75,17 @@ async fn a_guest_built_for_0_3_still_runs() {
         })
         .collect();
     assert_eq!(values, [(b"a".to_vec(), b"0.3.0".to_vec()), (b"bc".to_vec(), b"0.3.0".to_vec())]);
+}
+
+/// The test guests are built in one cargo invocation (`tests/build.rs`): a
+/// stateful guest's export does not leak into its stateless neighbours, nor
+/// a keyed guest's import.
+#[test]
+fn guests_built_together_keep_their_own_worlds() {
+    let engine = engine();
+    let world = |path: &str| engine.load_file(path).unwrap().world().world;
+    assert_eq!(world(COUNTER_V1), Some("stateful"));
+    assert_eq!(world(KEYED_COUNTER), Some("keyed"));
+    assert_eq!(world(PASSTHROUGH), Some("stateless"));
+    assert_eq!(world(PERSISTER), Some("stateless"));
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each benchmark uses its own subset
 
-use monasca_test_programs::kafka;
+use monasca_test_programs::{kafka, unique};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};

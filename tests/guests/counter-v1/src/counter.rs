@@ -42,4 +42,4 @@ impl Processor for Counter {
     }
 }
 
-monasca_guest_sdk::export!(Counter);
+monasca_guest_sdk::export!(Counter, stateful);
