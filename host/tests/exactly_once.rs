@@ -149,6 +149,20 @@ async fn state_carries_over_a_hot_swap_mid_run() {
     assert_eq!(response.status(), 200, "deploy refused: {}", response.text().await.unwrap_or_default());
     feeder.await.expect("feeder");
     reader.wait_for(N, Duration::from_secs(120)).await;
+    // Idle partitions holding state get timer calls (every second by
+    // default); /metrics shows them and the state held per partition.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.expect("metrics").text().await.unwrap();
+    let sum = |family: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(family) && l.contains(&format!("pipeline=\"{group}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(sum("monasca_wasm_timer_calls_total") > 0.0, "no timer calls:\n{metrics}");
+    assert_eq!(sum("monasca_wasm_state_keys{"), KEYS as f64, "keys held across the partitions:\n{metrics}");
+    assert!(sum("monasca_wasm_transactions_total") > 0.0 && sum("monasca_wasm_state_restores_total") > 0.0);
     let (status, stderr) = terminate(running);
     assert!(status.success(), "the host did not stop cleanly: {status}\n{stderr}");
     let versions = reader.versions();
