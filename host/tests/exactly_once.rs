@@ -152,7 +152,8 @@ async fn state_carries_over_a_hot_swap_mid_run() {
     // Idle partitions holding state get timer calls (every second by
     // default); /metrics shows them and the state held per partition.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.expect("metrics").text().await.unwrap();
+    let metrics =
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.expect("metrics").text().await.unwrap();
     let sum = |family: &str| -> f64 {
         metrics
             .lines()

@@ -55,7 +55,8 @@ async fn at_least_once_state_never_skips_or_repeats_a_count_across_kills() {
     let reader = Reader::start(&output);
 
     let host = run_with_kills(&config, &reader, 3, N / 6, N).await;
-    reader.wait_for(N, Duration::from_secs(120)).await;
+    // Repeats count towards N: wait for every distinct output.
+    reader.wait_for_distinct(N, Duration::from_secs(120)).await;
     let (status, stderr) = terminate(host);
     assert!(status.success(), "the last run did not stop cleanly: {status}\n{stderr}");
     let seen = reader.stop();

@@ -17,6 +17,7 @@ pub mod isolate;
 mod keyed;
 pub mod notifications;
 pub mod pool;
+mod rebalance;
 pub mod stats;
 pub mod transaction;
 mod worker;
@@ -28,9 +29,9 @@ use crate::kafka::fetch_queue::{FetchQueue, Fetched};
 use bytes::{Bytes, BytesMut};
 use executor::Executor;
 use pool::InstancePool;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientConfig;
 use stats::Stats;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use transaction::Transactions;
+
+pub use rebalance::RebalanceHandler;
 
 /// The consumer type of a pipeline.
 pub type PipelineConsumer = BaseConsumer<RebalanceHandler>;
@@ -133,114 +136,6 @@ impl Shared {
     }
 }
 
-/// Finishes revoked partitions' work before librdkafka takes them away.
-pub struct RebalanceHandler {
-    pipeline: String,
-    workers: Workers,
-    revoked: Revoked,
-    drain_timeout: Duration,
-    runtime: tokio::runtime::Handle,
-    fetch: FetchSlot,
-    transactions: Option<Arc<Transactions>>,
-    /// The pipeline, once started (to fail it from a rebalance).
-    shared: Arc<OnceLock<Weak<Shared>>>,
-}
-
-impl RebalanceHandler {
-    fn fail(&self, reason: String) {
-        match self.shared.get().and_then(Weak::upgrade) {
-            Some(shared) => shared.fail(reason),
-            None => tracing::error!(pipeline = %self.pipeline, %reason, "pipeline failed"),
-        }
-    }
-}
-
-impl ClientContext for RebalanceHandler {}
-
-impl ConsumerContext for RebalanceHandler {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        // Assigned partitions (after every assignment: an assignment
-        // resets their queues) deliver to the fetch queue.
-        if let Rebalance::Assign(partitions) = rebalance {
-            if let Some(fetch) = self.fetch.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                fetch.route(partitions);
-            }
-            // A keyed guest's partitions start restoring their state now, together.
-            if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
-                let assigned: Vec<WorkerKey> =
-                    partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-                let _entered = self.runtime.enter();
-                keyed::start_restores(&shared, &assigned);
-            }
-        }
-    }
-
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(partitions) = rebalance else { return };
-        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
-            let gone: Vec<WorkerKey> =
-                partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-            keyed::cancel_restores(&shared, &gone);
-        }
-        let revoked: Vec<Worker> = {
-            let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
-            partitions
-                .elements()
-                .iter()
-                .filter_map(|e| workers.remove(&(e.topic().to_string(), e.partition())))
-                .collect()
-        };
-        self.revoked
-            .keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())));
-        self.revoked.any.store(true, Ordering::Release);
-        tracing::info!(pipeline = %self.pipeline, partitions = partitions.count(), busy = revoked.len(), "partitions revoked; finishing their batches");
-        if !revoked.is_empty() {
-            let joins: Vec<JoinHandle<()>> = revoked.into_iter().map(|w| w.join).collect();
-            let timeout = self.drain_timeout;
-            // The callback runs inside `poll` on the consumer thread, outside
-            // the runtime: wait there for the workers, which run on the runtime.
-            self.runtime.block_on(async {
-                if tokio::time::timeout(timeout, futures::future::join_all(joins)).await.is_err() {
-                    tracing::warn!(
-                        "revoked partitions did not finish within {timeout:?}; their last batches will be replayed"
-                    );
-                }
-            });
-        }
-        if let Some(transactions) = &self.transactions {
-            // The consumer closing after the pipeline stopped (its last
-            // transaction is committed or aborted): nothing to do.
-            if self.shared.get().and_then(Weak::upgrade).is_none_or(|s| s.stopping.load(Ordering::Relaxed)) {
-                return;
-            }
-            // The revoked partitions' work goes in the transaction committed
-            // now; lost partitions (this host was fenced) commit nothing.
-            if consumer.assignment_lost() {
-                transactions.poison();
-                self.fail(format!("{}", transaction::TransactionError::Fenced));
-                return;
-            }
-            match transactions.commit_blocking(consumer) {
-                Ok(()) => {
-                    let gone: Vec<WorkerKey> =
-                        partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-                    transactions.forget(&gone);
-                    tracing::debug!(pipeline = %self.pipeline, "transaction committed before revocation");
-                }
-                Err(e) => self.fail(e.to_string()),
-            }
-            return;
-        }
-        match consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => tracing::debug!(pipeline = %self.pipeline, "offsets committed before revocation"),
-            Err(e) => tracing::debug!(pipeline = %self.pipeline, error = %e, "no offsets to commit before revocation"),
-        }
-    }
-}
-
 /// Everything a pipeline needs from the host.
 pub struct PipelineParts {
     /// The pipeline's configuration.
@@ -301,11 +196,11 @@ impl Pipeline {
         };
         let transactions = if exactly_once || keyed_guest {
             let t = &parts.config.transaction;
-            let id =
-                t.id.clone()
-                    .unwrap_or_else(|| format!("monasca-wasm-{}-{name}-{:016x}", parts.config.group_id, rand_suffix()));
+            let id = t.id.clone().unwrap_or_else(|| {
+                format!("monasca-wasm-{}-{name}-{:016x}", parts.config.group_id, transaction::rand_suffix())
+            });
             let (config, timeout) =
-                (transactional_config(&parts.producer_config, t), Duration::from_millis(t.timeout_ms));
+                (transaction::transactional_config(&parts.producer_config, t), Duration::from_millis(t.timeout_ms));
             let started = tokio::task::spawn_blocking(move || Transactions::start(config, &id, timeout))
                 .await
                 .map_err(|e| failed(e.to_string()))?
@@ -415,7 +310,7 @@ impl Pipeline {
                 .spawn(move || poll_loop(&polling, &workers, &revoked, &runtime))
                 .map_err(|e| PipelineError::Failed { pipeline: shared.name.clone(), reason: e.to_string() })?
         };
-        let committer = shared.transactions.clone().map(|t| tokio::spawn(commit_every(shared.clone(), t)));
+        let committer = shared.transactions.clone().map(|t| tokio::spawn(transaction::commit_every(shared.clone(), t)));
         tokio::select! {
             _ = async { while shutdown.changed().await.is_ok() && !*shutdown.borrow() {} } => {}
             _ = shared.failed.notified() => {}
@@ -457,57 +352,6 @@ impl Pipeline {
         tracing::info!(pipeline = %shared.name, "stopped after draining and committing");
         Ok(())
     }
-}
-
-/// Commit the open transaction every `commit_interval_ms` until the pipeline
-/// stops; a failed commit stops it (the in-memory state of its partitions
-/// may be ahead of what is committed: the next start replays from there).
-async fn commit_every(shared: Arc<Shared>, transactions: Arc<Transactions>) {
-    let every = shared.commit_interval;
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if shared.stopping.load(Ordering::Relaxed) {
-            return;
-        }
-        match transactions.commit(&shared.consumer).await {
-            Ok(()) => shared.stats.transactions.store(transactions.commits(), Ordering::Relaxed),
-            Err(e) => {
-                shared.fail(e.to_string());
-                return;
-            }
-        }
-    }
-}
-
-/// The transactional producer's settings: the pipeline's producer settings
-/// and its transaction timeout.
-fn transactional_config(producer: &ClientConfig, t: &crate::config::TransactionConfig) -> ClientConfig {
-    let mut config = producer.clone();
-    config.set("transaction.timeout.ms", t.timeout_ms.to_string());
-    // A record may wait no longer than its transaction lives.
-    config.set("message.timeout.ms", t.timeout_ms.to_string());
-    // The broker finishes a commit in the background and answers the next
-    // transaction's first request "concurrent transactions" meanwhile; with
-    // librdkafka's default 100 ms retry back-off every transaction started
-    // 100 ms late (commits took 103 ms each, exactly-once ran at a fifth of
-    // at-least-once). The operator's `[kafka.properties]` still win.
-    if producer.get("retry.backoff.ms").is_none() {
-        config.set("retry.backoff.ms", "5");
-    }
-    config
-}
-
-/// A random suffix for a default transactional id (distinct per process).
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    hasher.write_u128(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
-    );
-    hasher.finish()
 }
 
 /// The consumer thread: wait for a message, sweep up to [`SWEEP`] more that

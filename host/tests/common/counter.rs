@@ -144,6 +144,20 @@ impl Reader {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 
+    /// Wait until `n` distinct outputs (repeats not counted) arrived, or
+    /// `limit` passed, then 3 s more.
+    pub async fn wait_for_distinct(&self, n: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let distinct = || {
+            let seen = self.seen.lock().unwrap();
+            seen.values().map(|v| v.iter().collect::<std::collections::HashSet<_>>().len()).sum::<usize>()
+        };
+        while distinct() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+
     pub fn stop(self) -> Outputs {
         self.task.abort();
         std::mem::take(&mut *self.seen.lock().unwrap())
