@@ -250,11 +250,10 @@ async fn dispatch(
     last_offset: Option<i64>,
     cut: Instant,
 ) -> bool {
-    let (shared, partition) = (part.shared.clone(), part.partition);
-    let topic = part.topic.clone();
-    let topic = topic.as_str();
-    let shared = &shared;
-    let mut changes = Vec::new();
+    // The state's changes since the last batch: written with this batch's
+    // records (exactly-once) or once they are acknowledged (at-least-once).
+    let mut changes = if part.shared.keyed.is_some() { part.state.take_changes() } else { Vec::new() };
+    let (shared, topic, partition) = (&part.shared, part.topic.as_str(), part.partition);
     if shared.keyed.is_some() {
         let state = &part.state;
         shared.stats.set_state(topic, partition, Some((state.len() as u64, state.bytes() as u64)));
@@ -271,8 +270,7 @@ async fn dispatch(
             let sent = shared.executor.send(module, &batch, effects, poison).await.map_err(|e| e.to_string());
             let written = match (&sent, &shared.keyed) {
                 (Ok(_), Some(keyed)) => {
-                    let changes = part.state.take_changes();
-                    keyed::write_changes(transactions, &keyed.changelog, topic, partition, changes)
+                    keyed::write_changes(transactions, &keyed.changelog, topic, partition, std::mem::take(&mut changes))
                         .await
                         .map_err(|e| format!("changelog: {e}"))
                 }
@@ -293,18 +291,13 @@ async fn dispatch(
                 }
             }
         }
-        _ => {
-            if shared.keyed.is_some() {
-                changes = part.state.take_changes();
+        _ => match shared.executor.send(module, &batch, effects, poison).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                shared.fail(format!("partition {topic}/{partition}: {e}"));
+                return false;
             }
-            match shared.executor.send(module, &batch, effects, poison).await {
-                Ok(pending) => pending,
-                Err(e) => {
-                    shared.fail(format!("partition {topic}/{partition}: {e}"));
-                    return false;
-                }
-            }
-        }
+        },
     };
     let finishing = shared.clone();
     let effects = tokio::spawn(async move { pending.finish(&finishing.executor).await.map_err(|e| e.to_string()) });
