@@ -1,0 +1,137 @@
+//! What the two stages of the transform say to each other through the
+//! partials topic, and how both lay out their partition state.
+//!
+//! Stage one (on the `metrics` partitions) reduces each window's groups and,
+//! once its watermark has passed the window's end plus the allowed lateness,
+//! sends one `partial` per group and then a `progress` record saying up to
+//! where it is complete. Every record goes under one key, so the partials of
+//! all sources meet, in order, in one partition of the partials topic, where
+//! stage two merges them and closes a window once every source is past it.
+
+use crate::agg::Agg;
+use serde::{Deserialize, Serialize};
+
+/// The key of every partials-topic record (they all meet in one partition).
+pub const EXCHANGE_KEY: &[u8] = b"monasca-transform";
+
+/// A record of the partials topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Exchange {
+    /// One group of one window from one source partition.
+    Partial { source: String, window_end: i64, metric_id: String, group: Vec<Option<String>>, agg: Agg },
+    /// The source has sent every partial of the windows ending at or before `closed`.
+    Progress { source: String, closed: i64 },
+}
+
+/// A group of a window as stage one keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    pub window_end: i64,
+    pub metric_id: String,
+    pub group: Vec<Option<String>>,
+    pub agg: Agg,
+}
+
+/// Stage one's clock key.
+pub const CLOCK: &[u8] = b"c";
+/// Stage two's "windows emitted up to" key.
+pub const EMITTED: &[u8] = b"f";
+/// Prefix of stage one's groups.
+pub const SLOT: u8 = b'w';
+/// Prefix of stage two's partials.
+pub const PARTIAL: u8 = b'p';
+/// Prefix of stage two's per-source progress.
+pub const SOURCE: u8 = b's';
+
+/// Longest state key a group may have (the host refuses keys over 4 KiB).
+pub const MAX_KEY: usize = 4000;
+
+/// Big-endian with the sign bit flipped, so keys sort by time.
+pub fn time_bytes(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn push_text(key: &mut Vec<u8>, text: &str) {
+    key.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    key.extend_from_slice(text.as_bytes());
+}
+
+/// `prefix`, window end, metric id, group values (and a source).
+pub fn group_key(
+    prefix: u8,
+    window_end: i64,
+    metric_id: &str,
+    group: &[Option<String>],
+    source: Option<&str>,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(64);
+    key.push(prefix);
+    key.extend_from_slice(&time_bytes(window_end));
+    push_text(&mut key, metric_id);
+    for value in group {
+        match value {
+            None => key.push(0),
+            Some(v) => {
+                key.push(1);
+                push_text(&mut key, v);
+            }
+        }
+    }
+    if let Some(source) = source {
+        key.push(2);
+        push_text(&mut key, source);
+    }
+    key
+}
+
+/// The first key after every key of windows ending at or before `end`.
+pub fn windows_until(prefix: u8, end: i64) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(&time_bytes(end.saturating_add(1)));
+    key
+}
+
+/// A source's progress key.
+pub fn source_key(source: &str) -> Vec<u8> {
+    let mut key = vec![SOURCE];
+    key.extend_from_slice(source.as_bytes());
+    key
+}
+
+/// Entries with `prefix <= key < end`, every page of them.
+pub fn scan(start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use monasca_guest_sdk::state;
+    let mut out = Vec::new();
+    let mut from = start.to_vec();
+    loop {
+        let page = state::range(&from, Some(end), 10_000);
+        let full = page.len() == 10_000;
+        if let Some((last, _)) = page.last() {
+            from = last.clone();
+            from.push(0);
+        }
+        out.extend(page);
+        if !full {
+            return out;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_window_then_group() {
+        let a = group_key(SLOT, -5, "m", &[Some("x".into())], None);
+        let b = group_key(SLOT, 10, "m", &[None], None);
+        let c = group_key(SLOT, 10, "m", &[Some("a".into())], None);
+        assert!(a < b && b < c);
+        assert!(c < windows_until(SLOT, 10) && windows_until(SLOT, 9) < b);
+        let progress = Exchange::Progress { source: "metrics/0".into(), closed: 7 };
+        let text = serde_json::to_string(&progress).unwrap();
+        assert_eq!(text, r#"{"kind":"progress","source":"metrics/0","closed":7}"#);
+        assert_eq!(serde_json::from_str::<Exchange>(&text).unwrap(), progress);
+    }
+}

@@ -1,0 +1,302 @@
+//! A closed window's merged groups → the rows monasca-transform publishes:
+//! the usage component (`fetch_quantity`, `fetch_quantity_util`,
+//! `calculate_rate`), the `rollup_quantity` setter, the metric name and
+//! period setters, then the pre-hourly stage (which, over one window, is the
+//! original's pre-hourly processor fed one stage-one batch holding the hour).
+//! Fields the original leaves ungrouped read `NA` after the usage step and
+//! `all` after a rollup, as in the original.
+
+use crate::agg::Agg;
+use crate::spec::{Column, FetchOp, PreHourlyOp, RollupOp, TransformSpec, Usage, UsageColumn};
+use monasca_guest_sdk::log;
+use std::collections::BTreeMap;
+
+/// A group of a window: its values (in `aggregation_group_by_list` order) and reduction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub values: Vec<Option<String>>,
+    pub agg: Agg,
+}
+
+/// An aggregated row (the original's instance usage).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub resource_uuid: String,
+    pub geolocation: String,
+    pub region: String,
+    pub zone: String,
+    pub host: String,
+    pub project_id: String,
+    pub aggregated_metric_name: String,
+    pub aggregation_period: String,
+    /// The grouping columns of the last step, by the original's names.
+    pub extra: Vec<(String, Option<String>)>,
+    pub quantity: f64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub record_count: f64,
+    /// `calculate_rate`'s oldest and latest quantities.
+    pub rate: Option<(f64, f64)>,
+}
+
+impl Row {
+    fn filled(with: &str) -> Row {
+        Row {
+            tenant_id: with.into(),
+            user_id: with.into(),
+            resource_uuid: with.into(),
+            geolocation: with.into(),
+            region: with.into(),
+            zone: with.into(),
+            host: with.into(),
+            project_id: with.into(),
+            aggregated_metric_name: with.into(),
+            aggregation_period: with.into(),
+            extra: Vec::new(),
+            quantity: 0.0,
+            first_ts: 0,
+            last_ts: 0,
+            record_count: 0.0,
+            rate: None,
+        }
+    }
+
+    /// A usage column's value.
+    pub fn get(&self, column: &UsageColumn) -> Option<String> {
+        Some(match column {
+            UsageColumn::TenantId => self.tenant_id.clone(),
+            UsageColumn::UserId => self.user_id.clone(),
+            UsageColumn::ResourceUuid => self.resource_uuid.clone(),
+            UsageColumn::Geolocation => self.geolocation.clone(),
+            UsageColumn::Region => self.region.clone(),
+            UsageColumn::Zone => self.zone.clone(),
+            UsageColumn::Host => self.host.clone(),
+            UsageColumn::ProjectId => self.project_id.clone(),
+            UsageColumn::AggregatedMetricName => self.aggregated_metric_name.clone(),
+            UsageColumn::AggregationPeriod => self.aggregation_period.clone(),
+            UsageColumn::Extra(name) => return self.extra.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.clone()),
+        })
+    }
+
+    fn set(&mut self, column: &UsageColumn, value: Option<String>) {
+        let text = value.clone().unwrap_or_else(|| "all".into());
+        match column {
+            UsageColumn::TenantId => self.tenant_id = text,
+            UsageColumn::UserId => self.user_id = text,
+            UsageColumn::ResourceUuid => self.resource_uuid = text,
+            UsageColumn::Geolocation => self.geolocation = text,
+            UsageColumn::Region => self.region = text,
+            UsageColumn::Zone => self.zone = text,
+            UsageColumn::Host => self.host = text,
+            UsageColumn::ProjectId => {}
+            UsageColumn::AggregatedMetricName => self.aggregated_metric_name = text,
+            UsageColumn::AggregationPeriod => self.aggregation_period = text,
+            UsageColumn::Extra(_) => {}
+        }
+    }
+
+    /// A `dimension_list` entry's value: a row field, else the grouping
+    /// columns' values, else `all` (the original's `extract_dimensions`).
+    pub fn dimension(&self, name: &str) -> Option<String> {
+        let fixed = match name {
+            "tenant_id" => UsageColumn::TenantId,
+            "user_id" => UsageColumn::UserId,
+            "resource_uuid" => UsageColumn::ResourceUuid,
+            "geolocation" => UsageColumn::Geolocation,
+            "region" => UsageColumn::Region,
+            "zone" => UsageColumn::Zone,
+            "host" => UsageColumn::Host,
+            "project_id" => UsageColumn::ProjectId,
+            "aggregated_metric_name" => UsageColumn::AggregatedMetricName,
+            "aggregation_period" => UsageColumn::AggregationPeriod,
+            _ => UsageColumn::Extra(name.to_string()),
+        };
+        match fixed {
+            UsageColumn::Extra(_) => match self.extra.iter().find(|(k, _)| k == name) {
+                Some((_, value)) => value.clone(),
+                None => Some("all".into()),
+            },
+            column => self.get(&column),
+        }
+    }
+}
+
+/// The usage step's row for one group.
+fn usage_row(spec: &TransformSpec, group: &Group, quantity: f64) -> Row {
+    let mut row = Row::filled("NA");
+    for (column, value) in spec.group_by.iter().zip(&group.values) {
+        let text = value.clone().unwrap_or_else(|| "NA".into());
+        match column {
+            Column::TenantId => row.tenant_id = text,
+            Column::UserId => row.user_id = text,
+            Column::ResourceUuid => row.resource_uuid = text,
+            Column::Region => row.region = text,
+            Column::Zone => row.zone = text,
+            Column::Host => row.host = text,
+            _ => {}
+        }
+        row.extra.push((column.map_name(), value.clone()));
+    }
+    row.project_id = row.tenant_id.clone();
+    row.quantity = quantity;
+    row.first_ts = group.agg.first_ts;
+    row.last_ts = group.agg.last_ts;
+    row.record_count = group.agg.count as f64;
+    row
+}
+
+fn combine(op: RollupOp, values: impl Iterator<Item = f64>) -> f64 {
+    let (mut n, mut sum, mut min, mut max) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        n += 1;
+        sum += v;
+        min = min.min(v);
+        max = max.max(v);
+    }
+    match op {
+        RollupOp::Sum => sum,
+        RollupOp::Avg => sum / n as f64,
+        RollupOp::Min => min,
+        RollupOp::Max => max,
+    }
+}
+
+/// The `rollup_quantity` setter (and the pre-hourly rollup): group rows by
+/// `columns`, combine quantities with `op`, sum counts, widen the time span.
+fn rollup(rows: &[Row], columns: &[UsageColumn], op: RollupOp) -> Vec<Row> {
+    let mut buckets: BTreeMap<Vec<Option<String>>, Vec<&Row>> = BTreeMap::new();
+    for row in rows {
+        buckets.entry(columns.iter().map(|c| row.get(c)).collect()).or_default().push(row);
+    }
+    buckets
+        .into_iter()
+        .map(|(values, members)| {
+            let mut out = Row::filled("all");
+            for (column, value) in columns.iter().zip(&values) {
+                out.set(column, value.clone());
+                out.extra.push((extra_name(column), value.clone()));
+            }
+            out.project_id =
+                if columns.contains(&UsageColumn::TenantId) { out.tenant_id.clone() } else { "all".into() };
+            out.quantity = combine(op, members.iter().map(|r| r.quantity));
+            out.first_ts = members.iter().map(|r| r.first_ts).min().unwrap_or_default();
+            out.last_ts = members.iter().map(|r| r.last_ts).max().unwrap_or_default();
+            out.record_count = members.iter().map(|r| r.record_count).sum();
+            out
+        })
+        .collect()
+}
+
+/// The original's name of a usage column.
+fn extra_name(column: &UsageColumn) -> String {
+    match column {
+        UsageColumn::TenantId => "tenant_id",
+        UsageColumn::UserId => "user_id",
+        UsageColumn::ResourceUuid => "resource_uuid",
+        UsageColumn::Geolocation => "geolocation",
+        UsageColumn::Region => "region",
+        UsageColumn::Zone => "zone",
+        UsageColumn::Host => "host",
+        UsageColumn::ProjectId => "project_id",
+        UsageColumn::AggregatedMetricName => "aggregated_metric_name",
+        UsageColumn::AggregationPeriod => "aggregation_period",
+        UsageColumn::Extra(name) => return name.clone(),
+    }
+    .to_string()
+}
+
+/// `fetch_quantity_util`: utilised = (100 − idle) × total / 100 per group of
+/// the columns other than `event_type`; total when idle is 0 or missing.
+fn utilisation(spec: &TransformSpec, groups: &[Group], quantity_event: &str, idle_event: &str) -> Vec<Row> {
+    let Some(at) = spec.group_by.iter().position(|c| *c == Column::EventType) else {
+        return Vec::new();
+    };
+    let others = |g: &Group| -> Vec<Option<String>> {
+        g.values.iter().enumerate().filter(|(i, _)| *i != at).map(|(_, v)| v.clone()).collect()
+    };
+    let event = |g: &Group| g.values[at].as_deref().map(str::to_string);
+    let idle: BTreeMap<Vec<Option<String>>, f64> = groups
+        .iter()
+        .filter(|g| event(g).as_deref() == Some(idle_event))
+        .filter(|g| others(g).iter().all(Option::is_some))
+        .map(|g| (others(g), g.agg.quantity(FetchOp::Avg)))
+        .collect();
+    groups
+        .iter()
+        .filter(|g| event(g).as_deref() == Some(quantity_event))
+        .map(|g| {
+            let total = g.agg.quantity(FetchOp::Avg);
+            let utilised = match idle.get(&others(g)) {
+                Some(&idle) if idle != 0.0 => (100.0 - idle) * total / 100.0,
+                _ => total,
+            };
+            let mut row = usage_row(spec, g, utilised);
+            row.extra.retain(|(k, _)| k != "event_type");
+            row
+        })
+        .collect()
+}
+
+/// The rows a closed window gives for one spec (empty when nothing is due).
+pub fn rows(spec: &TransformSpec, window_start: i64, groups: &[Group]) -> Vec<Row> {
+    let period = spec.period.name();
+    let mut rows = match &spec.usage {
+        Usage::FetchQuantity(op) => groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(*op))).collect(),
+        Usage::FetchQuantityUtil { quantity_event, idle_event } => {
+            utilisation(spec, groups, quantity_event, idle_event)
+        }
+        Usage::CalculateRate => {
+            let latest: Vec<Row> = groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(FetchOp::Avg))).collect();
+            let oldest: Vec<Row> = groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(FetchOp::Oldest))).collect();
+            let (Some(latest), Some(oldest)) =
+                (rollup(&latest, &[], RollupOp::Sum).pop(), rollup(&oldest, &[], RollupOp::Sum).pop())
+            else {
+                return Vec::new();
+            };
+            if oldest.quantity == 0.0 {
+                log::warn(&format!(
+                    "transform spec `{}`: no rate for the window starting {window_start}: the oldest quantity is 0",
+                    spec.metric_id
+                ));
+                return Vec::new();
+            }
+            let mut row = latest.clone();
+            row.quantity = ((oldest.quantity - latest.quantity) / oldest.quantity) * 100.0;
+            row.first_ts = oldest.first_ts;
+            row.record_count = oldest.record_count + latest.record_count;
+            row.rate = Some((oldest.quantity, latest.quantity));
+            vec![row]
+        }
+    };
+    if let Some((columns, op)) = &spec.rollup {
+        if spec.usage != Usage::CalculateRate {
+            rows = rollup(&rows, columns, *op);
+        }
+    }
+    for row in &mut rows {
+        row.aggregated_metric_name = spec.aggregated_metric_name.clone();
+        row.aggregation_period = period.to_string();
+    }
+    match spec.pre_hourly {
+        PreHourlyOp::Rollup(op) => rollup(&rows, &spec.pre_hourly_group_by, op)
+            .into_iter()
+            .map(|mut r| {
+                r.aggregated_metric_name = spec.aggregated_metric_name.clone();
+                r.aggregation_period = period.to_string();
+                r
+            })
+            .collect(),
+        PreHourlyOp::Rate => rows
+            .into_iter()
+            .map(|mut r| {
+                if let Some((oldest, latest)) = r.rate {
+                    r.quantity = 100.0 * ((oldest - latest) / oldest);
+                    r.record_count += r.record_count;
+                }
+                r
+            })
+            .collect(),
+    }
+}

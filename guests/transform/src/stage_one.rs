@@ -1,0 +1,218 @@
+//! Stage one, on each partition of the metrics topic: read metrics as
+//! monasca-transform's record store does, reduce them into the groups of their
+//! windows (partition state), and once the partition's watermark has passed a
+//! window's end plus the allowed lateness, send the window's groups and then
+//! the partition's progress to the partials topic.
+//!
+//! The watermark is the latest metric time the partition has seen. It moves
+//! with the data only, so a replay after a crash closes the same windows at
+//! the same places; an idle partition's watermark moves on with the wall
+//! clock once it has been idle for `idle-timeout-ms` (on timer calls).
+
+use crate::agg::Agg;
+use crate::exchange::{self, Exchange, Slot, CLOCK, EXCHANGE_KEY, MAX_KEY, SLOT};
+use crate::record::Metric;
+use crate::settings::{LatePolicy, Settings};
+use monasca_guest_sdk::{log, state, Effect, Effects, Message, Origin, OutputRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A source partition's clock, kept in its state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Clock {
+    /// `topic/partition`.
+    pub source: String,
+    /// Latest metric time seen (ms), `None` before the first metric.
+    pub watermark: Option<i64>,
+    /// Wall clock of the last batch with messages.
+    pub wall: i64,
+    /// Windows ending at or before this are closed; a metric for one is late.
+    pub closed: i64,
+    /// Progress last sent to stage two (`None`: never, not even a hello).
+    pub announced: Option<i64>,
+    /// Late metrics dropped under `late-metrics = count`.
+    #[serde(default)]
+    pub late: u64,
+    /// Metrics dropped because a required raw field was missing or empty.
+    #[serde(default)]
+    pub incomplete: u64,
+}
+
+impl Clock {
+    pub fn load() -> Option<Clock> {
+        state::get(CLOCK).and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    fn save(&self) {
+        if let Ok(bytes) = serde_json::to_vec(self) {
+            state::put(CLOCK, &bytes);
+        }
+    }
+}
+
+/// Stage one over one batch (`batch` empty for a timer call).
+pub fn process(settings: &Settings, source: &str, batch: &[Message], now: i64, out: &mut Effects) {
+    let mut clock = Clock::load().unwrap_or(Clock {
+        source: source.to_string(),
+        watermark: None,
+        wall: now,
+        closed: i64::MIN,
+        announced: None,
+        late: 0,
+        incomplete: 0,
+    });
+    let mut slots: HashMap<Vec<u8>, Slot> = HashMap::new();
+    for message in batch {
+        if let Err(reason) = reduce(settings, &mut clock, message, now, &mut slots) {
+            match reason {
+                Refusal::Reject(reason) => out.reject(message, reason),
+                Refusal::Late(reason) => match settings.late {
+                    LatePolicy::DeadLetter => out.reject(message, reason),
+                    LatePolicy::Count => clock.late += 1,
+                },
+            }
+        }
+    }
+    for (key, slot) in &slots {
+        if let Ok(bytes) = serde_json::to_vec(slot) {
+            state::put(key, &bytes);
+        }
+    }
+    let origin = match batch.last() {
+        Some(message) => {
+            clock.wall = now;
+            message.origin()
+        }
+        None => Origin::timer(),
+    };
+    close(settings, &mut clock, now, batch.is_empty(), origin, out);
+    clock.save();
+}
+
+enum Refusal {
+    Reject(String),
+    Late(String),
+}
+
+/// Add one message to its groups.
+fn reduce(
+    settings: &Settings,
+    clock: &mut Clock,
+    message: &Message,
+    now: i64,
+    slots: &mut HashMap<Vec<u8>, Slot>,
+) -> Result<(), Refusal> {
+    let metric = Metric::parse(&message.value).map_err(Refusal::Reject)?;
+    let Some(pre) = settings.specs.by_event_type.get(metric.name.as_ref()) else {
+        return Ok(());
+    };
+    if !metric.has_required(pre) {
+        clock.incomplete += 1;
+        return Ok(());
+    }
+    let ts = metric.timestamp_ms;
+    if ts > now.saturating_add(settings.max_future_ms) {
+        return Err(Refusal::Reject(format!(
+            "metric.timestamp {ts} is more than max-future-ms ({} ms) ahead of the host's clock ({now})",
+            settings.max_future_ms
+        )));
+    }
+    let specs = pre.transforms.iter().map(|&i| &settings.specs.transforms[i]);
+    if let Some(spec) = specs.clone().find(|s| s.period.window_start(ts) + s.period.millis() <= clock.closed) {
+        return Err(Refusal::Late(format!(
+            "late metric: its {} window (ending {}) closed when this partition's watermark passed {} \
+             (allowed lateness {} ms)",
+            spec.period.name(),
+            spec.period.window_start(ts) + spec.period.millis(),
+            clock.closed.saturating_add(settings.lateness_ms),
+            settings.lateness_ms
+        )));
+    }
+    for spec in specs {
+        if !metric.passes(&spec.filters, pre, &spec.metric_id) {
+            continue;
+        }
+        let window_end = spec.period.window_start(ts) + spec.period.millis();
+        let group: Vec<Option<String>> =
+            spec.group_by.iter().map(|c| metric.column(c, pre, &spec.metric_id).map(|v| v.into_owned())).collect();
+        let key = exchange::group_key(SLOT, window_end, &spec.metric_id, &group, None);
+        if key.len() > MAX_KEY {
+            return Err(Refusal::Reject(format!(
+                "the group values of transform spec `{}` are {} bytes long, over {MAX_KEY}",
+                spec.metric_id,
+                key.len()
+            )));
+        }
+        match slots.get_mut(&key) {
+            Some(slot) => slot.agg.add(ts, metric.value),
+            None => {
+                let slot = match state::get(&key).and_then(|b| serde_json::from_slice::<Slot>(&b).ok()) {
+                    Some(mut slot) => {
+                        slot.agg.add(ts, metric.value);
+                        slot
+                    }
+                    None => {
+                        Slot { window_end, metric_id: spec.metric_id.clone(), group, agg: Agg::new(ts, metric.value) }
+                    }
+                };
+                slots.insert(key, slot);
+            }
+        }
+    }
+    clock.watermark = Some(clock.watermark.map_or(ts, |w| w.max(ts)));
+    Ok(())
+}
+
+/// Close the windows the watermark has passed: send their groups and the
+/// partition's progress to the partials topic.
+fn close(settings: &Settings, clock: &mut Clock, now: i64, timer: bool, origin: Origin, out: &mut Effects) {
+    let Some(watermark) = clock.watermark else {
+        return;
+    };
+    let idle = now - clock.wall;
+    let effective = if timer && idle >= settings.idle_timeout_ms { watermark.saturating_add(idle) } else { watermark };
+    let closed = effective.saturating_sub(settings.lateness_ms);
+    if closed > clock.closed {
+        let end = exchange::windows_until(SLOT, closed);
+        for (key, bytes) in exchange::scan(&[SLOT], &end) {
+            state::delete(&key);
+            let Ok(slot) = serde_json::from_slice::<Slot>(&bytes) else {
+                log::error("a stored group of the transform could not be read back; it is dropped");
+                continue;
+            };
+            let partial = Exchange::Partial {
+                source: clock.source.clone(),
+                window_end: slot.window_end,
+                metric_id: slot.metric_id,
+                group: slot.group,
+                agg: slot.agg,
+            };
+            send(settings, &partial, origin, out);
+        }
+        clock.closed = closed;
+    }
+    // Stage two only needs progress at window boundaries.
+    let step = settings.specs.shortest_period();
+    let aligned = clock.closed.div_euclid(step) * step;
+    let due = match clock.announced {
+        None => true,
+        Some(previous) => aligned > previous,
+    };
+    if due {
+        send(settings, &Exchange::Progress { source: clock.source.clone(), closed: aligned }, origin, out);
+        clock.announced = Some(aligned);
+    }
+}
+
+fn send(settings: &Settings, record: &Exchange, origin: Origin, out: &mut Effects) {
+    let Ok(value) = serde_json::to_vec(record) else {
+        return;
+    };
+    out.push(Effect::Produce(OutputRecord {
+        topic: Some(settings.partials_topic.clone()),
+        key: Some(EXCHANGE_KEY.to_vec()),
+        value,
+        headers: Vec::new(),
+        origin,
+    }));
+}

@@ -1,0 +1,176 @@
+//! Both stages of the transform guest natively (no wasm, no Kafka): metrics of
+//! two partitions → partials → aggregated metrics, windows closing on the
+//! watermark, late metrics, idle partitions and replays.
+
+use monasca_guest_sdk::testing::Harness;
+use monasca_guest_sdk::{Effect, Message};
+use serde_json::{json, Value};
+use transform::Transform;
+
+const HOUR: i64 = 3_600_000;
+const T0: i64 = 1_733_011_200_000; // 2024-12-01 00:00:00 UTC
+
+fn metric(name: &str, host: &str, ts: i64, value: f64) -> Vec<u8> {
+    json!({"metric": {"name": name, "dimensions": {"hostname": host, "tenant_id": "t1"}, "timestamp": ts,
+        "value": value}, "meta": {"tenantId": "t1", "region": "r"}, "creation_time": ts / 1000})
+    .to_string()
+    .into_bytes()
+}
+
+fn batch(topic: &str, partition: i32, values: Vec<Vec<u8>>) -> Vec<Message> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut m = Message::new(topic, v);
+            m.partition = partition;
+            m.offset = i as i64;
+            m
+        })
+        .collect()
+}
+
+/// The values of the produce effects to `topic` (`None`: the output topic).
+fn produced(effects: &[Effect], topic: Option<&str>) -> Vec<Vec<u8>> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Produce(r) if r.topic.as_deref() == topic => Some(r.value.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rejected(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Reject(r) => Some(r.reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn guest(extra: &[(&str, &str)]) -> Harness<Transform> {
+    let mut config = vec![("sources", "2")];
+    config.extend_from_slice(extra);
+    let mut h = Harness::<Transform>::new(&config).unwrap();
+    h.at_time(T0 + 10 * HOUR);
+    h
+}
+
+const PARTIALS: &str = "metrics_transform_partials";
+
+#[test]
+fn two_partitions_make_one_aggregate_per_window() {
+    let mut h = guest(&[]);
+    // Partition 0 and 1 both carry hour 0 of mem.total_mb for two hosts.
+    let p0 = h
+        .run(batch(
+            "metrics",
+            0,
+            vec![metric("mem.total_mb", "a", T0 + 1000, 10.0), metric("mem.total_mb", "b", T0 + 2000, 20.0)],
+        ))
+        .unwrap();
+    let p1 = h.run(batch("metrics", 1, vec![metric("mem.total_mb", "a", T0 + 3000, 30.0)])).unwrap();
+    // Each partition says hello; nothing is closed yet.
+    assert_eq!(produced(&p0, Some(PARTIALS)).len(), 1);
+    assert_eq!(produced(&p1, Some(PARTIALS)).len(), 1);
+    // The watermark passes the hour's end + 10 minutes on both partitions.
+    let late = T0 + HOUR + 600_001;
+    let c0 = h.run(batch("metrics", 0, vec![metric("mem.total_mb", "a", late, 1.0)])).unwrap();
+    let c1 = h.run(batch("metrics", 1, vec![metric("mem.total_mb", "a", late, 1.0)])).unwrap();
+    let mut exchange = produced(&p0, Some(PARTIALS));
+    exchange.extend(produced(&p1, Some(PARTIALS)));
+    exchange.extend(produced(&c0, Some(PARTIALS)));
+    exchange.extend(produced(&c1, Some(PARTIALS)));
+    // Stage two (partition 9 of the partials topic, apart from the metrics' state).
+    let out = h.run(batch(PARTIALS, 9, exchange.clone())).unwrap();
+    let metrics: Vec<Value> = produced(&out, None).iter().map(|v| serde_json::from_slice(v).unwrap()).collect();
+    assert_eq!(metrics.len(), 1, "{metrics:?}");
+    let m = &metrics[0]["metric"];
+    assert_eq!(m["name"], "mem.total_mb_agg");
+    // avg per host (a: 20, b: 20), summed over hosts.
+    assert_eq!(m["value"], 40.0);
+    assert_eq!(m["timestamp"], T0);
+    assert_eq!(m["dimensions"], json!({"aggregation_period": "hourly", "host": "all", "project_id": "all"}));
+    assert_eq!(m["value_meta"]["record_count"], 3.0);
+    assert_eq!(m["value_meta"]["firstrecord_timestamp_string"], "2024-12-01 00:00:01");
+    assert_eq!(m["value_meta"]["lastrecord_timestamp_string"], "2024-12-01 00:00:03");
+    assert_eq!(metrics[0]["meta"], json!({"tenantId": "111111", "region": "useast"}));
+    // The same partials again (a replay) change nothing.
+    let again = h.run(batch(PARTIALS, 9, exchange)).unwrap();
+    assert!(produced(&again, None).is_empty());
+    assert!(rejected(&again).is_empty(), "{:?}", rejected(&again));
+    // A metric of the closed hour is late: dead-lettered with the reason.
+    let effects = h.run(batch("metrics", 0, vec![metric("mem.total_mb", "a", T0 + 5, 1.0)])).unwrap();
+    let reasons = rejected(&effects);
+    assert_eq!(reasons.len(), 1);
+    assert!(reasons[0].contains("late metric"), "{reasons:?}");
+}
+
+#[test]
+fn stage_two_waits_for_every_source() {
+    let mut h = guest(&[("aggregation-period", "minutely"), ("allowed-lateness-ms", "1000")]);
+    let a = h.run(batch("metrics", 0, vec![metric("cpu.idle_perc", "a", T0, 50.0)])).unwrap();
+    let b = h.run(batch("metrics", 0, vec![metric("cpu.total_logical_cores", "a", T0 + 70_000, 4.0)])).unwrap();
+    let mut exchange = produced(&a, Some(PARTIALS));
+    exchange.extend(produced(&b, Some(PARTIALS)));
+    // Only one of the two sources has spoken: nothing is emitted.
+    let out = h.run(batch(PARTIALS, 9, exchange)).unwrap();
+    assert!(produced(&out, None).is_empty());
+    let c = h.run(batch("metrics", 1, vec![metric("cpu.total_logical_cores", "b", T0 + 70_000, 2.0)])).unwrap();
+    let out = h.run(batch(PARTIALS, 9, produced(&c, Some(PARTIALS)))).unwrap();
+    let names: Vec<String> = produced(&out, None)
+        .iter()
+        .map(|v| serde_json::from_slice::<Value>(v).unwrap()["metric"]["name"].as_str().unwrap().to_string())
+        .collect();
+    // Minute 0 held only an idle percentage: no total, so no utilisation.
+    assert!(names.is_empty(), "{names:?}");
+}
+
+#[test]
+fn an_idle_partition_closes_its_windows_on_timer_calls() {
+    let mut h = guest(&[("sources", "1"), ("aggregation-period", "minutely"), ("idle-timeout-ms", "5000")]);
+    h.at_time(T0 + 60_000);
+    let first = h.run(batch("metrics", 3, vec![metric("mem.usable_mb", "a", T0 + 1, 8.0)])).unwrap();
+    h.at_time(T0 + 62_000);
+    assert!(produced(&h.tick(3).unwrap(), Some(PARTIALS)).is_empty(), "idle for less than the timeout");
+    h.at_time(T0 + 60_000 + 600_000 + 60_000);
+    let tick = h.tick(3).unwrap();
+    let mut exchange = produced(&first, Some(PARTIALS));
+    exchange.extend(produced(&tick, Some(PARTIALS)));
+    let out = h.run(batch(PARTIALS, 9, exchange)).unwrap();
+    let metrics = produced(&out, None);
+    assert_eq!(metrics.len(), 1);
+    let m: Value = serde_json::from_slice(&metrics[0]).unwrap();
+    assert_eq!(m["metric"]["name"], "mem.usable_mb_agg");
+    assert_eq!(m["metric"]["dimensions"]["aggregation_period"], "minutely");
+}
+
+#[test]
+fn bad_messages_are_rejected_with_reasons() {
+    let mut h = guest(&[]);
+    let effects = h
+        .run(batch(
+            "metrics",
+            0,
+            vec![
+                b"{not json".to_vec(),
+                metric("mem.total_mb", "a", T0 + 100 * HOUR, 1.0),
+                br#"{"metric":{"name":"mem.total_mb","timestamp":1,"value":"high"}}"#.to_vec(),
+            ],
+        ))
+        .unwrap();
+    let reasons = rejected(&effects);
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[1].contains("max-future-ms"), "{reasons:?}");
+    assert!(reasons[2].contains("metric.value"), "{reasons:?}");
+    let effects = h.run(batch(PARTIALS, 9, vec![b"{}".to_vec()])).unwrap();
+    assert!(rejected(&effects)[0].contains("partials topic"));
+    assert!(Harness::<Transform>::new(&[("late-metrics", "keep")]).is_err());
+    assert!(Harness::<Transform>::new(&[("transform-specs", "{\"metric_id\":\"x\"}")])
+        .err()
+        .unwrap()
+        .contains("transform spec `x`"));
+}
