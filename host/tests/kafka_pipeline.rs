@@ -89,6 +89,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         concurrency: 2,
         delivery_timeout_ms: 30_000,
         config: BTreeMap::new(),
+        config_files: BTreeMap::new(),
         rollback: Default::default(),
         watch_dir: None,
         delay_seconds: 0,

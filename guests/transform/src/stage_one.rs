@@ -28,6 +28,9 @@ pub struct Clock {
     pub wall: i64,
     /// Windows ending at or before this are closed; a metric for one is late.
     pub closed: i64,
+    /// Windows ending at or before this have been sent to stage two.
+    #[serde(default)]
+    pub emitted: Option<i64>,
     /// Progress last sent to stage two (`None`: never, not even a hello).
     pub announced: Option<i64>,
     /// Late metrics dropped under `late-metrics = count`.
@@ -57,6 +60,7 @@ pub fn process(settings: &Settings, source: &str, batch: &[Message], now: i64, o
         watermark: None,
         wall: now,
         closed: i64::MIN,
+        emitted: None,
         announced: None,
         late: 0,
         incomplete: 0,
@@ -159,7 +163,11 @@ fn reduce(
             }
         }
     }
-    clock.watermark = Some(clock.watermark.map_or(ts, |w| w.max(ts)));
+    let watermark = clock.watermark.map_or(ts, |w| w.max(ts));
+    clock.watermark = Some(watermark);
+    // Closed at once, not at the end of the batch: whether a metric is late
+    // must not depend on where the host cut the batches.
+    clock.closed = clock.closed.max(watermark.saturating_sub(settings.lateness_ms));
     Ok(())
 }
 
@@ -171,9 +179,9 @@ fn close(settings: &Settings, clock: &mut Clock, now: i64, timer: bool, origin: 
     };
     let idle = now - clock.wall;
     let effective = if timer && idle >= settings.idle_timeout_ms { watermark.saturating_add(idle) } else { watermark };
-    let closed = effective.saturating_sub(settings.lateness_ms);
-    if closed > clock.closed {
-        let end = exchange::windows_until(SLOT, closed);
+    clock.closed = clock.closed.max(effective.saturating_sub(settings.lateness_ms));
+    if clock.emitted.is_none_or(|emitted| clock.closed > emitted) {
+        let end = exchange::windows_until(SLOT, clock.closed);
         for (key, bytes) in exchange::scan(&[SLOT], &end) {
             state::delete(&key);
             let Ok(slot) = serde_json::from_slice::<Slot>(&bytes) else {
@@ -189,11 +197,11 @@ fn close(settings: &Settings, clock: &mut Clock, now: i64, timer: bool, origin: 
             };
             send(settings, &partial, origin, out);
         }
-        clock.closed = closed;
+        clock.emitted = Some(clock.closed);
     }
     // Stage two only needs progress at window boundaries.
     let step = settings.specs.shortest_period();
-    let aligned = clock.closed.div_euclid(step) * step;
+    let aligned = clock.closed.div_euclid(step).saturating_mul(step);
     let due = match clock.announced {
         None => true,
         Some(previous) => aligned > previous,

@@ -5,6 +5,7 @@
 //! names the file, the line and the key of any problem.
 
 mod delivery;
+mod guest_files;
 
 pub use delivery::{Delivery, StateConfig, TransactionConfig};
 use serde::Deserialize;
@@ -470,6 +471,11 @@ pub struct PipelineConfig {
     /// Options handed to the guest's `init`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Options handed to the guest's `init` whose values are the contents of
+    /// files (relative to the configuration file, UTF-8, at most 1 MiB each),
+    /// e.g. the transform's specs. A key may not be in `config` as well.
+    #[serde(default)]
+    pub config_files: BTreeMap<String, PathBuf>,
     /// When a newly deployed module is rolled back on its own.
     #[serde(default)]
     pub rollback: RollbackConfig,
@@ -658,6 +664,7 @@ impl HostConfig {
             if let Some(dir) = pipeline.watch_dir.as_mut().filter(|d| d.is_relative()) {
                 *dir = base.join(&*dir);
             }
+            guest_files::read_into_config(pipeline, base, &shown)?;
         }
         for database in config.databases.values_mut() {
             if let DatabaseConfig::Sqlite { path } = database {

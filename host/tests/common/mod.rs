@@ -5,6 +5,7 @@ pub mod counter;
 pub mod kafka;
 pub mod notify;
 pub mod receiver;
+pub mod transform;
 
 use monasca_wasm::engine::types::{Effect, Message};
 use monasca_wasm::engine::{Engine, EngineSettings};
