@@ -115,6 +115,7 @@ async fn kill_at(run: &Run<'_>, host: &mut Host, at: i64, total: i64) {
     assert!(host.running(), "the host exited on its own:\n{}", host.stderr());
     assert!(run.committed() < total, "the run ended before the kill");
     host.kill();
+    eprintln!("== killed host of {} at {} committed:\n{}", run.name, run.committed(), host.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

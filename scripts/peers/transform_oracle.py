@@ -79,12 +79,14 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
 import traceback
 import types
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE = os.path.splitext(os.path.basename(__file__))[0]
@@ -100,6 +102,7 @@ SLACK_SECONDS = 600  # [pre_hourly_processor] late_metric_slack_time, as written
 TOPICS = {METRICS_TOPIC: [], PRE_HOURLY_TOPIC: []}
 # Counts of the stubbed Kafka reads, to check that the pre-hourly stage really ran.
 KAFKA_READS = {"createRDD": 0}
+STATE = {"spark_started": False}
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,20 +425,6 @@ record_store_df_cache_storage_level = MEMORY_AND_DISK
     return conf
 
 
-def write_log4j(workdir):
-    path = os.path.join(workdir, "log4j2.properties")
-    with open(path, "w") as f:
-        f.write("""rootLogger.level = error
-rootLogger.appenderRef.stderr.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
-""")
-    return path
-
-
 def sort_key_metric(line):
     m = json.loads(line)["metric"]
     return (m["name"], json.dumps(m["dimensions"], sort_keys=True), line)
@@ -461,7 +450,6 @@ def run(args, workdir):
     SimulatedClock.now = now
 
     conf = write_config(workdir)
-    log4j = write_log4j(workdir)
     os.environ["TZ"] = "UTC"
     time.tzset()
     os.environ[CONF_ENV] = conf
@@ -472,6 +460,8 @@ def run(args, workdir):
         [HERE] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
+    # SQLContext.getOrCreate (used throughout the original) warns it is deprecated.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     install_kafka_stub()
     install_config(conf)
     SpecsTables.files = {"pre_transform_specs": args.pre_transform_specs,
@@ -485,6 +475,10 @@ def run(args, workdir):
     from monasca_transform.processor import pre_hourly_processor
     from monasca_transform.processor.pre_hourly_processor import PreHourlyProcessor
 
+    # The clock (see the module docstring): the pre-hourly batch-time filter keeps
+    # lastrecord >= FIRST_HOUR (previous run, seeded below) and firstrecord < LAST_HOUR + 1 h
+    # (datetime.now() truncated), so every hour of the input is processed; the published
+    # metrics' timestamp/creation_time (time.time() in component.insert) is that same "now".
     fake_time, fake_datetime = clock_modules()
     insert_component.time = fake_time
     pre_hourly_processor.datetime = fake_datetime
@@ -521,12 +515,14 @@ def run(args, workdir):
                   .set("spark.sql.shuffle.partitions", "2")
                   .set("spark.default.parallelism", "2")
                   .set("spark.python.daemon.module", MODULE)
-                  .set("spark.driver.extraJavaOptions",
-                       "-Duser.timezone=UTC -Dlog4j2.configurationFile=file:" + log4j)
+                  .set("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
                   .set("spark.executor.extraJavaOptions", "-Duser.timezone=UTC"))
+    STATE["spark_started"] = True
     sc = SparkContext(conf=spark_conf)
     try:
-        sc.setLogLevel("ERROR")
+        # Spark's own ERROR lines (a task failure) would repeat the traces the Python
+        # exceptions carry anyway.
+        sc.setLogLevel("FATAL")
         batch_time = datetime.datetime.fromtimestamp(now)
         # One partition, like a one-partition `metrics` topic: Spark then sums (avg, sum
         # rollups) in input order, so the float results don't depend on a partitioning.
@@ -538,8 +534,12 @@ def run(args, workdir):
         sc.stop()
 
     for message in swallowed:
+        # The message carries the whole Java/Python trace: keep its first line and the
+        # Python exception.
+        text = message.splitlines()
+        cause = [t for t in text if re.match(r"^[A-Za-z_.]*(Error|Exception): ", t)]
         print("transform_oracle: warning: stage 1 (the original) skipped a metric_id: "
-              + message, file=sys.stderr)
+              + " ".join(text[:1] + cause[-1:]), file=sys.stderr)
     if not TOPICS[PRE_HOURLY_TOPIC]:
         raise SystemExit("transform_oracle: stage 1 published no instance usage (no input "
                          "metric matches a pre_transform_spec with its required fields?)")
@@ -585,8 +585,11 @@ def main():
     except BaseException:
         traceback.print_exc()
     if not ok:
-        print("transform_oracle: failed; the original's output and log are in %s" % workdir,
-              file=sys.stderr)
+        if STATE["spark_started"]:
+            print("transform_oracle: failed; the original's output and log are in %s" % workdir,
+                  file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
         sys.exit(1)
     shutil.rmtree(workdir, ignore_errors=True)
     print("transform_oracle: %d input lines -> %d instance usage records -> %d metrics "

@@ -214,9 +214,17 @@ pub fn restore(
     let mut records = 0u64;
     let deadline = started + timeout;
     // An empty partition (the usual first start) needs no reading at all.
-    let (low, high) = consumer
+    // The end is the log's true end: a `read_committed` client is told the
+    // last stable offset instead, which a dead host's open transaction holds
+    // back while records committed after it already belong to the state.
+    let mut probe_config = config.clone();
+    probe_config.set("isolation.level", "read_uncommitted");
+    let probe: BaseConsumer<QuietEnd> =
+        probe_config.create_with_context(QuietEnd).map_err(|e| kafka("cannot create a consumer", e))?;
+    let (low, high) = probe
         .fetch_watermarks(changelog, partition, timeout)
         .map_err(|e| kafka("cannot read the partition's offsets", e))?;
+    drop(probe);
     if high <= low {
         return Ok((store, Restored { records: 0, keys: 0, elapsed: started.elapsed() }));
     }
@@ -230,11 +238,13 @@ pub fn restore(
         }
         match consumer.poll(Duration::from_millis(20)) {
             // The end: the high watermark as read before (a transaction
-            // marker may be the last record: the position passes it), or the
-            // end of what is stable (`read_committed`).
-            None if at_end(&consumer, changelog, partition, high) => break,
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            // marker may be the last record: the position passes it). Not
+            // the end of what is stable: a dead host's open transaction holds
+            // `read_committed` readers back until the broker aborts it
+            // (`transaction.timeout_ms`), and the records committed after it
+            // by the host that followed belong to the state too.
+            None | Some(Err(KafkaError::PartitionEOF(_))) if at_end(&consumer, changelog, partition, high) => break,
+            None | Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => {
                 tracing::warn!(changelog, partition, error = %e, "changelog restore: Kafka error (retrying)")
             }

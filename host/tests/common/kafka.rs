@@ -141,7 +141,7 @@ pub fn spawn_host(config: &Path) -> Host {
     let mut child = Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
         .args(["run", "--summary-every", "0", "--config"])
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("MONASCA_WASM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -3,7 +3,7 @@
 //! the shipped specs), host configurations for the transform pipeline, and
 //! reading its aggregated output.
 
-use super::kafka::{committed_offsets, config_head};
+use super::kafka::config_head;
 use monasca_test_programs::{kafka, unique, TRANSFORM};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
@@ -216,24 +216,42 @@ impl<'a> Run<'a> {
 
     /// Input messages the group has committed (all partitions).
     pub fn committed(&self) -> i64 {
-        committed_offsets(kafka(), &self.name, self.input, self.sources).values().sum()
+        committed(&self.name, self.input, self.sources)
     }
 
-    /// Wait until the group has committed every message of the input and of
-    /// the partials topic, twice in a row 2 s apart.
+    /// Wait until the group has committed every message of the input and
+    /// the partials topic has stopped moving (its committed offset and end
+    /// unchanged over three looks 2 s apart; transaction markers keep the
+    /// committed offset of a transactional topic short of its end).
     pub async fn wait_done(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        let mut stable = 0;
-        while Instant::now() < deadline && stable < 2 {
-            let input_end = high_watermarks(self.input, self.sources);
-            let partials_end = high_watermarks(&self.partials, 1);
-            let done = committed_offsets(kafka(), &self.name, self.input, self.sources).values().sum::<i64>()
-                == input_end
-                && committed_offsets(kafka(), &self.name, &self.partials, 1).values().sum::<i64>() == partials_end;
-            stable = if done { stable + 1 } else { 0 };
+        let (mut stable, mut last) = (0, None);
+        while Instant::now() < deadline && stable < 3 {
+            let input_done =
+                committed(&self.name, self.input, self.sources) == high_watermarks(self.input, self.sources);
+            let partials = (committed(&self.name, &self.partials, 1), high_watermarks(&self.partials, 1));
+            stable = if input_done && partials.0 > 0 && last == Some(partials) { stable + 1 } else { 0 };
+            last = Some(partials);
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        assert!(stable >= 2, "pipeline {} did not finish its input within {limit:?}", self.name);
+        assert!(stable >= 3, "pipeline {} did not finish its input within {limit:?}", self.name);
+    }
+}
+
+/// The sum of `group`'s committed offsets on `topic` (0 while the group's
+/// coordinator is not known yet).
+pub fn committed(group: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", kafka()).set("group.id", group).create().expect("offsets reader");
+    let mut list = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    match consumer.committed_offsets(list, Duration::from_secs(10)) {
+        Ok(committed) => {
+            committed.elements().iter().map(|e| if let rdkafka::Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
+        }
+        Err(_) => 0,
     }
 }
 
