@@ -11,6 +11,7 @@
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
+pub mod agents;
 pub mod influx;
 pub mod proxy;
 pub mod services;

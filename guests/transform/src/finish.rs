@@ -209,7 +209,13 @@ fn extra_name(column: &UsageColumn) -> String {
 
 /// `fetch_quantity_util`: utilised = (100 − idle) × total / 100 per group of
 /// the columns other than `event_type`; total when idle is 0 or missing.
-fn utilisation(spec: &TransformSpec, groups: &[Group], quantity_event: &str, idle_event: &str) -> Vec<Row> {
+fn utilisation(
+    spec: &TransformSpec,
+    groups: &[Group],
+    op: FetchOp,
+    quantity_event: &str,
+    idle_event: &str,
+) -> Vec<Row> {
     let Some(at) = spec.group_by.iter().position(|c| *c == Column::EventType) else {
         return Vec::new();
     };
@@ -221,13 +227,13 @@ fn utilisation(spec: &TransformSpec, groups: &[Group], quantity_event: &str, idl
         .iter()
         .filter(|g| event(g).as_deref() == Some(idle_event))
         .filter(|g| others(g).iter().all(Option::is_some))
-        .map(|g| (others(g), g.agg.quantity(FetchOp::Avg)))
+        .map(|g| (others(g), g.agg.quantity(op)))
         .collect();
     groups
         .iter()
         .filter(|g| event(g).as_deref() == Some(quantity_event))
         .map(|g| {
-            let total = g.agg.quantity(FetchOp::Avg);
+            let total = g.agg.quantity(op);
             let utilised = match idle.get(&others(g)) {
                 Some(&idle) if idle != 0.0 => (100.0 - idle) * total / 100.0,
                 _ => total,
@@ -244,8 +250,8 @@ pub fn rows(spec: &TransformSpec, window_start: i64, groups: &[Group]) -> Vec<Ro
     let period = spec.period.name();
     let mut rows = match &spec.usage {
         Usage::FetchQuantity(op) => groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(*op))).collect(),
-        Usage::FetchQuantityUtil { quantity_event, idle_event } => {
-            utilisation(spec, groups, quantity_event, idle_event)
+        Usage::FetchQuantityUtil { op, quantity_event, idle_event } => {
+            utilisation(spec, groups, *op, quantity_event, idle_event)
         }
         Usage::CalculateRate => {
             let latest: Vec<Row> = groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(FetchOp::Avg))).collect();

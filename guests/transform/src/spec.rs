@@ -162,8 +162,8 @@ pub enum Usage {
     /// `fetch_quantity`: the operation over each group.
     FetchQuantity(FetchOp),
     /// `fetch_quantity_util`: utilised = (100 − idle%) × total / 100 (total
-    /// when idle is 0 or missing), each an average over its group.
-    FetchQuantityUtil { quantity_event: String, idle_event: String },
+    /// when idle is 0 or missing), each the operation over its group.
+    FetchQuantityUtil { op: FetchOp, quantity_event: String, idle_event: String },
     /// `calculate_rate`: (oldest − latest) / oldest × 100, over summed groups.
     CalculateRate,
 }
@@ -361,10 +361,14 @@ fn parse_transform(object: &Value, period_override: Option<Period>) -> Result<Tr
             if usage_name == "fetch_quantity" {
                 Usage::FetchQuantity(op)
             } else {
-                if op != FetchOp::Avg {
-                    return Err(format!("{}: fetch_quantity_util supports only `avg`", at("usage_fetch_operation")));
+                if !matches!(op, FetchOp::Avg | FetchOp::Latest | FetchOp::Oldest) {
+                    return Err(format!(
+                        "{}: fetch_quantity_util supports avg, latest and oldest",
+                        at("usage_fetch_operation")
+                    ));
                 }
                 Usage::FetchQuantityUtil {
+                    op,
                     quantity_event: text(params, "usage_fetch_util_quantity_event_type", &at(""))?.to_string(),
                     idle_event: text(params, "usage_fetch_util_idle_perc_event_type", &at(""))?.to_string(),
                 }
