@@ -7,7 +7,8 @@
 mod common;
 
 use common::kafka::{create_topics_on, spawn_host, terminate, Host};
-use common::transform::{by_series, closer, produce, read_all, Agents, Run, HOUR, START};
+use common::transform::{by_series, produce, read_all, Run};
+use monasca_test_programs::agents::{closer, Agents, HOUR, START};
 use monasca_test_programs::{free_port, kafka, unique, TRANSFORM};
 use serde_json::Value;
 use std::collections::BTreeMap;

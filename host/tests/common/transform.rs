@@ -4,7 +4,6 @@
 //! reading its aggregated output.
 
 use super::kafka::config_head;
-pub use monasca_test_programs::agents::{closer, Agents, HOUR, START};
 use monasca_test_programs::{kafka, unique, TRANSFORM};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
@@ -146,8 +145,11 @@ pub fn high_watermarks(topic: &str, partitions: i32) -> i64 {
         .sum()
 }
 
+/// A record read back: its value and headers.
+pub type Record = (Vec<u8>, Vec<(String, String)>);
+
 /// Every record of `topic` read committed, until none came for 3 s.
-pub async fn read_all(topic: &str) -> Vec<(Vec<u8>, Vec<(String, String)>)> {
+pub async fn read_all(topic: &str) -> Vec<Record> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", kafka())
         .set("group.id", unique("transform-reader"))
@@ -176,7 +178,7 @@ pub async fn read_all(topic: &str) -> Vec<(Vec<u8>, Vec<(String, String)>)> {
 
 /// Aggregated metrics by (name, dimensions, timestamp), `creation_time`
 /// removed (it is the processing time); panics on a repeated key.
-pub fn by_series(records: &[(Vec<u8>, Vec<(String, String)>)]) -> BTreeMap<String, Value> {
+pub fn by_series(records: &[Record]) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for (value, _) in records {
         let mut v: Value = serde_json::from_slice(value).expect("aggregated metric is JSON");
