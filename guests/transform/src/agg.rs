@@ -48,6 +48,43 @@ impl Agg {
         }
     }
 
+    /// The state encoding: eight big-endian 8-byte numbers.
+    pub fn to_bytes(&self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        let words = [
+            self.count,
+            self.sum.to_bits(),
+            self.min.to_bits(),
+            self.max.to_bits(),
+            self.first_ts as u64,
+            self.first.to_bits(),
+            self.last_ts as u64,
+            self.last.to_bits(),
+        ];
+        for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        out
+    }
+
+    /// Read [`Agg::to_bytes`] back (`None` for anything else).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Agg> {
+        if bytes.len() != 64 {
+            return None;
+        }
+        let word = |i: usize| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        Some(Agg {
+            count: word(0),
+            sum: f64::from_bits(word(1)),
+            min: f64::from_bits(word(2)),
+            max: f64::from_bits(word(3)),
+            first_ts: word(4) as i64,
+            first: f64::from_bits(word(5)),
+            last_ts: word(6) as i64,
+            last: f64::from_bits(word(7)),
+        })
+    }
+
     /// The quantity a fetch operation gives.
     pub fn quantity(&self, op: FetchOp) -> f64 {
         match op {
@@ -83,5 +120,7 @@ mod tests {
         assert_eq!(whole.quantity(FetchOp::Latest), 16.0, "ties keep the last seen");
         assert_eq!(whole.quantity(FetchOp::Avg), 31.0 / 5.0);
         assert_eq!((whole.quantity(FetchOp::Min), whole.quantity(FetchOp::Max)), (1.0, 16.0));
+        assert_eq!(Agg::from_bytes(&whole.to_bytes()), Some(whole));
+        assert_eq!(Agg::from_bytes(b"short"), None);
     }
 }

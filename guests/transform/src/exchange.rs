@@ -24,15 +24,6 @@ pub enum Exchange {
     Progress { source: String, closed: i64 },
 }
 
-/// A group of a window as stage one keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Slot {
-    pub window_end: i64,
-    pub metric_id: String,
-    pub group: Vec<Option<String>>,
-    pub agg: Agg,
-}
-
 /// Stage one's clock key.
 pub const CLOCK: &[u8] = b"c";
 /// Stage two's "windows emitted up to" key.
@@ -57,6 +48,25 @@ fn push_text(key: &mut Vec<u8>, text: &str) {
     key.extend_from_slice(text.as_bytes());
 }
 
+/// Start a group key: `prefix`, window end, metric id (the group values follow).
+pub fn start_key(key: &mut Vec<u8>, prefix: u8, window_end: i64, metric_id: &str) {
+    key.clear();
+    key.push(prefix);
+    key.extend_from_slice(&time_bytes(window_end));
+    push_text(key, metric_id);
+}
+
+/// Append one group value (`None`: Spark's null).
+pub fn push_value(key: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        None => key.push(0),
+        Some(v) => {
+            key.push(1);
+            push_text(key, v);
+        }
+    }
+}
+
 /// `prefix`, window end, metric id, group values (and a source).
 pub fn group_key(
     prefix: u8,
@@ -66,17 +76,9 @@ pub fn group_key(
     source: Option<&str>,
 ) -> Vec<u8> {
     let mut key = Vec::with_capacity(64);
-    key.push(prefix);
-    key.extend_from_slice(&time_bytes(window_end));
-    push_text(&mut key, metric_id);
+    start_key(&mut key, prefix, window_end, metric_id);
     for value in group {
-        match value {
-            None => key.push(0),
-            Some(v) => {
-                key.push(1);
-                push_text(&mut key, v);
-            }
-        }
+        push_value(&mut key, value.as_deref());
     }
     if let Some(source) = source {
         key.push(2);
@@ -84,6 +86,55 @@ pub fn group_key(
     }
     key
 }
+
+/// A stage-one group key read back: window end, metric id, group values.
+pub fn parse_group_key(key: &[u8]) -> Option<(i64, String, Vec<Option<String>>)> {
+    fn text(rest: &mut &[u8]) -> Option<String> {
+        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let value = std::str::from_utf8(rest.get(4..4 + len)?).ok()?.to_string();
+        *rest = &rest[4 + len..];
+        Some(value)
+    }
+    let mut rest = key.get(1..)?;
+    let window_end = (u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) ^ (1 << 63)) as i64;
+    rest = &rest[8..];
+    let metric_id = text(&mut rest)?;
+    let mut group = Vec::new();
+    while let Some((&tag, tail)) = rest.split_first() {
+        rest = tail;
+        match tag {
+            0 => group.push(None),
+            1 => group.push(Some(text(&mut rest)?)),
+            _ => return None,
+        }
+    }
+    Some((window_end, metric_id, group))
+}
+
+/// A fast hasher for the batch's group keys (FxHash's multiply-rotate; the
+/// keys come from this guest's own encoding, and a collision costs only time).
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by group keys.
+pub type KeyMap<V> = std::collections::HashMap<Vec<u8>, V, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// The first key after every key of windows ending at or before `end`.
 pub fn windows_until(prefix: u8, end: i64) -> Vec<u8> {
@@ -129,6 +180,10 @@ mod tests {
         let c = group_key(SLOT, 10, "m", &[Some("a".into())], None);
         assert!(a < b && b < c);
         assert!(c < windows_until(SLOT, 10) && windows_until(SLOT, 9) < b);
+        let group = vec![None, Some("h\u{e9}".to_string()), Some(String::new())];
+        assert_eq!(parse_group_key(&group_key(SLOT, -7, "m-1", &group, None)), Some((-7, "m-1".into(), group)));
+        let group = vec![None, Some("h\u{e9}".to_string()), Some(String::new())];
+        assert_eq!(parse_group_key(&group_key(SLOT, -7, "m-1", &group, None)), Some((-7, "m-1".into(), group)));
         let progress = Exchange::Progress { source: "metrics/0".into(), closed: 7 };
         let text = serde_json::to_string(&progress).unwrap();
         assert_eq!(text, r#"{"kind":"progress","source":"metrics/0","closed":7}"#);

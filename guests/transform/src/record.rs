@@ -177,6 +177,16 @@ impl<'a> Metric<'a> {
         })
     }
 
+    /// Append a column's value to a group key (no copy for the columns
+    /// every shipped spec groups by).
+    pub fn push_column(&self, key: &mut Vec<u8>, column: &Column, spec: &PreTransformSpec, metric_id: &str) {
+        match column {
+            Column::EventType => crate::exchange::push_value(key, Some(&spec.event_type)),
+            Column::MetricId | Column::MetricGroup => crate::exchange::push_value(key, Some(metric_id)),
+            other => crate::exchange::push_value(key, self.column(other, spec, metric_id).as_deref()),
+        }
+    }
+
     /// Whether the record passes every filter of a transform spec.
     pub fn passes(&self, filters: &[Filter], spec: &PreTransformSpec, metric_id: &str) -> bool {
         filters.iter().all(|f| match self.column(&f.column, spec, metric_id) {

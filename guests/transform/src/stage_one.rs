@@ -10,12 +10,11 @@
 //! clock once it has been idle for `idle-timeout-ms` (on timer calls).
 
 use crate::agg::Agg;
-use crate::exchange::{self, Exchange, Slot, CLOCK, EXCHANGE_KEY, MAX_KEY, SLOT};
+use crate::exchange::{self, Exchange, KeyMap, CLOCK, EXCHANGE_KEY, MAX_KEY, SLOT};
 use crate::record::Metric;
 use crate::settings::{LatePolicy, Settings};
 use monasca_guest_sdk::{log, state, Effect, Effects, Message, Origin, OutputRecord};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// A source partition's clock, kept in its state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,9 +64,10 @@ pub fn process(settings: &Settings, source: &str, batch: &[Message], now: i64, o
         late: 0,
         incomplete: 0,
     });
-    let mut slots: HashMap<Vec<u8>, Slot> = HashMap::new();
+    let mut slots: KeyMap<Agg> = KeyMap::default();
+    let mut key = Vec::with_capacity(128);
     for message in batch {
-        if let Err(reason) = reduce(settings, &mut clock, message, now, &mut slots) {
+        if let Err(reason) = reduce(settings, &mut clock, message, now, &mut slots, &mut key) {
             match reason {
                 Refusal::Reject(reason) => out.reject(message, reason),
                 Refusal::Late(reason) => match settings.late {
@@ -77,10 +77,8 @@ pub fn process(settings: &Settings, source: &str, batch: &[Message], now: i64, o
             }
         }
     }
-    for (key, slot) in &slots {
-        if let Ok(bytes) = serde_json::to_vec(slot) {
-            state::put(key, &bytes);
-        }
+    for (key, agg) in &slots {
+        state::put(key, &agg.to_bytes());
     }
     let origin = match batch.last() {
         Some(message) => {
@@ -104,7 +102,8 @@ fn reduce(
     clock: &mut Clock,
     message: &Message,
     now: i64,
-    slots: &mut HashMap<Vec<u8>, Slot>,
+    slots: &mut KeyMap<Agg>,
+    key: &mut Vec<u8>,
 ) -> Result<(), Refusal> {
     let metric = Metric::parse(&message.value).map_err(Refusal::Reject)?;
     let Some(pre) = settings.specs.by_event_type.get(metric.name.as_ref()) else {
@@ -137,9 +136,10 @@ fn reduce(
             continue;
         }
         let window_end = spec.period.window_start(ts) + spec.period.millis();
-        let group: Vec<Option<String>> =
-            spec.group_by.iter().map(|c| metric.column(c, pre, &spec.metric_id).map(|v| v.into_owned())).collect();
-        let key = exchange::group_key(SLOT, window_end, &spec.metric_id, &group, None);
+        exchange::start_key(key, SLOT, window_end, &spec.metric_id);
+        for column in &spec.group_by {
+            metric.push_column(key, column, pre, &spec.metric_id);
+        }
         if key.len() > MAX_KEY {
             return Err(Refusal::Reject(format!(
                 "the group values of transform spec `{}` are {} bytes long, over {MAX_KEY}",
@@ -147,19 +147,17 @@ fn reduce(
                 key.len()
             )));
         }
-        match slots.get_mut(&key) {
-            Some(slot) => slot.agg.add(ts, metric.value),
+        match slots.get_mut(key.as_slice()) {
+            Some(agg) => agg.add(ts, metric.value),
             None => {
-                let slot = match state::get(&key).and_then(|b| serde_json::from_slice::<Slot>(&b).ok()) {
-                    Some(mut slot) => {
-                        slot.agg.add(ts, metric.value);
-                        slot
+                let agg = match state::get(key).as_deref().and_then(Agg::from_bytes) {
+                    Some(mut agg) => {
+                        agg.add(ts, metric.value);
+                        agg
                     }
-                    None => {
-                        Slot { window_end, metric_id: spec.metric_id.clone(), group, agg: Agg::new(ts, metric.value) }
-                    }
+                    None => Agg::new(ts, metric.value),
                 };
-                slots.insert(key, slot);
+                slots.insert(key.clone(), agg);
             }
         }
     }
@@ -184,17 +182,13 @@ fn close(settings: &Settings, clock: &mut Clock, now: i64, timer: bool, origin: 
         let end = exchange::windows_until(SLOT, clock.closed);
         for (key, bytes) in exchange::scan(&[SLOT], &end) {
             state::delete(&key);
-            let Ok(slot) = serde_json::from_slice::<Slot>(&bytes) else {
+            let (Some((window_end, metric_id, group)), Some(agg)) =
+                (exchange::parse_group_key(&key), Agg::from_bytes(&bytes))
+            else {
                 log::error("a stored group of the transform could not be read back; it is dropped");
                 continue;
             };
-            let partial = Exchange::Partial {
-                source: clock.source.clone(),
-                window_end: slot.window_end,
-                metric_id: slot.metric_id,
-                group: slot.group,
-                agg: slot.agg,
-            };
+            let partial = Exchange::Partial { source: clock.source.clone(), window_end, metric_id, group, agg };
             send(settings, &partial, origin, out);
         }
         clock.emitted = Some(clock.closed);

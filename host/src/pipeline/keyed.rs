@@ -1,17 +1,13 @@
 //! A partition worker's part in a keyed guest's state and in the pipeline's
-//! transactions: restoring the partition's store before its first batch,
-//! writing a batch's changed keys to the changelog inside the open
-//! transaction, and the timer calls that let an idle partition's guest close
+//! transactions: restoring the partition's store before its first batch
+//! (a batch's changed keys are staged with its position in the open
+//! transaction, see `transaction`), and the timer calls that let an idle partition's guest close
 //! its windows.
 
-use super::transaction::Transactions;
 use super::Shared;
 use crate::engine::types::Effect;
-use crate::state::changelog::{self, record_key};
-use crate::state::store::Change;
+use crate::state::changelog;
 use crate::state::{PartitionStore, StateLimits};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::FutureRecord;
 use rdkafka::ClientConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -107,40 +103,6 @@ async fn restore(shared: &Shared, keyed: &KeyedState, topic: &str, partition: i3
     tracing::info!(pipeline = %shared.name, %topic, partition, keys = read.keys, records = read.records,
         ms = read.elapsed.as_millis() as u64, "partition state restored from the changelog");
     Ok(store)
-}
-
-/// Put a batch's changed keys into the open transaction (call with the gate
-/// held). Their acknowledgements come with the commit, which fails if any
-/// record failed.
-pub async fn write_changes(
-    transactions: &Transactions,
-    changelog: &str,
-    topic: &str,
-    partition: i32,
-    changes: Vec<Change>,
-) -> Result<(), KafkaError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    transactions.touched();
-    for (key, value) in changes {
-        let key = record_key(topic, partition, &key);
-        let mut record = FutureRecord::<[u8], [u8]>::to(changelog).partition(partition).key(&key);
-        if let Some(value) = &value {
-            record = record.payload(value.as_slice());
-        }
-        loop {
-            match transactions.producer().send_result(record) {
-                Ok(_delivery) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    record = returned;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((error, _)) => return Err(error),
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Keep a timer call's `produce` effects; anything else names no message of

@@ -201,7 +201,8 @@ impl Pipeline {
             });
             let (config, timeout) =
                 (transaction::transactional_config(&parts.producer_config, t), Duration::from_millis(t.timeout_ms));
-            let started = tokio::task::spawn_blocking(move || Transactions::start(config, &id, timeout))
+            let changelog = keyed.as_ref().map(|k| k.changelog.clone());
+            let started = tokio::task::spawn_blocking(move || Transactions::start(config, &id, timeout, changelog))
                 .await
                 .map_err(|e| failed(e.to_string()))?
                 .map_err(|e| failed(e.to_string()))?;

@@ -11,6 +11,13 @@
 //! neither. Every commit sends the positions of every partition the pipeline
 //! holds with the group's metadata: a host whose partitions moved (a zombie)
 //! is refused by the group coordinator and never commits.
+//!
+//! A keyed guest's changed keys are staged with the position
+//! ([`Transactions::stage_changes`]) and written to the changelog when the
+//! transaction commits, each key once with its last value however many
+//! batches changed it: a windowed aggregation touches the same keys in batch
+//! after batch, and the changelog then grows by the keys of a commit
+//! interval rather than by those of every batch.
 
 use super::{PipelineConsumer, Shared};
 use rdkafka::consumer::Consumer;
@@ -50,6 +57,9 @@ struct Open {
     positions: HashMap<(String, i32), i64>,
     /// The transaction holds records or new positions.
     dirty: bool,
+    /// Changelog records to write at the commit: record key → (changelog
+    /// partition, value; `None` a tombstone).
+    changes: HashMap<Vec<u8>, (i32, Option<Vec<u8>>)>,
 }
 
 /// One pipeline's transactions.
@@ -63,13 +73,20 @@ pub struct Transactions {
     /// Set when a worker could not finish putting a batch in: the open
     /// transaction must never be committed.
     poisoned: std::sync::atomic::AtomicBool,
+    /// The changelog topic staged changes go to (keyed guests).
+    changelog: Option<String>,
 }
 
 impl Transactions {
     /// A transactional producer with `id`, its transactions initialised
     /// (fencing an earlier producer of the same id) and the first begun.
     /// Blocking.
-    pub fn start(mut config: ClientConfig, id: &str, timeout: Duration) -> Result<Self, TransactionError> {
+    pub fn start(
+        mut config: ClientConfig,
+        id: &str,
+        timeout: Duration,
+        changelog: Option<String>,
+    ) -> Result<Self, TransactionError> {
         let start = |error| TransactionError::Start { id: id.to_string(), error };
         config.set("transactional.id", id);
         let producer: FutureProducer = config.create().map_err(start)?;
@@ -83,6 +100,7 @@ impl Transactions {
             timeout,
             commits: Default::default(),
             poisoned: Default::default(),
+            changelog,
         })
     }
 
@@ -124,6 +142,54 @@ impl Transactions {
     /// (call with the gate held, before giving it up).
     pub fn poison(&self) {
         self.poisoned.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Stage a batch's changed state keys of `topic`/`partition` for the
+    /// changelog (call with the gate held, before [`Self::advance`]): they
+    /// are written when the transaction commits, a key changed again before
+    /// then only with its last value.
+    pub fn stage_changes(&self, topic: &str, partition: i32, changes: Vec<crate::state::store::Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut open = self.open();
+        open.dirty = true;
+        for (key, value) in changes {
+            open.changes.insert(crate::state::changelog::record_key(topic, partition, &key), (partition, value));
+        }
+    }
+
+    /// Changelog records staged and not yet written (the open transaction's).
+    pub fn staged(&self) -> usize {
+        self.open().changes.len()
+    }
+
+    /// Write the staged changelog records into the open transaction
+    /// (blocking; the gate is held alone).
+    fn write_staged(&self, open: &mut Open) -> Result<(), KafkaError> {
+        use rdkafka::error::RDKafkaErrorCode;
+        use rdkafka::producer::FutureRecord;
+        let Some(changelog) = &self.changelog else {
+            open.changes.clear();
+            return Ok(());
+        };
+        for (key, (partition, value)) in open.changes.drain() {
+            let mut record = FutureRecord::<[u8], [u8]>::to(changelog).partition(partition).key(&key);
+            if let Some(value) = &value {
+                record = record.payload(value.as_slice());
+            }
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(_delivery) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                        record = returned;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err((error, _)) => return Err(error),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The open transaction holds records (call with the gate held).
@@ -173,6 +239,7 @@ impl Transactions {
     fn commit_held(&self, consumer: &PipelineConsumer) -> Result<(), TransactionError> {
         let mut open = self.open();
         if self.poisoned.load(std::sync::atomic::Ordering::Acquire) {
+            open.changes.clear();
             drop(open);
             let _ = self.producer.abort_transaction(self.timeout);
             return Err(TransactionError::Aborted(KafkaError::Canceled));
@@ -181,12 +248,14 @@ impl Transactions {
             return Ok(());
         }
         if consumer.assignment_lost() {
+            open.changes.clear();
             drop(open);
             let _ = self.producer.abort_transaction(self.timeout);
             return Err(TransactionError::Fenced);
         }
         let started = std::time::Instant::now();
         let result = (|| {
+            self.write_staged(&mut open)?;
             if !open.positions.is_empty() {
                 let mut offsets = TopicPartitionList::new();
                 for ((topic, partition), next) in &open.positions {
@@ -214,6 +283,7 @@ impl Transactions {
                 self.producer.begin_transaction().map_err(TransactionError::Aborted)
             }
             Err(error) => {
+                open.changes.clear();
                 drop(open);
                 if let Err(e) = self.producer.abort_transaction(self.timeout) {
                     tracing::warn!(transactional_id = %self.id, error = %e, "could not abort the failed transaction");

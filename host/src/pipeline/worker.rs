@@ -268,16 +268,9 @@ async fn dispatch(
                 transactions.touched();
             }
             let sent = shared.executor.send(module, &batch, effects, poison).await.map_err(|e| e.to_string());
-            let written = match (&sent, &shared.keyed) {
-                (Ok(_), Some(keyed)) => {
-                    keyed::write_changes(transactions, &keyed.changelog, topic, partition, std::mem::take(&mut changes))
-                        .await
-                        .map_err(|e| format!("changelog: {e}"))
-                }
-                _ => Ok(()),
-            };
-            match sent.and_then(|pending| written.map(|()| pending)) {
+            match sent {
                 Ok(pending) => {
+                    transactions.stage_changes(topic, partition, std::mem::take(&mut changes));
                     if let Some(last) = last_offset {
                         transactions.advance(topic, partition, last + 1);
                     }
@@ -426,15 +419,7 @@ async fn settled(
                 (Some(_), Delivery::ExactlyOnce) => {}
                 (Some(transactions), Delivery::AtLeastOnce) => {
                     let _gate = transactions.enter().await;
-                    if let Some(keyed) = &shared.keyed {
-                        let written =
-                            keyed::write_changes(transactions, &keyed.changelog, topic, partition, done.changes).await;
-                        if let Err(e) = written {
-                            transactions.poison();
-                            shared.fail(format!("partition {topic}/{partition}: changelog: {e}"));
-                            return false;
-                        }
-                    }
+                    transactions.stage_changes(topic, partition, done.changes);
                     if let Some(last) = done.last_offset {
                         transactions.advance(topic, partition, last + 1);
                     }
