@@ -48,12 +48,24 @@ fn push_text(key: &mut Vec<u8>, text: &str) {
     key.extend_from_slice(text.as_bytes());
 }
 
+/// A spec's metric id in keys: 32 bits of FNV-1a (short keys compare fast
+/// in the host's sorted store; `Specs::parse` refuses two ids that collide).
+pub fn id_hash(metric_id: &str) -> u32 {
+    metric_id.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
 /// Start a group key: `prefix`, window end, metric id (the group values follow).
 pub fn start_key(key: &mut Vec<u8>, prefix: u8, window_end: i64, metric_id: &str) {
     key.clear();
     key.push(prefix);
     key.extend_from_slice(&time_bytes(window_end));
-    push_text(key, metric_id);
+    key.extend_from_slice(&id_hash(metric_id).to_be_bytes());
+}
+
+/// A group value that is the spec's own metric id (`metric_id` and
+/// `metric_group` columns): one byte instead of the text.
+pub fn push_own_id(key: &mut Vec<u8>) {
+    key.push(3);
 }
 
 /// Append one group value (`None`: Spark's null).
@@ -87,8 +99,12 @@ pub fn group_key(
     key
 }
 
-/// A stage-one group key read back: window end, metric id, group values.
-pub fn parse_group_key(key: &[u8]) -> Option<(i64, String, Vec<Option<String>>)> {
+/// A stage-one group key read back: window end, metric id (found by its
+/// hash among `metric_ids`), group values.
+pub fn parse_group_key<'a>(
+    key: &[u8],
+    metric_ids: impl IntoIterator<Item = &'a str>,
+) -> Option<(i64, String, Vec<Option<String>>)> {
     fn text(rest: &mut &[u8]) -> Option<String> {
         let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
         let value = std::str::from_utf8(rest.get(4..4 + len)?).ok()?.to_string();
@@ -97,14 +113,16 @@ pub fn parse_group_key(key: &[u8]) -> Option<(i64, String, Vec<Option<String>>)>
     }
     let mut rest = key.get(1..)?;
     let window_end = (u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) ^ (1 << 63)) as i64;
-    rest = &rest[8..];
-    let metric_id = text(&mut rest)?;
+    let hash = u32::from_be_bytes(rest.get(8..12)?.try_into().ok()?);
+    let metric_id = metric_ids.into_iter().find(|id| id_hash(id) == hash)?.to_string();
+    rest = &rest[12..];
     let mut group = Vec::new();
     while let Some((&tag, tail)) = rest.split_first() {
         rest = tail;
         match tag {
             0 => group.push(None),
             1 => group.push(Some(text(&mut rest)?)),
+            3 => group.push(Some(metric_id.clone())),
             _ => return None,
         }
     }
@@ -181,9 +199,21 @@ mod tests {
         assert!(a < b && b < c);
         assert!(c < windows_until(SLOT, 10) && windows_until(SLOT, 9) < b);
         let group = vec![None, Some("h\u{e9}".to_string()), Some(String::new())];
-        assert_eq!(parse_group_key(&group_key(SLOT, -7, "m-1", &group, None)), Some((-7, "m-1".into(), group)));
+        let key = group_key(SLOT, -7, "m-1", &group, None);
+        assert_eq!(parse_group_key(&key, ["m-0", "m-1"]), Some((-7, "m-1".into(), group)));
+        assert_eq!(parse_group_key(&key, ["m-0"]), None, "a spec no longer configured");
+        let mut own = Vec::new();
+        start_key(&mut own, SLOT, 5, "m-1");
+        push_own_id(&mut own);
+        assert_eq!(parse_group_key(&own, ["m-1"]), Some((5, "m-1".into(), vec![Some("m-1".into())])));
         let group = vec![None, Some("h\u{e9}".to_string()), Some(String::new())];
-        assert_eq!(parse_group_key(&group_key(SLOT, -7, "m-1", &group, None)), Some((-7, "m-1".into(), group)));
+        let key = group_key(SLOT, -7, "m-1", &group, None);
+        assert_eq!(parse_group_key(&key, ["m-0", "m-1"]), Some((-7, "m-1".into(), group)));
+        assert_eq!(parse_group_key(&key, ["m-0"]), None, "a spec no longer configured");
+        let mut own = Vec::new();
+        start_key(&mut own, SLOT, 5, "m-1");
+        push_own_id(&mut own);
+        assert_eq!(parse_group_key(&own, ["m-1"]), Some((5, "m-1".into(), vec![Some("m-1".into())])));
         let progress = Exchange::Progress { source: "metrics/0".into(), closed: 7 };
         let text = serde_json::to_string(&progress).unwrap();
         assert_eq!(text, r#"{"kind":"progress","source":"metrics/0","closed":7}"#);

@@ -182,7 +182,7 @@ impl<'a> Metric<'a> {
     pub fn push_column(&self, key: &mut Vec<u8>, column: &Column, spec: &PreTransformSpec, metric_id: &str) {
         match column {
             Column::EventType => crate::exchange::push_value(key, Some(&spec.event_type)),
-            Column::MetricId | Column::MetricGroup => crate::exchange::push_value(key, Some(metric_id)),
+            Column::MetricId | Column::MetricGroup => crate::exchange::push_own_id(key),
             other => crate::exchange::push_value(key, self.column(other, spec, metric_id).as_deref()),
         }
     }

@@ -505,6 +505,15 @@ impl Specs {
             if transforms.iter().any(|t: &TransformSpec| t.metric_id == spec.metric_id) {
                 return Err(format!("transform spec `{}`: metric_id given twice", spec.metric_id));
             }
+            let hash = crate::exchange::id_hash(&spec.metric_id);
+            if let Some(other) =
+                transforms.iter().find(|t: &&TransformSpec| crate::exchange::id_hash(&t.metric_id) == hash)
+            {
+                return Err(format!(
+                    "transform spec `{}`: its metric_id hashes like `{}`'s; rename one",
+                    spec.metric_id, other.metric_id
+                ));
+            }
             transforms.push(spec);
         }
         let mut by_event_type = HashMap::new();
@@ -519,6 +528,11 @@ impl Specs {
             return Err("pre_transform_specs: no spec".into());
         }
         Ok(Specs { transforms, by_event_type })
+    }
+
+    /// Every transform spec's metric id.
+    pub fn metric_ids(&self) -> impl Iterator<Item = &str> {
+        self.transforms.iter().map(|t| t.metric_id.as_str())
     }
 
     /// The shortest window of any spec (markers are sent per such window).

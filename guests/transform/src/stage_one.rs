@@ -183,9 +183,9 @@ fn close(settings: &Settings, clock: &mut Clock, now: i64, timer: bool, origin: 
         for (key, bytes) in exchange::scan(&[SLOT], &end) {
             state::delete(&key);
             let (Some((window_end, metric_id, group)), Some(agg)) =
-                (exchange::parse_group_key(&key), Agg::from_bytes(&bytes))
+                (exchange::parse_group_key(&key, settings.specs.metric_ids()), Agg::from_bytes(&bytes))
             else {
-                log::error("a stored group of the transform could not be read back; it is dropped");
+                log::warn("a stored group of a spec this configuration lacks (or unreadable) is dropped");
                 continue;
             };
             let partial = Exchange::Partial { source: clock.source.clone(), window_end, metric_id, group, agg };
