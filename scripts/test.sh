@@ -6,7 +6,10 @@
 # real MariaDB and a real PostgreSQL holding the notification database `mon`
 # (scripts/mariadb.sh, scripts/postgres.sh: install Debian's mariadb-server /
 # postgresql packages when missing), then runs every test. Tests start their
-# own SMTP servers (scripts/smtp.sh). Extra arguments go to `cargo test`.
+# own SMTP servers (scripts/smtp.sh); the transform's differential test runs
+# monasca-transform 2.0.0 on a local Spark (scripts/peers/transform_oracle.sh:
+# Python 3 and Java 17, a venv from PyPI made on first use). Extra arguments
+# go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stops=()

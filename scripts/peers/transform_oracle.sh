@@ -18,8 +18,9 @@
 # late_metric_slack_time (600 s) after the top of the input's last hour.
 # --pre-hourly-output F also writes the instance-usage records (the
 # metrics_pre_hourly topic). The specs default to the repo's copies of the
-# shipped specs, tests/fixtures/transform/{pre_transform_specs,transform_specs}.json
-# (one spec JSON a line, as in the MySQL tables). How the I/O is replaced:
+# shipped specs, guests/transform/specs/{pre,}transform_specs.json, which
+# the transform guest embeds too (one spec JSON a line, as in the MySQL
+# tables). How the I/O is replaced:
 # see scripts/peers/transform_oracle.py.
 #
 # Needs python3 with the venv module (the pins below were resolved on 3.11) and
@@ -134,8 +135,8 @@ make_venv() {
 input=$1
 output=$2
 shift 2
-pre_transform_specs=$root/tests/fixtures/transform/pre_transform_specs.json
-transform_specs=$root/tests/fixtures/transform/transform_specs.json
+pre_transform_specs=$root/guests/transform/specs/pre_transform_specs.json
+transform_specs=$root/guests/transform/specs/transform_specs.json
 pre_hourly_output=""
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -55,9 +55,47 @@ pub fn metric(settings: &Settings, spec: &TransformSpec, row: &Row, timestamp_ms
     })
 }
 
-/// JSON text as Python's `json.dumps` writes it.
+/// JSON text as the original sends it: Python's
+/// `json.dumps(metric, separators=(',', ':'))` (ASCII, Python's float text).
 pub fn to_json(value: &Value) -> String {
-    pyjson::dumps_ascii(value)
+    let mut out = String::with_capacity(256);
+    write_compact(&mut out, value);
+    out
+}
+
+fn write_compact(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => pyjson::write_integer(out, i),
+            (None, Some(f)) => pyjson::write_float_repr(out, f),
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::String(text) => pyjson::write_string_ascii(out, text),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_compact(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                pyjson::write_string_ascii(out, key);
+                out.push(':');
+                write_compact(out, item);
+            }
+            out.push('}');
+        }
+    }
 }
 
 /// The row as the original's stage one sends it to `metrics_pre_hourly`.
@@ -142,6 +180,12 @@ mod tests {
         assert_eq!(utc_string(1_733_011_199_999), "2024-11-30 23:59:59");
         assert_eq!(utc_string(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(utc_string(-1), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn json_is_written_as_the_original_sends_it() {
+        let v = json!({"metric": {"name": "a_agg", "value": 40.0, "n": [1, 1e20, "é"]}, "creation_time": 5});
+        assert_eq!(to_json(&v), r#"{"metric":{"name":"a_agg","value":40.0,"n":[1,1e+20,"\u00e9"]},"creation_time":5}"#);
     }
 
     #[test]
