@@ -174,3 +174,66 @@ fn bad_messages_are_rejected_with_reasons() {
         .unwrap()
         .contains("transform spec `x`"));
 }
+
+/// Run one hour of `metrics` on partition 0 of a one-source guest and close
+/// it; the stage-two effects.
+fn one_hour(extra: &[(&str, &str)], metrics: Vec<Vec<u8>>) -> Vec<Effect> {
+    let mut config = vec![("sources", "1")];
+    config.extend_from_slice(extra);
+    let mut h = Harness::<Transform>::new(&config).unwrap();
+    h.at_time(T0 + 10 * HOUR);
+    let mut exchange = produced(&h.run(batch("metrics", 0, metrics)).unwrap(), Some(PARTIALS));
+    let close = h.run(batch("metrics", 0, vec![metric("mem.total_mb", "z", T0 + HOUR + 600_001, 1.0)])).unwrap();
+    exchange.extend(produced(&close, Some(PARTIALS)));
+    h.run(batch(PARTIALS, 9, exchange)).unwrap()
+}
+
+#[test]
+fn options_change_stamps_late_handling_and_extra_outputs() {
+    // The original's processing-time stamp, and its metrics_pre_hourly records.
+    let out = one_hour(
+        &[("timestamp", "processing-time"), ("pre-hourly-topic", "metrics_pre_hourly")],
+        vec![metric("mem.total_mb", "a", T0 + 1000, 10.0)],
+    );
+    let aggregate: Value = serde_json::from_slice(&produced(&out, None)[0]).unwrap();
+    assert_eq!(aggregate["metric"]["timestamp"], T0 + 10 * HOUR);
+    assert_eq!(aggregate["creation_time"], (T0 + 10 * HOUR) / 1000);
+    let usage = produced(&out, Some("metrics_pre_hourly"));
+    assert_eq!(usage.len(), 1);
+    let usage: Value = serde_json::from_slice(&usage[0]).unwrap();
+    assert_eq!(usage["processing_meta"]["metric_id"], "mem_total_all");
+    assert_eq!(usage["aggregated_metric_name"], "mem.total_mb_agg");
+    assert_eq!(usage["quantity"], 10.0);
+
+    // Late metrics counted instead of dead-lettered.
+    let mut h = Harness::<Transform>::new(&[("sources", "1"), ("late-metrics", "count")]).unwrap();
+    h.at_time(T0 + 10 * HOUR);
+    h.run(batch("metrics", 0, vec![metric("mem.total_mb", "a", T0 + HOUR + 600_001, 1.0)])).unwrap();
+    let effects = h.run(batch("metrics", 0, vec![metric("mem.total_mb", "a", T0, 1.0)])).unwrap();
+    assert!(rejected(&effects).is_empty());
+    let clock: Value = serde_json::from_slice(&monasca_guest_sdk::state::get(b"c").unwrap()).unwrap();
+    assert_eq!(clock["late"], 1);
+}
+
+#[test]
+fn an_aggregate_that_fails_validation_is_dead_lettered_with_the_reason() {
+    // A spec whose dimension takes the host, and a host monasca-common refuses.
+    let pre = r#"{"event_type":"mem.total_mb","metric_id_list":["m"],"required_raw_fields_list":[]}"#;
+    let spec = r#"{"metric_id":"m","aggregation_params_map":{"aggregation_pipeline":{"usage":"fetch_quantity","setters":["rollup_quantity"]},"aggregated_metric_name":"mem_agg","aggregation_period":"hourly","aggregation_group_by_list":["host"],"usage_fetch_operation":"max","setter_rollup_group_by_list":["host"],"setter_rollup_operation":"sum","dimension_list":["host"],"pre_hourly_operation":"max","pre_hourly_group_by_list":["default"]}}"#;
+    let out = one_hour(
+        &[("pre-transform-specs", pre), ("transform-specs", spec), ("dead-letter-topic", "dlq")],
+        vec![metric("mem.total_mb", "a,b", T0 + 1000, 10.0), metric("mem.total_mb", "ok", T0 + 2000, 5.0)],
+    );
+    assert_eq!(produced(&out, None).len(), 1, "the valid host's aggregate");
+    let dead: Vec<&monasca_guest_sdk::OutputRecord> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Produce(r) if r.topic.as_deref() == Some("dlq") => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].headers.iter().find(|h| h.key == "dlq.reason").map(|h| String::from_utf8_lossy(&h.value));
+    let reason = reason.unwrap_or_default();
+    assert!(reason.contains("spec `m`") && reason.contains("a,b"), "{reason}");
+}
