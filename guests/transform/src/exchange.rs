@@ -28,6 +28,8 @@ pub enum Exchange {
 pub const CLOCK: &[u8] = b"c";
 /// Stage two's "windows emitted up to" key.
 pub const EMITTED: &[u8] = b"f";
+/// Stage two's "windows due up to" key (every source is past them).
+pub const TARGET: &[u8] = b"t";
 /// Prefix of stage one's groups.
 pub const SLOT: u8 = b'w';
 /// Prefix of stage two's partials.
@@ -159,6 +161,18 @@ pub fn windows_until(prefix: u8, end: i64) -> Vec<u8> {
     let mut key = vec![prefix];
     key.extend_from_slice(&time_bytes(end.saturating_add(1)));
     key
+}
+
+/// The first key after every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
 }
 
 /// A source's progress key.

@@ -147,32 +147,61 @@ fn usage_row(spec: &TransformSpec, group: &Group, quantity: f64) -> Row {
     row
 }
 
-fn combine(op: RollupOp, values: impl Iterator<Item = f64>) -> f64 {
-    let (mut n, mut sum, mut min, mut max) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
-    for v in values {
-        n += 1;
-        sum += v;
-        min = min.min(v);
-        max = max.max(v);
+/// A rollup bucket's running figures.
+struct Acc {
+    n: usize,
+    sum: f64,
+    min: f64,
+    max: f64,
+    first_ts: i64,
+    last_ts: i64,
+    record_count: f64,
+}
+
+impl Acc {
+    fn new() -> Acc {
+        Acc {
+            n: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            first_ts: i64::MAX,
+            last_ts: i64::MIN,
+            record_count: 0.0,
+        }
     }
-    match op {
-        RollupOp::Sum => sum,
-        RollupOp::Avg => sum / n as f64,
-        RollupOp::Min => min,
-        RollupOp::Max => max,
+
+    fn add(&mut self, row: &Row) {
+        self.n += 1;
+        self.sum += row.quantity;
+        self.min = self.min.min(row.quantity);
+        self.max = self.max.max(row.quantity);
+        self.first_ts = self.first_ts.min(row.first_ts);
+        self.last_ts = self.last_ts.max(row.last_ts);
+        self.record_count += row.record_count;
+    }
+
+    fn quantity(&self, op: RollupOp) -> f64 {
+        match op {
+            RollupOp::Sum => self.sum,
+            RollupOp::Avg => self.sum / self.n as f64,
+            RollupOp::Min => self.min,
+            RollupOp::Max => self.max,
+        }
     }
 }
 
 /// The `rollup_quantity` setter (and the pre-hourly rollup): group rows by
 /// `columns`, combine quantities with `op`, sum counts, widen the time span.
-fn rollup(rows: &[Row], columns: &[UsageColumn], op: RollupOp) -> Vec<Row> {
-    let mut buckets: BTreeMap<Vec<Option<String>>, Vec<&Row>> = BTreeMap::new();
+/// Rows are folded as they come: memory grows with the buckets, not the rows.
+fn rollup(rows: impl IntoIterator<Item = Row>, columns: &[UsageColumn], op: RollupOp) -> Vec<Row> {
+    let mut buckets: BTreeMap<Vec<Option<String>>, Acc> = BTreeMap::new();
     for row in rows {
-        buckets.entry(columns.iter().map(|c| row.get(c)).collect()).or_default().push(row);
+        buckets.entry(columns.iter().map(|c| row.get(c)).collect()).or_insert_with(Acc::new).add(&row);
     }
     buckets
         .into_iter()
-        .map(|(values, members)| {
+        .map(|(values, acc)| {
             let mut out = Row::filled("all");
             for (column, value) in columns.iter().zip(&values) {
                 out.set(column, value.clone());
@@ -180,10 +209,10 @@ fn rollup(rows: &[Row], columns: &[UsageColumn], op: RollupOp) -> Vec<Row> {
             }
             out.project_id =
                 if columns.contains(&UsageColumn::TenantId) { out.tenant_id.clone() } else { "all".into() };
-            out.quantity = combine(op, members.iter().map(|r| r.quantity));
-            out.first_ts = members.iter().map(|r| r.first_ts).min().unwrap_or_default();
-            out.last_ts = members.iter().map(|r| r.last_ts).max().unwrap_or_default();
-            out.record_count = members.iter().map(|r| r.record_count).sum();
+            out.quantity = acc.quantity(op);
+            out.first_ts = acc.first_ts;
+            out.last_ts = acc.last_ts;
+            out.record_count = acc.record_count;
             out
         })
         .collect()
@@ -209,55 +238,51 @@ fn extra_name(column: &UsageColumn) -> String {
 
 /// `fetch_quantity_util`: utilised = (100 − idle) × total / 100 per group of
 /// the columns other than `event_type`; total when idle is 0 or missing.
-fn utilisation(
-    spec: &TransformSpec,
-    groups: &[Group],
+fn utilisation<'a>(
+    spec: &'a TransformSpec,
+    groups: &'a [Group],
     op: FetchOp,
-    quantity_event: &str,
+    quantity_event: &'a str,
     idle_event: &str,
-) -> Vec<Row> {
+) -> Box<dyn Iterator<Item = Row> + 'a> {
     let Some(at) = spec.group_by.iter().position(|c| *c == Column::EventType) else {
-        return Vec::new();
+        return Box::new(std::iter::empty());
     };
-    let others = |g: &Group| -> Vec<Option<String>> {
+    let others = move |g: &Group| -> Vec<Option<String>> {
         g.values.iter().enumerate().filter(|(i, _)| *i != at).map(|(_, v)| v.clone()).collect()
     };
-    let event = |g: &Group| g.values[at].as_deref().map(str::to_string);
+    let event = move |g: &Group| g.values[at].as_deref().map(str::to_string);
     let idle: BTreeMap<Vec<Option<String>>, f64> = groups
         .iter()
         .filter(|g| event(g).as_deref() == Some(idle_event))
         .filter(|g| others(g).iter().all(Option::is_some))
         .map(|g| (others(g), g.agg.quantity(op)))
         .collect();
-    groups
-        .iter()
-        .filter(|g| event(g).as_deref() == Some(quantity_event))
-        .map(|g| {
-            let total = g.agg.quantity(op);
-            let utilised = match idle.get(&others(g)) {
-                Some(&idle) if idle != 0.0 => (100.0 - idle) * total / 100.0,
-                _ => total,
-            };
-            let mut row = usage_row(spec, g, utilised);
-            row.extra.retain(|(k, _)| k != "event_type");
-            row
-        })
-        .collect()
+    Box::new(groups.iter().filter(move |g| event(g).as_deref() == Some(quantity_event)).map(move |g| {
+        let total = g.agg.quantity(op);
+        let utilised = match idle.get(&others(g)) {
+            Some(&idle) if idle != 0.0 => (100.0 - idle) * total / 100.0,
+            _ => total,
+        };
+        let mut row = usage_row(spec, g, utilised);
+        row.extra.retain(|(k, _)| k != "event_type");
+        row
+    }))
 }
 
 /// The rows a closed window gives for one spec (empty when nothing is due).
 pub fn rows(spec: &TransformSpec, window_start: i64, groups: &[Group]) -> Vec<Row> {
     let period = spec.period.name();
-    let mut rows = match &spec.usage {
-        Usage::FetchQuantity(op) => groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(*op))).collect(),
+    let usage: Box<dyn Iterator<Item = Row> + '_> = match &spec.usage {
+        Usage::FetchQuantity(op) => Box::new(groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(*op)))),
         Usage::FetchQuantityUtil { op, quantity_event, idle_event } => {
             utilisation(spec, groups, *op, quantity_event, idle_event)
         }
         Usage::CalculateRate => {
-            let latest: Vec<Row> = groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(FetchOp::Avg))).collect();
-            let oldest: Vec<Row> = groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(FetchOp::Oldest))).collect();
+            let latest = groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(FetchOp::Avg)));
+            let oldest = groups.iter().map(|g| usage_row(spec, g, g.agg.quantity(FetchOp::Oldest)));
             let (Some(latest), Some(oldest)) =
-                (rollup(&latest, &[], RollupOp::Sum).pop(), rollup(&oldest, &[], RollupOp::Sum).pop())
+                (rollup(latest, &[], RollupOp::Sum).pop(), rollup(oldest, &[], RollupOp::Sum).pop())
             else {
                 return Vec::new();
             };
@@ -273,20 +298,19 @@ pub fn rows(spec: &TransformSpec, window_start: i64, groups: &[Group]) -> Vec<Ro
             row.first_ts = oldest.first_ts;
             row.record_count = oldest.record_count + latest.record_count;
             row.rate = Some((oldest.quantity, latest.quantity));
-            vec![row]
+            Box::new(std::iter::once(row))
         }
     };
-    if let Some((columns, op)) = &spec.rollup {
-        if spec.usage != Usage::CalculateRate {
-            rows = rollup(&rows, columns, *op);
-        }
-    }
+    let mut rows: Vec<Row> = match &spec.rollup {
+        Some((columns, op)) if spec.usage != Usage::CalculateRate => rollup(usage, columns, *op),
+        _ => usage.collect(),
+    };
     for row in &mut rows {
         row.aggregated_metric_name = spec.aggregated_metric_name.clone();
         row.aggregation_period = period.to_string();
     }
     match spec.pre_hourly {
-        PreHourlyOp::Rollup(op) => rollup(&rows, &spec.pre_hourly_group_by, op)
+        PreHourlyOp::Rollup(op) => rollup(rows, &spec.pre_hourly_group_by, op)
             .into_iter()
             .map(|mut r| {
                 r.aggregated_metric_name = spec.aggregated_metric_name.clone();

@@ -54,9 +54,11 @@ impl Processor for Transform {
     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError> {
         let now = clock::now_ms();
         let Some(first) = batch.first() else {
-            // A timer call: only stage-one partitions move on when idle.
-            if let Some(clock) = stage_one::Clock::load() {
-                stage_one::process(&self.settings, &clock.source, &[], now, out);
+            // A timer call: a metrics partition's watermark moves on when
+            // idle; both stages go on with windows left half sent.
+            match stage_one::Clock::load() {
+                Some(clock) => stage_one::process(&self.settings, &clock.source, &[], now, out),
+                None => stage_two::resume(&self.settings, now, monasca_guest_sdk::Origin::timer(), out),
             }
             return Ok(());
         };

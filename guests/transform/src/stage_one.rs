@@ -16,6 +16,9 @@ use crate::settings::{LatePolicy, Settings};
 use monasca_guest_sdk::{log, state, Effect, Effects, Message, Origin, OutputRecord};
 use serde::{Deserialize, Serialize};
 
+/// Most groups one call sends to stage two.
+pub const CLOSE_PER_CALL: u32 = 5_000;
+
 /// A source partition's clock, kept in its state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Clock {
@@ -179,8 +182,13 @@ fn close(settings: &Settings, clock: &mut Clock, now: i64, timer: bool, origin: 
     let effective = if timer && idle >= settings.idle_timeout_ms { watermark.saturating_add(idle) } else { watermark };
     clock.closed = clock.closed.max(effective.saturating_sub(settings.lateness_ms));
     if clock.emitted.is_none_or(|emitted| clock.closed > emitted) {
+        // A page of groups per call (the next calls, timer calls included,
+        // send the rest): a window of 100,000 groups must not need 100,000
+        // records' worth of guest memory in one call.
         let end = exchange::windows_until(SLOT, clock.closed);
-        for (key, bytes) in exchange::scan(&[SLOT], &end) {
+        let page = state::range(&[SLOT], Some(&end), CLOSE_PER_CALL);
+        let complete = page.len() < CLOSE_PER_CALL as usize;
+        for (key, bytes) in page {
             state::delete(&key);
             let (Some((window_end, metric_id, group)), Some(agg)) =
                 (exchange::parse_group_key(&key, settings.specs.metric_ids()), Agg::from_bytes(&bytes))
@@ -191,9 +199,13 @@ fn close(settings: &Settings, clock: &mut Clock, now: i64, timer: bool, origin: 
             let partial = Exchange::Partial { source: clock.source.clone(), window_end, metric_id, group, agg };
             send(settings, &partial, origin, out);
         }
+        if !complete {
+            return;
+        }
         clock.emitted = Some(clock.closed);
     }
-    // Stage two only needs progress at window boundaries.
+    // Progress only once every closed window has been sent; stage two only
+    // needs it at window boundaries.
     let step = settings.specs.shortest_period();
     let aligned = clock.closed.div_euclid(step).saturating_mul(step);
     let due = match clock.announced {

@@ -2,14 +2,19 @@
 //! open window (one state entry per window, spec, group and source, so a
 //! partial sent twice overwrites itself), and once every source's progress
 //! is past a window's end, merge its groups, apply the spec (usage, rollup,
-//! the pre-hourly stage) and produce the aggregated metrics.
+//! the pre-hourly stage) and produce the aggregated metrics. A call merges
+//! at most about `MERGE_PER_CALL` partials (whole windows of a spec); the
+//! next calls, timer calls included, go on where it stopped.
 
 use crate::agg::Agg;
 use crate::envelope;
-use crate::exchange::{self, Exchange, EMITTED, PARTIAL, SOURCE};
+use crate::exchange::{self, Exchange, EMITTED, PARTIAL, SOURCE, TARGET};
 use crate::finish::{self, Group};
 use crate::settings::Settings;
 use monasca_guest_sdk::{log, state, Effect, Effects, Header, Message, Origin, OutputRecord};
+
+/// Partials merged per call, about (a spec's window is merged whole).
+pub const MERGE_PER_CALL: usize = 20_000;
 
 fn read_time(key: &[u8]) -> Option<i64> {
     state::get(key).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes)
@@ -17,7 +22,7 @@ fn read_time(key: &[u8]) -> Option<i64> {
 
 /// Stage two over one batch of the partials topic.
 pub fn process(settings: &Settings, batch: &[Message], now: i64, out: &mut Effects) {
-    let emitted = read_time(EMITTED).unwrap_or(i64::MIN);
+    let due = read_time(TARGET).unwrap_or(i64::MIN);
     let mut progressed = false;
     for message in batch {
         let record: Exchange = match serde_json::from_slice(&message.value) {
@@ -29,7 +34,7 @@ pub fn process(settings: &Settings, batch: &[Message], now: i64, out: &mut Effec
         };
         match record {
             Exchange::Partial { ref source, window_end, ref metric_id, ref group, .. } => {
-                if window_end <= emitted {
+                if window_end <= due {
                     let seen = read_time(&exchange::source_key(source)).unwrap_or(i64::MIN);
                     if window_end > seen {
                         out.reject(
@@ -56,50 +61,74 @@ pub fn process(settings: &Settings, batch: &[Message], now: i64, out: &mut Effec
             }
         }
     }
-    if !progressed {
-        return;
+    let origin = batch.last().map(Message::origin).unwrap_or_else(Origin::timer);
+    if progressed {
+        let sources = exchange::scan(&[SOURCE], &[SOURCE + 1]);
+        let complete =
+            sources.iter().filter_map(|(_, v)| <[u8; 8]>::try_from(v.as_slice()).ok().map(i64::from_be_bytes)).min();
+        if let Some(complete) = complete.filter(|c| sources.len() >= settings.sources && *c > due) {
+            state::put(TARGET, &complete.to_be_bytes());
+        }
     }
-    let Some(origin) = batch.last().map(Message::origin) else {
-        return;
-    };
-    let sources = exchange::scan(&[SOURCE], &[SOURCE + 1]);
-    if sources.len() < settings.sources {
-        return;
-    }
-    let Some(complete) =
-        sources.iter().filter_map(|(_, v)| <[u8; 8]>::try_from(v.as_slice()).ok().map(i64::from_be_bytes)).min()
-    else {
-        return;
-    };
-    if complete <= emitted {
-        return;
-    }
-    emit_until(settings, complete, now, origin, out);
-    state::put(EMITTED, &complete.to_be_bytes());
+    resume(settings, now, origin, out);
 }
 
-/// Merge, finish and produce every window ending at or before `complete`.
-fn emit_until(settings: &Settings, complete: i64, now: i64, origin: Origin, out: &mut Effects) {
-    let entries = exchange::scan(&[PARTIAL], &exchange::windows_until(PARTIAL, complete));
-    // Entries sort by window, spec, group, then source: merge the runs.
-    let mut run: Option<(i64, String)> = None;
-    let mut groups: Vec<Group> = Vec::new();
-    for (key, bytes) in entries {
-        state::delete(&key);
-        let Ok(Exchange::Partial { window_end, metric_id, group, agg, .. }) = serde_json::from_slice(&bytes) else {
-            log::error("a stored partial of the transform could not be read back; it is dropped");
-            continue;
+/// Go on emitting the windows that are due (also on timer calls).
+pub fn resume(settings: &Settings, now: i64, origin: Origin, out: &mut Effects) {
+    let Some(due) = read_time(TARGET) else {
+        return;
+    };
+    if read_time(EMITTED).is_some_and(|emitted| emitted >= due) {
+        return;
+    }
+    if emit_until(settings, due, now, origin, out) {
+        state::put(EMITTED, &due.to_be_bytes());
+    }
+}
+
+/// Merge, finish and produce the windows ending at or before `complete`, a
+/// spec's window at a time, until about `MERGE_PER_CALL` partials are
+/// merged; true when none is left.
+fn emit_until(settings: &Settings, complete: i64, now: i64, origin: Origin, out: &mut Effects) -> bool {
+    let end = exchange::windows_until(PARTIAL, complete);
+    let mut merged = 0;
+    loop {
+        let Some((first, _)) = state::range(&[PARTIAL], Some(&end), 1).pop() else {
+            return true;
         };
-        if run.as_ref().is_some_and(|(w, m)| (*w, m.as_str()) != (window_end, metric_id.as_str())) {
-            if let Some((w, m)) = run.take() {
-                finish_window(settings, w, &m, std::mem::take(&mut groups), now, origin, out);
+        if merged >= MERGE_PER_CALL {
+            return false;
+        }
+        // One spec's window: prefix, window end (8 bytes), spec id hash (4).
+        let run = first.get(..13).unwrap_or(&first).to_vec();
+        let run_end = exchange::prefix_end(&run);
+        let (mut window, mut groups) = (None, Vec::new());
+        let mut from = run.clone();
+        loop {
+            let page = state::range(&from, Some(&run_end), 5_000);
+            let full = page.len() == 5_000;
+            if let Some((last, _)) = page.last() {
+                from = last.clone();
+                from.push(0);
+            }
+            for (key, bytes) in page {
+                state::delete(&key);
+                merged += 1;
+                let Ok(Exchange::Partial { window_end, metric_id, group, agg, .. }) = serde_json::from_slice(&bytes)
+                else {
+                    log::error("a stored partial of the transform could not be read back; it is dropped");
+                    continue;
+                };
+                window.get_or_insert((window_end, metric_id));
+                merge_into(&mut groups, group, &agg);
+            }
+            if !full {
+                break;
             }
         }
-        run = Some((window_end, metric_id));
-        merge_into(&mut groups, group, &agg);
-    }
-    if let Some((w, m)) = run {
-        finish_window(settings, w, &m, groups, now, origin, out);
+        if let Some((window_end, metric_id)) = window {
+            finish_window(settings, window_end, &metric_id, groups, now, origin, out);
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use monasca_guest_sdk::testing::Harness;
 use monasca_guest_sdk::{Effect, Message};
 use serde_json::{json, Value};
-use transform::Transform;
+use transform::{stage_one, Transform};
 
 const HOUR: i64 = 3_600_000;
 const T0: i64 = 1_733_011_200_000; // 2024-12-01 00:00:00 UTC
@@ -236,4 +236,58 @@ fn an_aggregate_that_fails_validation_is_dead_lettered_with_the_reason() {
     let reason = dead[0].headers.iter().find(|h| h.key == "dlq.reason").map(|h| String::from_utf8_lossy(&h.value));
     let reason = reason.unwrap_or_default();
     assert!(reason.contains("spec `m`") && reason.contains("a,b"), "{reason}");
+}
+
+#[test]
+fn a_big_window_goes_out_in_pages_across_calls() {
+    // 12,000 open groups (hosts) of one window on one partition.
+    let mut h = Harness::<Transform>::new(&[("sources", "1")]).unwrap();
+    h.at_time(T0 + 10 * HOUR);
+    let hosts: Vec<Vec<u8>> = (0..12_000).map(|i| metric("mem.total_mb", &format!("h{i:05}"), T0 + i, 1.0)).collect();
+    for chunk in hosts.chunks(1000) {
+        h.run(batch("metrics", 0, chunk.to_vec())).unwrap();
+    }
+    let first = h.run(batch("metrics", 0, vec![metric("mem.total_mb", "z", T0 + HOUR + 600_001, 1.0)])).unwrap();
+    let page = produced(&first, Some(PARTIALS));
+    assert_eq!(page.len(), stage_one::CLOSE_PER_CALL as usize, "one page, and no progress yet");
+    assert!(page.iter().all(|v| serde_json::from_slice::<Value>(v).unwrap()["kind"] == "partial"));
+    let mut exchange = page;
+    for _ in 0..2 {
+        exchange.extend(produced(&h.tick(0).unwrap(), Some(PARTIALS)));
+    }
+    let kinds: Vec<String> =
+        exchange.iter().map(|v| serde_json::from_slice::<Value>(v).unwrap()["kind"].as_str().unwrap().into()).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "partial").count(), 12_000);
+    assert_eq!(kinds.last().map(String::as_str), Some("progress"), "progress once every group is out");
+    // Stage two merges at most about MERGE_PER_CALL (20,000) partials a
+    // call, whole windows: three windows of 12,000 groups each (the others
+    // from other sources) go out two in the first call, one on a timer call.
+    let moved = |source: &str, hours: i64| -> Vec<Vec<u8>> {
+        exchange
+            .iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .filter(|v| v.contains("partial"))
+            .map(|v| {
+                v.replace("\"metrics/0\"", &format!("\"{source}\""))
+                    .replace(&(T0 + HOUR).to_string(), &(T0 + hours * HOUR).to_string())
+                    .into_bytes()
+            })
+            .collect()
+    };
+    let progress = |source: &str, closed: i64| {
+        format!(r#"{{"kind":"progress","source":"{source}","closed":{closed}}}"#).into_bytes()
+    };
+    let mut all = exchange.clone();
+    all.extend(moved("metrics/1", 2));
+    all.extend(moved("metrics/2", 3));
+    for source in ["metrics/0", "metrics/1", "metrics/2"] {
+        all.push(progress(source, T0 + 4 * HOUR));
+    }
+    let mut h2 = Harness::<Transform>::new(&[("sources", "3")]).unwrap();
+    h2.at_time(T0 + 10 * HOUR);
+    let out = h2.run(batch(PARTIALS, 9, all)).unwrap();
+    assert_eq!(produced(&out, None).len(), 2, "the first two windows");
+    let out = h2.tick(9).unwrap();
+    assert_eq!(produced(&out, None).len(), 1, "the third window, on the timer call");
+    assert!(produced(&h2.tick(9).unwrap(), None).is_empty());
 }
