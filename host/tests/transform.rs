@@ -107,16 +107,19 @@ async fn aggregates_match_monasca_transform_2_0_0() {
     assert!(reasons.iter().all(|r| r.contains("late metric")), "{reasons:?}");
 }
 
-/// Kill `host` once the group has committed `at` input messages.
+/// Kill `host` once the group has committed `at` input messages (the run
+/// must not have ended by then).
 async fn kill_at(run: &Run<'_>, host: &mut Host, at: i64, total: i64) {
     let deadline = Instant::now() + Duration::from_secs(180);
-    while run.committed() < at && Instant::now() < deadline && host.running() {
+    let mut committed = run.committed();
+    while committed < at && Instant::now() < deadline && host.running() {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        committed = run.committed();
     }
     assert!(host.running(), "the host exited on its own:\n{}", host.stderr());
-    assert!(run.committed() < total, "the run ended before the kill");
+    assert!(committed >= at && committed < total, "no kill mid-run: {committed} of {total} committed, {at} wanted");
     host.kill();
-    eprintln!("== killed host of {} at {} committed:\n{}", run.name, run.committed(), host.stderr());
+    eprintln!("== killed host of {} at {committed} committed:\n{}", run.name, host.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -142,24 +145,28 @@ async fn exactly_once_output_is_identical_through_kills_departures_and_a_swap() 
     // Five SIGKILLs while the input is being fed.
     let kills = &runs[0];
     let config = kills.config(dir.path(), "kills.toml");
+    // Fed over about a minute: each restart waits for the killed host's
+    // open transaction to be aborted (up to `transaction.timeout_ms`).
     let feeder = {
         let (input, metrics) = (input.clone(), metrics.clone());
         tokio::spawn(async move {
-            for wave in metrics.chunks(metrics.len() / 20 + 1) {
+            for wave in metrics.chunks(metrics.len() / 30 + 1) {
                 produce(&input, None, wave).await;
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
             close_at(&input, PARTITIONS, START + 2 * HOUR + 700_000).await;
         })
     };
-    for k in 1..=5 {
+    for _ in 1..=5 {
         let mut host = spawn_host(&config);
-        kill_at(kills, &mut host, total * k / 7, total).await;
+        let at = kills.committed() + total / 12;
+        kill_at(kills, &mut host, at, total).await;
     }
     feeder.await.expect("feeder");
     let last = spawn_host(&config);
     kills.wait_done(Duration::from_secs(300)).await;
     let (status, stderr) = terminate(last);
+    eprintln!("== last host of the kill run:\n{stderr}");
     assert!(status.success(), "last host of the kill run: {status}\n{stderr}");
 
     // The reference: one host, never interrupted, on the whole input.
