@@ -49,6 +49,8 @@
 
 mod common;
 
+use common::env_number;
+
 use axum::extract::State;
 use monasca_test_programs::{kafka, mariadb, unique, NOTIFICATION};
 use monasca_wasm::config::{DatabaseConfig, Secret};
@@ -107,11 +109,7 @@ fn three(x: f64) -> String {
 
 /// The raw clients' requests in flight.
 fn raw_in_flight() -> usize {
-    env_number("RAW_IN_FLIGHT", 64) as usize
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    env_number::<u64>("RAW_IN_FLIGHT", 64) as usize
 }
 
 /// Requests the receiver answered, and when the request that made a tenth
@@ -275,7 +273,7 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> R
                     std::env::var("HOST_IN_FLIGHT").map(|n| format!("max_in_flight = {n}\n")).unwrap_or_default(),
                     if std::env::var("LEDGER").as_deref() == Ok("sqlite") { "" } else { "database = \"mon\"\n" },
                     group.replace('-', "_"),
-                    concurrency = env_number("HOST_CONCURRENCY", 4),
+                    concurrency = env_number::<u64>("HOST_CONCURRENCY", 4),
                 ),
             )
             .expect("host.toml");
@@ -485,7 +483,7 @@ async fn measure(variant: Variant, methods: usize, n: u64, hits: &Arc<Hits>, url
             })
         };
         let lean = variant == Variant::RawHyper;
-        if env_number("RAW_IN_PROCESS", 0) == 1 {
+        if env_number::<u64>("RAW_IN_PROCESS", 0) == 1 {
             raw_client(url, n, methods, lean).await;
         } else {
             // Its own process, as the host's: the receiver is the other side
@@ -547,8 +545,8 @@ async fn main() {
     if let Ok(spec) = std::env::var(RAW_CLIENT) {
         return raw_client_process(&spec).await;
     }
-    let n = env_number("TRANSITIONS", 200_000);
-    let peer_n = env_number("PEER_TRANSITIONS", 2_000);
+    let n = env_number::<u64>("TRANSITIONS", 200_000);
+    let peer_n = env_number::<u64>("PEER_TRANSITIONS", 2_000);
     let hits = Arc::new(Hits::default());
     let url = receiver(hits.clone()).await;
     let db =

@@ -26,6 +26,8 @@
 
 mod common;
 
+use common::{env_number, median};
+
 use monasca_test_programs::{kafka, unique, KEYED_COUNTER, PASSTHROUGH};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -51,10 +53,6 @@ const VARIANTS: [Variant; 4] = [
     Variant { label: "keyed counter, at-least-once", module: KEYED_COUNTER, exactly_once: false },
     Variant { label: "keyed counter, exactly-once", module: KEYED_COUNTER, exactly_once: true },
 ];
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// Fill `topic` with `n` records: key `k<i % keys>`, value the amount.
 async fn fill(topic: &str, n: usize, keys: usize) {
@@ -161,14 +159,13 @@ async fn drain(
     (n as f64 / span.as_secs_f64(), cpu / n as f64 * 1e6, rss, format!("{name}.changelog"))
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let (n, keys, rounds) = (env_number("MESSAGES", 300_000), env_number("KEYS", 10_000), env_number("ROUNDS", 3));
+    let (n, keys, rounds) = (
+        env_number::<usize>("MESSAGES", 300_000),
+        env_number::<usize>("KEYS", 10_000),
+        env_number::<usize>("ROUNDS", 3),
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let host = root.join("target/release/monasca-wasm");
     assert!(host.exists(), "{} is missing: run `cargo build --release -p monasca-wasm` first", host.display());
@@ -209,7 +206,7 @@ async fn main() {
     }
 
     // Commit interval against throughput and latency (passthrough, exactly-once).
-    let rate = env_number("LATENCY_RATE", 5000);
+    let rate = env_number::<usize>("LATENCY_RATE", 5000);
     report.push_str(&format!(
         "\nCommit interval, passthrough exactly-once: throughput as above (one run each), and latency from send to \
          committed receipt at a steady {rate} messages/s for 5 s\n\n\
@@ -228,7 +225,7 @@ async fn main() {
     }
 
     // Memory per key and restore time.
-    let state_keys = env_number("STATE_KEYS", 600_000);
+    let state_keys = env_number::<usize>("STATE_KEYS", 600_000);
     let input = unique("state-bench-keys");
     common::create_topic(&input, PARTITIONS).await;
     fill(&input, state_keys, state_keys).await;

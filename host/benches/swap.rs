@@ -21,6 +21,8 @@
 
 mod common;
 
+use common::{env_number, median};
+
 use monasca_test_programs::{free_port, kafka, unique, TAGGER_V1, TAGGER_V2};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -34,10 +36,6 @@ use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 6;
 const TOKEN: &str = "swap-bench";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn producer() -> FutureProducer {
     ClientConfig::new()
@@ -215,17 +213,12 @@ async fn steady(dir: &Path, rate: u64, seconds: u64, swapping: bool) -> (f64, f6
 /// batches over 50 ms, swaps, longest deployment call.
 type Row = (f64, f64, f64, u64, u64, u64, Duration);
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
 #[tokio::main]
 async fn main() {
-    let n: u64 = env_or("MESSAGES", 2_000_000);
-    let rate: u64 = env_or("RATE", 10_000);
-    let seconds: u64 = env_or("SECONDS", 20);
-    let rounds: usize = env_or("ROUNDS", 3);
+    let n: u64 = env_number("MESSAGES", 2_000_000);
+    let rate: u64 = env_number("RATE", 10_000);
+    let seconds: u64 = env_number("SECONDS", 20);
+    let rounds: usize = env_number("ROUNDS", 3);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     assert!(root.join("target/release/monasca-wasm").exists(), "build it first: cargo build --release -p monasca-wasm");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -29,6 +29,8 @@
 
 mod common;
 
+use common::{env_number, median};
+
 use monasca_test_programs::agents::{closer, open_series, Agents, HOUR, START};
 use monasca_test_programs::{kafka, unique, PASSTHROUGH, TRANSFORM};
 use rdkafka::consumer::BaseConsumer;
@@ -54,10 +56,6 @@ const VARIANTS: [Variant; 4] = [
     Variant { label: "passthrough, exactly-once", transform: false, exactly_once: true },
     Variant { label: "transform, exactly-once", transform: true, exactly_once: true },
 ];
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// Fill `topic` with `values` (unkeyed), then one closer per partition at `close`.
 async fn fill(topic: &str, values: &[String], close: Option<i64>) {
@@ -147,11 +145,6 @@ async fn drain(host: &Path, dir: &Path, variant: Variant, input: &str, n: i64) -
     ((n - from) as f64 / at.elapsed().as_secs_f64().max(1e-3), rss)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 /// monasca-transform 2.0.0 on `metrics`: metrics per second of wall time.
 fn original(root: &Path, dir: &Path, metrics: &[String]) -> f64 {
     let input = dir.join("original-input.jsonl");
@@ -169,7 +162,8 @@ fn original(root: &Path, dir: &Path, metrics: &[String]) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let (hosts, rounds, series) = (env_number("HOSTS", 44), env_number("ROUNDS", 3), env_number("SERIES", 100_000));
+    let (hosts, rounds, series) =
+        (env_number::<usize>("HOSTS", 44), env_number::<usize>("ROUNDS", 3), env_number::<usize>("SERIES", 100_000));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let host = root.join("target/release/monasca-wasm");
     assert!(host.exists(), "{} is missing: run `cargo build --release -p monasca-wasm` first", host.display());
@@ -222,7 +216,7 @@ async fn main() {
         (rss_transform - rss_pass) / (series as f64 / 100_000.0)
     ));
 
-    let original_n = env_number("ORIGINAL_METRICS", 20_000).min(metrics.len());
+    let original_n = env_number::<usize>("ORIGINAL_METRICS", 20_000).min(metrics.len());
     if original_n > 0 {
         let rate = original(&root, dir.path(), &metrics[..original_n]);
         let ours = median(runs[3].iter().map(|r| r.0).collect());

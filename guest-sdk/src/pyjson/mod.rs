@@ -157,6 +157,19 @@ pub fn dumps(value: &Value) -> String {
 
 /// Append [`dumps`] of `value` to `out`.
 pub fn write_value(out: &mut String, value: &Value) {
+    write_with(out, value, (", ", ": "), false);
+}
+
+/// `json.dumps(value, separators=(',', ':'))` (`ensure_ascii=True`): the
+/// compact form, as monasca-transform sends its metrics.
+pub fn dumps_compact_ascii(value: &Value) -> String {
+    let mut out = String::new();
+    write_with(&mut out, value, (",", ":"), true);
+    out
+}
+
+/// Write `value` with the given (item, key) separators, ASCII-escaped or not.
+fn write_with(out: &mut String, value: &Value, separators: (&str, &str), ascii: bool) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
@@ -170,14 +183,14 @@ pub fn write_value(out: &mut String, value: &Value) {
                 write_json_float(out, f);
             }
         }
-        Value::String(s) => write_string(out, s),
+        Value::String(s) => write_quoted(out, s, ascii),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(separators.0);
                 }
-                write_value(out, item);
+                write_with(out, item, separators, ascii);
             }
             out.push(']');
         }
@@ -185,11 +198,11 @@ pub fn write_value(out: &mut String, value: &Value) {
             out.push('{');
             for (i, (key, item)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(separators.0);
                 }
-                write_string(out, key);
-                out.push_str(": ");
-                write_value(out, item);
+                write_quoted(out, key, ascii);
+                out.push_str(separators.1);
+                write_with(out, item, separators, ascii);
             }
             out.push('}');
         }

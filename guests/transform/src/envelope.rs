@@ -6,7 +6,7 @@
 use crate::finish::Row;
 use crate::settings::Settings;
 use crate::spec::TransformSpec;
-use monasca_guest_sdk::pyjson;
+use monasca_guest_sdk::{clock, pyjson};
 use serde_json::{json, Map, Number, Value};
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a millisecond time, as the original's
@@ -14,16 +14,7 @@ use serde_json::{json, Map, Number, Value};
 pub fn utc_string(ts_ms: i64) -> String {
     let secs = ts_ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = clock::civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
@@ -58,44 +49,7 @@ pub fn metric(settings: &Settings, spec: &TransformSpec, row: &Row, timestamp_ms
 /// JSON text as the original sends it: Python's
 /// `json.dumps(metric, separators=(',', ':'))` (ASCII, Python's float text).
 pub fn to_json(value: &Value) -> String {
-    let mut out = String::with_capacity(256);
-    write_compact(&mut out, value);
-    out
-}
-
-fn write_compact(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => pyjson::write_integer(out, i),
-            (None, Some(f)) => pyjson::write_float_repr(out, f),
-            _ => out.push_str(&n.to_string()),
-        },
-        Value::String(text) => pyjson::write_string_ascii(out, text),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_compact(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                pyjson::write_string_ascii(out, key);
-                out.push(':');
-                write_compact(out, item);
-            }
-            out.push('}');
-        }
-    }
+    pyjson::dumps_compact_ascii(value)
 }
 
 /// The row as the original's stage one sends it to `metrics_pre_hourly`.

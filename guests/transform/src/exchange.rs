@@ -220,14 +220,6 @@ mod tests {
         start_key(&mut own, SLOT, 5, "m-1");
         push_own_id(&mut own);
         assert_eq!(parse_group_key(&own, ["m-1"]), Some((5, "m-1".into(), vec![Some("m-1".into())])));
-        let group = vec![None, Some("h\u{e9}".to_string()), Some(String::new())];
-        let key = group_key(SLOT, -7, "m-1", &group, None);
-        assert_eq!(parse_group_key(&key, ["m-0", "m-1"]), Some((-7, "m-1".into(), group)));
-        assert_eq!(parse_group_key(&key, ["m-0"]), None, "a spec no longer configured");
-        let mut own = Vec::new();
-        start_key(&mut own, SLOT, 5, "m-1");
-        push_own_id(&mut own);
-        assert_eq!(parse_group_key(&own, ["m-1"]), Some((5, "m-1".into(), vec![Some("m-1".into())])));
         let progress = Exchange::Progress { source: "metrics/0".into(), closed: 7 };
         let text = serde_json::to_string(&progress).unwrap();
         assert_eq!(text, r#"{"kind":"progress","source":"metrics/0","closed":7}"#);

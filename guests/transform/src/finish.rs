@@ -100,25 +100,12 @@ impl Row {
     /// A `dimension_list` entry's value: a row field, else the grouping
     /// columns' values, else `all` (the original's `extract_dimensions`).
     pub fn dimension(&self, name: &str) -> Option<String> {
-        let fixed = match name {
-            "tenant_id" => UsageColumn::TenantId,
-            "user_id" => UsageColumn::UserId,
-            "resource_uuid" => UsageColumn::ResourceUuid,
-            "geolocation" => UsageColumn::Geolocation,
-            "region" => UsageColumn::Region,
-            "zone" => UsageColumn::Zone,
-            "host" => UsageColumn::Host,
-            "project_id" => UsageColumn::ProjectId,
-            "aggregated_metric_name" => UsageColumn::AggregatedMetricName,
-            "aggregation_period" => UsageColumn::AggregationPeriod,
-            _ => UsageColumn::Extra(name.to_string()),
-        };
-        match fixed {
-            UsageColumn::Extra(_) => match self.extra.iter().find(|(k, _)| k == name) {
+        match UsageColumn::parse(name) {
+            Some(column) if !matches!(column, UsageColumn::Extra(_)) => self.get(&column),
+            _ => match self.extra.iter().find(|(k, _)| k == name) {
                 Some((_, value)) => value.clone(),
                 None => Some("all".into()),
             },
-            column => self.get(&column),
         }
     }
 }
@@ -205,7 +192,7 @@ fn rollup(rows: impl IntoIterator<Item = Row>, columns: &[UsageColumn], op: Roll
             let mut out = Row::filled("all");
             for (column, value) in columns.iter().zip(&values) {
                 out.set(column, value.clone());
-                out.extra.push((extra_name(column), value.clone()));
+                out.extra.push((column.name().to_string(), value.clone()));
             }
             out.project_id =
                 if columns.contains(&UsageColumn::TenantId) { out.tenant_id.clone() } else { "all".into() };
@@ -216,24 +203,6 @@ fn rollup(rows: impl IntoIterator<Item = Row>, columns: &[UsageColumn], op: Roll
             out
         })
         .collect()
-}
-
-/// The original's name of a usage column.
-fn extra_name(column: &UsageColumn) -> String {
-    match column {
-        UsageColumn::TenantId => "tenant_id",
-        UsageColumn::UserId => "user_id",
-        UsageColumn::ResourceUuid => "resource_uuid",
-        UsageColumn::Geolocation => "geolocation",
-        UsageColumn::Region => "region",
-        UsageColumn::Zone => "zone",
-        UsageColumn::Host => "host",
-        UsageColumn::ProjectId => "project_id",
-        UsageColumn::AggregatedMetricName => "aggregated_metric_name",
-        UsageColumn::AggregationPeriod => "aggregation_period",
-        UsageColumn::Extra(name) => return name.clone(),
-    }
-    .to_string()
 }
 
 /// `fetch_quantity_util`: utilised = (100 − idle) × total / 100 per group of

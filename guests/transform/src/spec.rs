@@ -198,24 +198,36 @@ pub enum UsageColumn {
     Extra(String),
 }
 
+/// The instance-usage columns with a name of their own, and their names.
+const USAGE_COLUMNS: [(UsageColumn, &str); 10] = [
+    (UsageColumn::TenantId, "tenant_id"),
+    (UsageColumn::UserId, "user_id"),
+    (UsageColumn::ResourceUuid, "resource_uuid"),
+    (UsageColumn::Geolocation, "geolocation"),
+    (UsageColumn::Region, "region"),
+    (UsageColumn::Zone, "zone"),
+    (UsageColumn::Host, "host"),
+    (UsageColumn::ProjectId, "project_id"),
+    (UsageColumn::AggregatedMetricName, "aggregated_metric_name"),
+    (UsageColumn::AggregationPeriod, "aggregation_period"),
+];
+
 impl UsageColumn {
-    fn parse(name: &str) -> Option<UsageColumn> {
+    /// A column by its name; `dimensions#x`, `meta#x`, `value_meta#x` are
+    /// extra-data-map entries; anything else is unknown.
+    pub fn parse(name: &str) -> Option<UsageColumn> {
         if name.starts_with("dimensions#") || name.starts_with("meta#") || name.starts_with("value_meta#") {
             return Some(UsageColumn::Extra(name.to_string()));
         }
-        Some(match name {
-            "tenant_id" => UsageColumn::TenantId,
-            "user_id" => UsageColumn::UserId,
-            "resource_uuid" => UsageColumn::ResourceUuid,
-            "geolocation" => UsageColumn::Geolocation,
-            "region" => UsageColumn::Region,
-            "zone" => UsageColumn::Zone,
-            "host" => UsageColumn::Host,
-            "project_id" => UsageColumn::ProjectId,
-            "aggregated_metric_name" => UsageColumn::AggregatedMetricName,
-            "aggregation_period" => UsageColumn::AggregationPeriod,
-            _ => return None,
-        })
+        USAGE_COLUMNS.iter().find(|(_, n)| *n == name).map(|(c, _)| c.clone())
+    }
+
+    /// The original's name of the column.
+    pub fn name(&self) -> &str {
+        match self {
+            UsageColumn::Extra(name) => name,
+            column => USAGE_COLUMNS.iter().find(|(c, _)| c == column).map(|(_, n)| *n).unwrap_or_default(),
+        }
     }
 }
 
