@@ -42,3 +42,4 @@ pub mod pipeline;
 pub mod sinks;
 pub mod state;
 pub mod telemetry;
+pub mod text;

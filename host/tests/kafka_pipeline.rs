@@ -69,6 +69,7 @@ async fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> R
         notifiers: None,
         client_config: monasca_wasm::kafka::client_config(&kafka, &kafka.bootstrap),
         producer_config: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap),
+        carried: None,
     })
     .await
     .expect("pipeline starts");
@@ -97,6 +98,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         delivery: Default::default(),
         state: Default::default(),
         transaction: Default::default(),
+        restart: Default::default(),
     }
 }
 

@@ -40,6 +40,8 @@ pub enum PipelineState {
     Stopped = 1,
     /// Stopped on a failure.
     Failed = 2,
+    /// Failed, waiting out its back-off before it starts again.
+    Restarting = 3,
 }
 
 impl PipelineState {
@@ -48,6 +50,7 @@ impl PipelineState {
             PipelineState::Running => "running",
             PipelineState::Stopped => "stopped",
             PipelineState::Failed => "failed",
+            PipelineState::Restarting => "restarting",
         }
     }
 
@@ -55,6 +58,7 @@ impl PipelineState {
         match v {
             1 => PipelineState::Stopped,
             2 => PipelineState::Failed,
+            3 => PipelineState::Restarting,
             _ => PipelineState::Running,
         }
     }
@@ -77,6 +81,8 @@ pub struct PipelineView {
     /// Its counters.
     pub stats: Arc<Stats>,
     state: AtomicU8,
+    /// Why it last failed (escaped, capped), if it ever did.
+    last_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl PipelineView {
@@ -91,6 +97,7 @@ impl PipelineView {
             stats,
             deployer: None,
             state: AtomicU8::new(PipelineState::Running as u8),
+            last_failure: Default::default(),
         }
     }
 
@@ -119,6 +126,17 @@ impl PipelineView {
     /// The current state.
     pub fn state(&self) -> PipelineState {
         PipelineState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Record why the pipeline failed.
+    pub fn set_failure(&self, reason: &str) {
+        let shown = crate::text::escape_capped(reason, 512);
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(shown);
+    }
+
+    /// Why the pipeline last failed.
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -169,7 +187,10 @@ async fn ready(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
         .pipelines
         .iter()
         .filter(|p| p.state() != PipelineState::Running)
-        .map(|p| format!("{}: {}", p.name, p.state().name()))
+        .map(|p| match p.last_failure() {
+            Some(why) => format!("{}: {} (last failure: {why})", p.name, p.state().name()),
+            None => format!("{}: {}", p.name, p.state().name()),
+        })
         .collect();
     if registry.pipelines.is_empty() {
         (StatusCode::SERVICE_UNAVAILABLE, "no pipeline yet\n".to_string())

@@ -126,7 +126,7 @@ pub fn render(registry: &Registry) -> String {
             let _ = writeln!(out, "{keys}{{{labels}}} {n}\n{bytes}{{{labels}}} {size}");
         }
     }
-    let counters: [StatsFamily; 3] = [
+    let counters: [StatsFamily; 4] = [
         ("monasca_wasm_state_restores_total", "Partition states restored from the changelog.", |s| {
             s.restores.load(std::sync::atomic::Ordering::Relaxed)
         }),
@@ -135,6 +135,9 @@ pub fn render(registry: &Registry) -> String {
         }),
         ("monasca_wasm_timer_calls_total", "Timer calls of a keyed guest.", |s| {
             s.ticks.load(std::sync::atomic::Ordering::Relaxed)
+        }),
+        ("monasca_wasm_pipeline_restarts_total", "Times the pipeline failed and was started again.", |s| {
+            s.restarts.load(std::sync::atomic::Ordering::Relaxed)
         }),
     ];
     for (name, help, read) in counters {
@@ -174,7 +177,10 @@ pub fn render(registry: &Registry) -> String {
         }
     }
     let up = "monasca_wasm_pipeline_up";
-    let _ = writeln!(out, "# HELP {up} 1 while the pipeline runs, 0 once it stopped or failed.\n# TYPE {up} gauge");
+    let _ = writeln!(
+        out,
+        "# HELP {up} 1 while the pipeline runs, 0 once it stopped or failed (and while it waits to restart).\n# TYPE {up} gauge"
+    );
     for p in &registry.pipelines {
         let running = u8::from(p.state() == super::PipelineState::Running);
         let _ = writeln!(out, "{up}{{pipeline=\"{}\"}} {running}", label(&p.name));

@@ -6,6 +6,7 @@ pub mod generate;
 pub mod inspect;
 pub mod new;
 pub mod run;
+pub mod supervise;
 pub mod test;
 
 use crate::engine::{Engine, EngineSettings};

@@ -2,7 +2,8 @@
 //! pipeline, prints a summary line per pipeline every few seconds, and on
 //! SIGTERM/SIGINT drains, flushes and commits before exiting.
 
-use crate::admin::{self, PipelineState, PipelineView, Registry};
+use super::supervise::{supervise, Supervised};
+use crate::admin::{self, PipelineView, Registry};
 use crate::config::HostConfig;
 use crate::config::PipelineConfig;
 use crate::databases::open_all as open_databases;
@@ -104,18 +105,26 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             p.group_id
         );
         let (module_name, digest) = (module.name().to_string(), module.digest().to_string());
-        let pipeline = Pipeline::start(PipelineParts {
-            config: p.clone(),
-            module,
-            consumer_config: kafka::consumer_config(&config.kafka, &bootstrap, &p.group_id),
-            producer: producer.clone(),
-            sinks: sinks.clone(),
-            lookups: Arc::new(Arc::new(SqlLookups::new(&p.lookups, &databases)?)),
-            notifiers: notifiers.clone(),
-            client_config: kafka::client_config(&config.kafka, &bootstrap),
-            producer_config: kafka::producer_config(&config.kafka, &bootstrap),
-        })
-        .await?;
+        let lookups: Arc<dyn crate::engine::Lookups> = Arc::new(Arc::new(SqlLookups::new(&p.lookups, &databases)?));
+        let parts = {
+            let (p, producer, sinks, notifiers) = (p.clone(), producer.clone(), sinks.clone(), notifiers.clone());
+            let consumer_config = kafka::consumer_config(&config.kafka, &bootstrap, &p.group_id);
+            let client_config = kafka::client_config(&config.kafka, &bootstrap);
+            let producer_config = kafka::producer_config(&config.kafka, &bootstrap);
+            move |module: Module, carried: Option<crate::pipeline::Carried>| PipelineParts {
+                config: p.clone(),
+                module,
+                consumer_config: consumer_config.clone(),
+                producer: producer.clone(),
+                sinks: sinks.clone(),
+                lookups: lookups.clone(),
+                notifiers: notifiers.clone(),
+                client_config: client_config.clone(),
+                producer_config: producer_config.clone(),
+                carried,
+            }
+        };
+        let pipeline = Pipeline::start(parts(module, None)).await?;
         stats.push((pipeline.name().to_string(), pipeline.stats()));
         let canary_topic = p.topics.first().map(String::as_str).unwrap_or_default();
         let deployer = Deployer::new(
@@ -141,12 +150,12 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         let view = PipelineView::new(&p.name, &module_name, &digest, &p.topics, &p.group_id, pipeline.stats());
         let view = Arc::new(view.with_deployer(deployer));
         registry.pipelines.push(view.clone());
-        let run = pipeline.run(shutdown_rx.clone());
-        running.spawn(async move {
-            let outcome = run.await;
-            view.set_state(if outcome.is_ok() { PipelineState::Stopped } else { PipelineState::Failed });
-            outcome
-        });
+        let supervised = Supervised {
+            view,
+            restart: p.restart,
+            parts: Box::new(move |carried| Ok(parts(carried.pool.module(), Some(carried)))),
+        };
+        running.spawn(supervise(pipeline, supervised, shutdown_rx.clone()));
     }
     if let Some(admin) = &config.admin {
         registry.token = admin.token();
@@ -195,7 +204,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             _ = terminate.recv() => { eprintln!("terminated: draining, flushing and committing"); break; }
             ended = running.join_next() => match ended {
                 Some(Ok(Ok(()))) | None => break,
-                Some(Ok(Err(e))) => { failure = Some(e.into()); break; }
+                Some(Ok(Err(e))) => { failure = Some(e); break; }
                 Some(Err(e)) => { failure = Some(anyhow::anyhow!("a pipeline task panicked: {e}")); break; }
             },
             _ = ticker.tick() => {
@@ -228,7 +237,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         match ended {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                failure.get_or_insert(e.into());
+                failure.get_or_insert(e);
             }
             Err(e) => {
                 failure.get_or_insert(anyhow::anyhow!("a pipeline task panicked: {e}"));

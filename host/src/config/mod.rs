@@ -6,8 +6,10 @@
 
 mod delivery;
 mod guest_files;
+mod restart;
 
 pub use delivery::{Delivery, StateConfig, TransactionConfig};
+pub use restart::RestartConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -505,6 +507,9 @@ pub struct PipelineConfig {
     /// The pipeline's Kafka transactions (exactly-once, or a keyed guest).
     #[serde(default)]
     pub transaction: TransactionConfig,
+    /// What happens when the running pipeline fails.
+    #[serde(default)]
+    pub restart: RestartConfig,
 }
 
 /// `[databases.<name>]`: a database that lookups query, selected by `type`.

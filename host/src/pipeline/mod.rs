@@ -157,6 +157,18 @@ pub struct PipelineParts {
     pub client_config: ClientConfig,
     /// Producer settings, for the pipeline's transactional producer.
     pub producer_config: ClientConfig,
+    /// A restart's instance pool (with the module deployed into it) and
+    /// counters, carried over from the pipeline that failed; `module` is
+    /// then unused.
+    pub carried: Option<Carried>,
+}
+
+/// What a restarted pipeline takes over from the one that failed.
+pub struct Carried {
+    /// The instance pool, which the deployer swaps modules in.
+    pub pool: Arc<InstancePool>,
+    /// The counters.
+    pub stats: Arc<Stats>,
 }
 
 /// A running pipeline.
@@ -176,7 +188,11 @@ impl Pipeline {
         let revoked: Revoked = Arc::default();
         let fetch: FetchSlot = Arc::default();
         let exactly_once = parts.config.delivery == Delivery::ExactlyOnce;
-        let keyed_guest = parts.module.world().is_keyed();
+        let module = match &parts.carried {
+            Some(carried) => carried.pool.module(),
+            None => parts.module.clone(),
+        };
+        let keyed_guest = module.world().is_keyed();
         let keyed = if keyed_guest {
             let changelog = parts.config.changelog_topic();
             crate::state::changelog::ensure_topic(&parts.client_config, &changelog, &parts.config.topics)
@@ -236,25 +252,31 @@ impl Pipeline {
         // The first assignment comes in the first `poll`, after this. (Made
         // after `subscribe`: on its error the consumer goes with no queue.)
         *fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(FetchQueue::new(&consumer)));
-        let stats = Arc::new(Stats::default());
+        let (pool, stats) = match parts.carried {
+            Some(carried) => (carried.pool, carried.stats),
+            None => {
+                let guest_config: Vec<(String, String)> =
+                    parts.config.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let pool = InstancePool::new(
+                    parts.module,
+                    &name,
+                    guest_config,
+                    parts.config.concurrency,
+                    parts.config.rollback,
+                    parts.lookups,
+                );
+                (Arc::new(pool), Arc::new(Stats::default()))
+            }
+        };
         // Exactly-once: every record of the pipeline goes through the transactional producer.
         let producer = match (&transactions, exactly_once) {
             (Some(t), true) => t.producer().clone(),
             _ => parts.producer,
         };
-        let guest_config: Vec<(String, String)> =
-            parts.config.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let shared = Arc::new(Shared {
             name: name.clone(),
             consumer: Arc::new(consumer),
-            pool: Arc::new(InstancePool::new(
-                parts.module,
-                &name,
-                guest_config,
-                parts.config.concurrency,
-                parts.config.rollback,
-                parts.lookups,
-            )),
+            pool,
             executor: Executor {
                 pipeline: name.clone(),
                 producer,

@@ -106,6 +106,8 @@ pub struct Stats {
     pub transactions: AtomicU64,
     /// Timer calls of a keyed guest.
     pub ticks: AtomicU64,
+    /// Times the pipeline failed and was started again.
+    pub restarts: AtomicU64,
 }
 
 /// A copy of the counters at one moment.

@@ -316,13 +316,19 @@ pub(super) async fn commit_every(shared: Arc<Shared>, transactions: Arc<Transact
     let every = shared.commit_interval;
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The counter outlives this producer (a restarted pipeline keeps it).
+    let mut counted = 0;
     loop {
         ticker.tick().await;
         if shared.stopping.load(Ordering::Relaxed) {
             return;
         }
         match transactions.commit(&shared.consumer).await {
-            Ok(()) => shared.stats.transactions.store(transactions.commits(), Ordering::Relaxed),
+            Ok(()) => {
+                let commits = transactions.commits();
+                crate::pipeline::stats::Stats::add(&shared.stats.transactions, commits - counted);
+                counted = commits;
+            }
             Err(e) => {
                 shared.fail(e.to_string());
                 return;
