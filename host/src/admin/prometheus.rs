@@ -176,6 +176,12 @@ pub fn render(registry: &Registry) -> String {
             let _ = writeln!(out, "{name}{{channel=\"{}\",outcome=\"{outcome}\"}} {count}", label(&channel));
         }
     }
+    let dropped = "monasca_wasm_guest_log_lines_dropped_total";
+    let _ = writeln!(
+        out,
+        "# HELP {dropped} Guest log lines dropped over the per-instance rate limit, all pipelines together.\n# TYPE {dropped} counter\n{dropped} {}",
+        crate::engine::guest_log::DROPPED.load(std::sync::atomic::Ordering::Relaxed)
+    );
     let up = "monasca_wasm_pipeline_up";
     let _ = writeln!(
         out,

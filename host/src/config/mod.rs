@@ -298,8 +298,20 @@ pub struct EngineConfig {
     /// configuration file; default `monasca-wasm-modules` next to it.
     #[serde(default)]
     pub module_store: Option<PathBuf>,
+    /// Most effects a guest may return for one batch (all its calls).
+    #[serde(default = "default_max_batch_effects")]
+    pub max_batch_effects: usize,
+    /// Most bytes (estimated as the host holds them) of a batch's effects, MiB.
+    #[serde(default = "default_max_batch_output_mib")]
+    pub max_batch_output_mib: usize,
 }
 
+fn default_max_batch_effects() -> usize {
+    crate::engine::budget::OutputBudget::default().max_effects
+}
+fn default_max_batch_output_mib() -> usize {
+    crate::engine::budget::OutputBudget::default().max_bytes >> 20
+}
 fn default_memory_limit_mib() -> usize {
     64
 }
@@ -318,6 +330,8 @@ impl Default for EngineConfig {
             cache_dir: None,
             max_instances: default_max_instances(),
             module_store: None,
+            max_batch_effects: default_max_batch_effects(),
+            max_batch_output_mib: default_max_batch_output_mib(),
         }
     }
 }
@@ -335,6 +349,10 @@ impl EngineConfig {
                 None => defaults.cache_dir.clone(),
             },
             max_instances: self.max_instances,
+            output_budget: crate::engine::budget::OutputBudget {
+                max_effects: self.max_batch_effects.max(1),
+                max_bytes: self.max_batch_output_mib.max(1).saturating_mul(1 << 20),
+            },
             ..defaults
         }
     }

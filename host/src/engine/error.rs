@@ -91,6 +91,13 @@ pub enum GuestErrorKind {
         /// The guest's reason.
         reason: String,
     },
+    /// The batch's effects passed the output budget.
+    OutputBudget {
+        /// What the effects used when the budget was passed.
+        spent: super::budget::Spent,
+        /// The budget.
+        budget: super::budget::OutputBudget,
+    },
     /// `process` returned an error for the whole batch.
     Batch {
         /// The guest's reason.
@@ -125,20 +132,60 @@ impl GuestError {
     }
 }
 
+/// Most bytes of guest-controlled text (a trap's output, a refusal, a
+/// batch error) shown in an error message.
+const SHOWN_GUEST_TEXT: usize = 2048;
+
+/// Guest-controlled text as an error message shows it: control characters
+/// escaped (a newline cannot forge a log line), capped.
+fn shown(text: &str) -> String {
+    crate::text::escape_capped(text, SHOWN_GUEST_TEXT)
+}
+
 impl std::fmt::Display for GuestErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GuestErrorKind::Trap { reason, output, .. } if output.is_empty() => write!(f, "guest trapped: {reason}"),
+            GuestErrorKind::Trap { reason, output, .. } if output.is_empty() => {
+                write!(f, "guest trapped: {}", shown(reason))
+            }
             GuestErrorKind::Trap { reason, output, .. } => {
-                write!(f, "guest trapped: {reason}; guest output: {}", output.replace('\n', " | "))
+                let output = output.lines().collect::<Vec<_>>().join(" | ");
+                write!(f, "guest trapped: {}; guest output: {}", shown(reason), shown(&output))
             }
             GuestErrorKind::Deadline { limit } => write!(f, "call exceeded its deadline of {limit:?}"),
             GuestErrorKind::MemoryLimit { limit } => write!(f, "guest exceeded its memory limit of {limit} bytes"),
-            GuestErrorKind::Init { reason } => write!(f, "init refused the configuration: {reason}"),
+            GuestErrorKind::Init { reason } => write!(f, "init refused the configuration: {}", shown(reason)),
+            GuestErrorKind::OutputBudget { spent, budget } => write!(
+                f,
+                "the batch's effects passed the output budget: {} effects and about {} bytes so far, \
+                 the budget is {} effects and {} bytes ([engine] max_batch_effects, max_batch_output_mib)",
+                spent.effects, spent.bytes, budget.max_effects, budget.max_bytes
+            ),
             GuestErrorKind::Batch { reason, culprit: Some((p, o)) } => {
-                write!(f, "batch failed at partition {p} offset {o}: {reason}")
+                write!(f, "batch failed at partition {p} offset {o}: {}", shown(reason))
             }
-            GuestErrorKind::Batch { reason, culprit: None } => write!(f, "batch failed: {reason}"),
+            GuestErrorKind::Batch { reason, culprit: None } => write!(f, "batch failed: {}", shown(reason)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_text_in_errors_is_escaped_and_capped() {
+        let kind = GuestErrorKind::Init { reason: "bad\nERROR forged line\u{1b}[31m".to_string() };
+        let text = kind.to_string();
+        assert!(!text.chars().any(char::is_control), "{text}");
+        let long = GuestErrorKind::Batch { reason: "x".repeat(1 << 20), culprit: None };
+        assert!(long.to_string().len() < SHOWN_GUEST_TEXT + 100);
+        let trap = GuestErrorKind::Trap {
+            reason: "unreachable".into(),
+            output: "panicked at src/lib.rs:1\nboom\r\u{9b}2J".into(),
+            backtrace: String::new(),
+        };
+        let text = trap.to_string();
+        assert!(text.contains("panicked at src/lib.rs:1 | boom") && !text.chars().any(char::is_control), "{text}");
     }
 }

@@ -3,13 +3,14 @@
 //! ends that call with a typed error and the instance is rebuilt (and
 //! re-initialised) before the next batch.
 
+use super::budget::Spent;
 use super::error::{GuestError, GuestErrorKind};
 use super::module::Module;
 use super::sandbox::{GuestIdentity, HostState, Lookups, MemoryLimitHit};
 use super::types;
 use crate::state::store::PartitionStore;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{Store, UpdateDeadline};
 
@@ -17,6 +18,17 @@ use wasmtime::{Store, UpdateDeadline};
 #[derive(Debug, thiserror::Error)]
 #[error("call deadline exceeded")]
 struct DeadlineHit;
+
+/// How long past its deadline a call may go before the host stops waiting
+/// for it. Epoch interruption stops a guest that runs; this backstop stops
+/// one blocked in a host call (a WASI sleep or poll), whose store is then
+/// discarded.
+const BACKSTOP_GRACE: Duration = Duration::from_millis(100);
+
+/// `call`, or `None` once `deadline` (and the grace) passed.
+async fn bounded<F: std::future::Future>(deadline: Duration, call: F) -> Option<F::Output> {
+    tokio::time::timeout(deadline + BACKSTOP_GRACE, call).await.ok()
+}
 
 /// A guest ready to process batches.
 pub struct Instance {
@@ -115,9 +127,25 @@ impl Instance {
             now_ms: types::now_ms(),
         };
         self.lend(state);
-        let result = self.process_batch(&batch).await;
+        let mut result = self.process_batch(&batch).await;
+        if let Ok(effects) = &result {
+            if let Err(over) = self.charge(&mut Spent::default(), effects) {
+                result = Err(over);
+            }
+        }
         self.take_back(state, result.is_ok());
         result
+    }
+
+    /// Charge a call's effects to the batch's output budget.
+    #[allow(clippy::result_large_err)]
+    fn charge(&self, spent: &mut Spent, effects: &[types::Effect]) -> Result<(), GuestError> {
+        let budget = self.module.inner.engine.settings().output_budget;
+        if spent.charge(effects, &budget) {
+            Ok(())
+        } else {
+            Err(self.error(GuestErrorKind::OutputBudget { spent: *spent, budget }))
+        }
     }
 
     /// Move the partition's store into the instance for the coming calls.
@@ -147,6 +175,7 @@ impl Instance {
     pub async fn process(&mut self, messages: &[types::Message]) -> Result<Vec<types::Effect>, GuestError> {
         let now_ms = types::now_ms();
         let mut effects = Vec::new();
+        let mut spent = Spent::default();
         for run in types::runs(messages) {
             let batch = types::wit_batch(run, now_ms, std::mem::take(&mut self.spare_values));
             let result = self.process_batch(&batch).await;
@@ -154,6 +183,7 @@ impl Instance {
                 self.spare_values = batch.values;
             }
             let more = result?;
+            self.charge(&mut spent, &more)?;
             if effects.is_empty() {
                 effects = more;
             } else {
@@ -171,11 +201,14 @@ impl Instance {
             live.store.data_mut().partition = self.lent.take();
             self.live = Some(live);
         }
+        let deadline = self.deadline();
         let live = self.armed()?;
         // SAFETY: `boot` checked `process` against exactly these types.
         let process = unsafe { TypedFunc::<(&types::WitBatch,), (ProcessResult,)>::new_unchecked(live.process) };
-        let result = process.call_async(&mut live.store, (batch,)).await.map(|(r,)| r);
-        match result {
+        let Some(result) = bounded(deadline, process.call_async(&mut live.store, (batch,))).await else {
+            return Err(self.discard(GuestErrorKind::Deadline { limit: deadline }));
+        };
+        match result.map(|(r,)| r) {
             Ok(Ok(effects)) => Ok(effects),
             Ok(Err(e)) => Err(self.error(GuestErrorKind::Batch {
                 reason: e.reason,
@@ -187,30 +220,39 @@ impl Instance {
 
     /// The guest's state (`snapshot`), or `None` for a stateless guest.
     pub async fn snapshot(&mut self) -> Result<Option<Vec<u8>>, GuestError> {
+        let deadline = self.deadline();
         let live = self.armed()?;
         let Some(funcs) = &live.state else { return Ok(None) };
-        match funcs.snapshot.call_async(&mut live.store, ()).await {
-            Ok((bytes,)) => Ok(Some(bytes)),
-            Err(trap) => Err(self.trapped(trap)),
+        match bounded(deadline, funcs.snapshot.call_async(&mut live.store, ())).await {
+            Some(Ok((bytes,))) => Ok(Some(bytes)),
+            Some(Err(trap)) => Err(self.trapped(trap)),
+            None => Err(self.discard(GuestErrorKind::Deadline { limit: deadline })),
         }
     }
 
     /// Hand the guest a state made by `snapshot` (possibly of another
     /// version); the guest's refusal is returned as `Init` with its reason.
     pub async fn restore(&mut self, bytes: Vec<u8>) -> Result<(), GuestError> {
+        let deadline = self.deadline();
         let live = self.armed()?;
         let Some(funcs) = &live.state else {
             return Err(self.error(GuestErrorKind::Init {
                 reason: "the module keeps no state (it exports no `state` interface) and cannot take one over".into(),
             }));
         };
-        match funcs.restore.call_async(&mut live.store, (bytes,)).await {
-            Ok((Ok(()),)) => Ok(()),
-            Ok((Err(reason),)) => {
+        match bounded(deadline, funcs.restore.call_async(&mut live.store, (bytes,))).await {
+            Some(Ok((Ok(()),))) => Ok(()),
+            Some(Ok((Err(reason),))) => {
                 Err(self.error(GuestErrorKind::Init { reason: format!("restore refused: {reason}") }))
             }
-            Err(trap) => Err(self.trapped(trap)),
+            Some(Err(trap)) => Err(self.trapped(trap)),
+            None => Err(self.discard(GuestErrorKind::Deadline { limit: deadline })),
         }
+    }
+
+    /// The deadline of one call.
+    fn deadline(&self) -> Duration {
+        self.module.inner.engine.settings().call_deadline
     }
 
     /// The live instance, its deadline armed for one call. (Its error is the
@@ -237,6 +279,13 @@ impl Instance {
                 GuestErrorKind::Trap { reason: format!("{trap:#}"), output: String::new(), backtrace: String::new() }
             }
         };
+        self.discard(kind)
+    }
+
+    /// Drop the live instance (a call that trapped or was abandoned cannot
+    /// be entered again; it is rebuilt on the next batch) and return the
+    /// error of `kind`. A partition state lent to it is kept to be given back.
+    fn discard(&mut self, kind: GuestErrorKind) -> GuestError {
         if let Some(mut live) = self.live.take() {
             if let Some(session) = live.store.data_mut().partition.take() {
                 self.lent = Some(session);
@@ -281,9 +330,12 @@ async fn boot(
         }
     });
     arm_deadline(&mut store, settings.call_deadline);
-    let instance = match module.inner.pre.instantiate_async(&mut store).await {
-        Ok(instance) => instance,
-        Err(trap) => return Err(guest_error(&identity, classify(trap, &store))),
+    let deadline = settings.call_deadline;
+    let abandoned = |identity: &GuestIdentity| guest_error(identity, GuestErrorKind::Deadline { limit: deadline });
+    let instance = match bounded(deadline, module.inner.pre.instantiate_async(&mut store)).await {
+        Some(Ok(instance)) => instance,
+        Some(Err(trap)) => return Err(guest_error(&identity, classify(trap, &store))),
+        None => return Err(abandoned(&identity)),
     };
     let link = |e: wasmtime::Error| guest_error(&identity, GuestErrorKind::Init { reason: format!("{e:#}") });
     let world = module.world();
@@ -313,10 +365,12 @@ async fn boot(
     } else {
         None
     };
-    match init.call_async(&mut store, (config.as_slice(),)).await {
-        Ok((Ok(()),)) => Ok(Live { store, process, state }),
-        Ok((Err(reason),)) => Err(guest_error(&identity, GuestErrorKind::Init { reason })),
-        Err(trap) => Err(guest_error(&identity, classify(trap, &store))),
+    arm_deadline(&mut store, deadline);
+    match bounded(deadline, init.call_async(&mut store, (config.as_slice(),))).await {
+        Some(Ok((Ok(()),))) => Ok(Live { store, process, state }),
+        Some(Ok((Err(reason),))) => Err(guest_error(&identity, GuestErrorKind::Init { reason })),
+        Some(Err(trap)) => Err(guest_error(&identity, classify(trap, &store))),
+        None => Err(abandoned(&identity)),
     }
 }
 

@@ -11,8 +11,10 @@
 //! - `error`: typed load and call errors.
 
 mod bindings;
+pub mod budget;
 pub mod cache;
 pub mod error;
+pub mod guest_log;
 mod instance;
 mod module;
 pub mod sandbox;
@@ -31,6 +33,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Most core module instances one component may create (a Rust guest
+/// creates three or four: its code and WASI's shims).
+pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// Most linear memories one component may define. The memory cap
+/// (`memory_limit`) holds for all of an instance's memories together.
+pub const MAX_MEMORIES_PER_COMPONENT: u32 = 2;
+/// Most tables one component may define.
+pub const MAX_TABLES_PER_COMPONENT: u32 = 8;
+
 /// Settings of the engine and its sandbox.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -48,6 +59,8 @@ pub struct EngineSettings {
     /// preallocated for this many and reused, so starting an instance or a
     /// call costs no fresh `mmap`.
     pub max_instances: u32,
+    /// The most a batch's effects may hold ([`budget`]).
+    pub output_budget: budget::OutputBudget,
 }
 
 impl Default for EngineSettings {
@@ -58,6 +71,7 @@ impl Default for EngineSettings {
             epoch_tick: Duration::from_millis(10),
             cache_dir: ModuleCache::default_dir(),
             max_instances: 64,
+            output_budget: budget::OutputBudget::default(),
         }
     }
 }
@@ -97,12 +111,18 @@ impl Engine {
         config.wasm_component_model(true).epoch_interruption(true).cranelift_opt_level(wasmtime::OptLevel::Speed);
         let mut pool = wasmtime::PoolingAllocationConfig::new();
         // A component instantiates a few core instances (the guest and its
-        // WASI shims) with a memory and a table or two each.
+        // WASI shims) with a memory and a table or two each. Each component
+        // may have at most its share of the pool, so that no module can
+        // starve other pipelines' instances; one with more is refused when
+        // it is loaded (or deployed), with the count in the reason.
         let instances = settings.max_instances.max(1);
         pool.total_component_instances(instances)
-            .total_core_instances(instances * 8)
-            .total_memories(instances * 2)
-            .total_tables(instances * 8)
+            .total_core_instances(instances * MAX_CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(instances * MAX_MEMORIES_PER_COMPONENT)
+            .total_tables(instances * MAX_TABLES_PER_COMPONENT)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
             .total_stacks(instances)
             .max_memory_size(settings.memory_limit);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));

@@ -3,7 +3,8 @@
 //!
 //! A guest gets:
 //! - `monasca:processor/log`: its lines go to `tracing`, tagged with the
-//!   pipeline and the module;
+//!   pipeline and the module, escaped, capped and rate-limited
+//!   (`engine::guest_log`);
 //! - `monasca:processor/lookup`: only the queries the operator configured
 //!   (see [`Lookups`]);
 //! - `monasca:processor/partition-state`: the keyed state of the partition
@@ -17,10 +18,13 @@
 //!   (the tail is kept for error reports), stdin is empty. Clocks and random
 //!   numbers are available.
 //!
-//! Each instance has a memory cap ([`MemoryCap`]) and each call a deadline,
-//! enforced by epoch interruption in `engine::instance`.
+//! Each instance has a memory cap ([`MemoryCap`], all its memories together)
+//! and each call a deadline, enforced by epoch interruption in
+//! `engine::instance`, with a host-side timeout around every call as a
+//! backstop for a guest blocked in a host call.
 
 use super::bindings::{monasca, Keyed};
+use super::guest_log::{GuestLog, LineLevel};
 use crate::state::store::{Session, StateError};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -83,7 +87,6 @@ pub struct HostState {
     pub(crate) deadline_hit: bool,
     pub(crate) call_deadline: std::time::Duration,
     pub(crate) output: GuestOutput,
-    identity: GuestIdentity,
     lookups: Arc<dyn Lookups>,
     /// The partition state lent to the current call, if any.
     pub(crate) partition: Option<Session>,
@@ -97,7 +100,7 @@ impl HostState {
         call_deadline: std::time::Duration,
         lookups: Arc<dyn Lookups>,
     ) -> Self {
-        let output = GuestOutput::new(identity.clone());
+        let output = GuestOutput::new(identity);
         let wasi = WasiCtxBuilder::new()
             .stdout(output.clone())
             .stderr(output.clone())
@@ -114,7 +117,6 @@ impl HostState {
             deadline_hit: false,
             call_deadline,
             output,
-            identity,
             lookups,
             partition: None,
         }
@@ -136,14 +138,14 @@ impl monasca::processor::types::Host for HostState {}
 impl monasca::processor::log::Host for HostState {
     fn log(&mut self, level: monasca::processor::types::Level, message: String) {
         use monasca::processor::types::Level;
-        let id = &self.identity;
-        match level {
-            Level::Trace => tracing::trace!(pipeline = %id.pipeline, module = %id.module, "{message}"),
-            Level::Debug => tracing::debug!(pipeline = %id.pipeline, module = %id.module, "{message}"),
-            Level::Info => tracing::info!(pipeline = %id.pipeline, module = %id.module, "{message}"),
-            Level::Warn => tracing::warn!(pipeline = %id.pipeline, module = %id.module, "{message}"),
-            Level::Error => tracing::error!(pipeline = %id.pipeline, module = %id.module, "{message}"),
-        }
+        let level = match level {
+            Level::Trace => LineLevel::Trace,
+            Level::Debug => LineLevel::Debug,
+            Level::Info => LineLevel::Info,
+            Level::Warn => LineLevel::Warn,
+            Level::Error => LineLevel::Error,
+        };
+        self.output.log.line(level, &message);
     }
 }
 
@@ -206,16 +208,25 @@ fn link_v03(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// The per-instance memory cap. Growing past it fails the call with a
-/// limit error (recorded in `hit`, so the host can tell it from other traps).
+/// The per-instance memory cap: all of an instance's linear memories
+/// together (a component may define several), not each one. Growing past it
+/// fails the call with a limit error (recorded in `hit`, so the host can tell
+/// it from other traps).
 pub struct MemoryCap {
     pub(crate) limit: usize,
     pub(crate) hit: bool,
+    /// Bytes of linear memory the instance holds, all memories together.
+    used: usize,
 }
 
 impl MemoryCap {
-    fn new(limit: usize) -> Self {
-        MemoryCap { limit, hit: false }
+    pub(crate) fn new(limit: usize) -> Self {
+        MemoryCap { limit, hit: false, used: 0 }
+    }
+
+    /// Bytes of linear memory the instance holds.
+    pub fn used(&self) -> usize {
+        self.used
     }
 }
 
@@ -225,21 +236,39 @@ impl MemoryCap {
 pub struct MemoryLimitHit {
     /// The cap.
     pub limit: usize,
-    /// What the guest asked for.
+    /// What the guest asked for, all its memories together.
     pub desired: usize,
 }
 
+/// Most elements of one table.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Called for every memory, from 0 when it is created.
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.hit = true;
-            return Err(MemoryLimitHit { limit: self.limit, desired }.into());
+            return Err(MemoryLimitHit { limit: self.limit, desired: total }.into());
         }
+        self.used = total;
         Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        super::MAX_CORE_INSTANCES_PER_COMPONENT as usize
+    }
+
+    fn memories(&self) -> usize {
+        super::MAX_MEMORIES_PER_COMPONENT as usize
+    }
+
+    fn tables(&self) -> usize {
+        super::MAX_TABLES_PER_COMPONENT as usize
     }
 }
 
@@ -249,23 +278,28 @@ impl ResourceLimiter for MemoryCap {
 #[derive(Clone)]
 pub struct GuestOutput {
     tail: Arc<Mutex<VecDeque<u8>>>,
-    identity: Arc<GuestIdentity>,
+    /// The instance's log, which the `log` import shares.
+    pub(crate) log: GuestLog,
 }
 
 const OUTPUT_TAIL_BYTES: usize = 4096;
 
 impl GuestOutput {
     fn new(identity: GuestIdentity) -> Self {
-        GuestOutput { tail: Arc::new(Mutex::new(VecDeque::new())), identity: Arc::new(identity) }
+        GuestOutput { tail: Arc::new(Mutex::new(VecDeque::new())), log: GuestLog::new(identity) }
     }
 
     fn append(&self, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes);
-        for line in text.lines().filter(|l| !l.is_empty()) {
-            tracing::debug!(pipeline = %self.identity.pipeline, module = %self.identity.module, "guest output: {line}");
+        // Only the tail is kept; a huge write is not copied whole.
+        let kept = &bytes[bytes.len().saturating_sub(OUTPUT_TAIL_BYTES)..];
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let text = String::from_utf8_lossy(kept);
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                self.log.line(LineLevel::Debug, &format!("guest output: {line}"));
+            }
         }
         let mut tail = self.tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        tail.extend(bytes);
+        tail.extend(kept);
         let excess = tail.len().saturating_sub(OUTPUT_TAIL_BYTES);
         tail.drain(..excess);
     }
@@ -326,5 +360,29 @@ impl tokio::io::AsyncWrite for GuestOutput {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_holds_for_all_memories_together() {
+        const MIB: usize = 1 << 20;
+        let mut cap = MemoryCap::new(64 * MIB);
+        // Two memories created, then grown in turn.
+        assert!(cap.memory_growing(0, 16 * MIB, None).unwrap());
+        assert!(cap.memory_growing(0, 16 * MIB, None).unwrap());
+        assert!(cap.memory_growing(16 * MIB, 40 * MIB, None).unwrap());
+        assert_eq!(cap.used(), 56 * MIB);
+        // The second one to 40 MiB would make 80 MiB: refused, though it is under the cap alone.
+        let refused = cap.memory_growing(16 * MIB, 40 * MIB, None).expect_err("over the cap in total");
+        assert!(cap.hit);
+        let hit = refused.downcast_ref::<MemoryLimitHit>().expect("a limit hit");
+        assert_eq!((hit.limit, hit.desired), (64 * MIB, 80 * MIB));
+        assert_eq!(cap.used(), 56 * MIB, "a refused growth holds nothing");
+        assert!(cap.memory_growing(16 * MIB, 24 * MIB, None).unwrap(), "up to the cap is fine");
+        assert!(!cap.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).unwrap());
     }
 }

@@ -174,7 +174,7 @@ impl Stats {
             Kind::Trap { .. } => Self::add(&self.traps, 1),
             Kind::Deadline { .. } => Self::add(&self.deadline_hits, 1),
             Kind::MemoryLimit { .. } => Self::add(&self.memory_limit_hits, 1),
-            Kind::Init { .. } | Kind::Batch { .. } => {}
+            Kind::Init { .. } | Kind::Batch { .. } | Kind::OutputBudget { .. } => {}
         }
     }
 

@@ -15,6 +15,16 @@
 //!   parameter and produces `<value>: <rows> <first column of the first row>`,
 //!   or `<value>: error <reason>`; then the lookup `undeclared`, whose answer
 //!   (an error) it produces as `undeclared: <reason>`;
+//! - `sleep`: sleeps in a WASI call for an hour (must stop at the call
+//!   deadline all the same); with `init_sleep_ms` set, `init` sleeps that long
+//!   first, whatever the mode;
+//! - `log-flood`: logs `log_lines` lines (default 100,000) of 1 KiB, each
+//!   with a newline and terminal escapes in it (must be capped, rate-limited
+//!   and escaped);
+//! - `forge`: logs a line that tries to forge another, then panics with a
+//!   message that tries the same;
+//! - `flood`: produces `flood_per_message` (default 1,000) small records per
+//!   message (must stop at the batch's output budget);
 //! - `fine` (default): passes messages through.
 
 use monasca_guest_sdk::{Config, Effects, Message, ProcessError, Processor};
@@ -23,11 +33,24 @@ use std::hint::black_box;
 /// The misbehaving guest.
 pub struct Hostile {
     mode: String,
+    log_lines: usize,
+    flood_per_message: usize,
 }
+
+/// A line that tries to end itself and forge the next, with terminal escapes.
+const FORGERY: &str = "innocent\n2026-01-01T00:00:00.000000Z ERROR monasca_wasm: forged line\x1b[2J\x1b]0;owned\x07";
 
 impl Processor for Hostile {
     fn init(config: &Config) -> Result<Self, String> {
-        Ok(Hostile { mode: config.get_or("mode", "fine").to_string() })
+        if let Some(ms) = config.get("init_sleep_ms").and_then(|v| v.parse().ok()) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        let number = |key: &str, default: usize| config.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+        Ok(Hostile {
+            mode: config.get_or("mode", "fine").to_string(),
+            log_lines: number("log_lines", 100_000),
+            flood_per_message: number("flood_per_message", 1_000),
+        })
     }
 
     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError> {
@@ -46,6 +69,27 @@ impl Processor for Hostile {
                 }
             }
             "panic" => panic!("hostile guest panics on purpose"),
+            "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
+            "log-flood" => {
+                let line = format!("{FORGERY} {}", "x".repeat(1024));
+                for _ in 0..self.log_lines {
+                    monasca_guest_sdk::log::info(&line);
+                }
+                for message in &batch {
+                    out.produce(message, message.value.clone());
+                }
+            }
+            "forge" => {
+                monasca_guest_sdk::log::error(FORGERY);
+                panic!("{FORGERY}");
+            }
+            "flood" => {
+                for message in &batch {
+                    for i in 0..self.flood_per_message {
+                        out.produce(message, format!("{i:016}"));
+                    }
+                }
+            }
             "oversize" => {
                 // Passes messages through, but answers a message containing FAIL
                 // with a 2 MiB record, which the producer refuses: the batch's
