@@ -19,6 +19,7 @@ mod instance;
 mod module;
 pub mod sandbox;
 pub mod types;
+mod wasi_stubs;
 pub mod world;
 
 pub use cache::{CacheOutcome, ModuleCache};

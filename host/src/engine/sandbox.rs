@@ -14,7 +14,8 @@
 //!   against `monasca:processor@0.3.x`;
 //! - WASI 0.2 as the Rust standard library needs it, with nothing granted: no
 //!   preopened directories (every file open fails), no environment variables,
-//!   no arguments, no sockets or name lookups; stdout and stderr are captured
+//!   no arguments, no sockets or name lookups, each linked to a stub that
+//!   refuses (`engine::wasi_stubs`); stdout and stderr are captured
 //!   (the tail is kept for error reports), stdin is empty. Clocks and random
 //!   numbers are available.
 //!
@@ -101,14 +102,16 @@ impl HostState {
         lookups: Arc<dyn Lookups>,
     ) -> Self {
         let output = GuestOutput::new(identity);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(output.clone())
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(output.clone())
             .stderr(output.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .build();
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        #[cfg(test)]
+        super::wasi_stubs::tests::grant_everything_when_asked(&mut wasi);
+        let wasi = wasi.build();
         HostState {
             wasi,
             table: ResourceTable::new(),
@@ -179,6 +182,7 @@ impl monasca::processor::partition_state::Host for HostState {
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    super::wasi_stubs::shadow(&mut linker)?;
     Keyed::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
     link_v03(&mut linker)?;
     Ok(linker)
