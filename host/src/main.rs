@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     let result = match &args.command {
         Command::Run(a) => runtime().and_then(|rt| rt.block_on(cli::run::run(a))),
         Command::Generate(a) => runtime().and_then(|rt| rt.block_on(cli::generate::run(a))),
-        Command::Inspect(a) => cli::inspect::run(a),
+        Command::Inspect(a) => runtime().and_then(|rt| rt.block_on(cli::inspect::run(a))),
         Command::New(a) => cli::new::run(a),
         Command::Test(a) => runtime().and_then(|rt| rt.block_on(cli::test::run(a))),
         Command::Deploy(a) => runtime().and_then(|rt| rt.block_on(cli::admin::deploy(a))),

@@ -111,6 +111,49 @@ fn inspect_shows_world_digest_and_compatibility() {
     assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
 }
 
+/// A component that claims the processor world: `init` and `process` as
+/// functions of no arguments, and `extra_import` among its imports.
+fn pretender(extra_import: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+             {extra_import}
+             (core module $m (func (export "f")))
+             (core instance $i (instantiate $m))
+             (func $f (canon lift (core func $i "f")))
+             (instance $p (export "init" (func $f)) (export "process" (func $f)))
+             (export "monasca:processor/processor@0.4.0" (instance $p)))"#
+    ))
+    .expect("valid component text")
+}
+
+#[test]
+fn inspect_refuses_what_run_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("wrong-types", pretender(""), "`init`"),
+        (
+            "extra-import",
+            pretender(r#"(import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func))))"#),
+            "wasi:http/outgoing-handler",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        let path = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&path, bytes).unwrap();
+        let output = monasca_wasm(&["inspect", path.to_str().unwrap(), "--json"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["compatible"], false, "{name}: {report}");
+        let reason = report["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(says), "{name}: the reason names the cause: {reason}");
+        // And `test`, which runs it as `run` does, refuses it too.
+        let input = dir.path().join("input.jsonl");
+        std::fs::write(&input, "{}\n").unwrap();
+        let tested = monasca_wasm(&["test", "-m", path.to_str().unwrap(), "-i", input.to_str().unwrap()]);
+        assert!(!tested.status.success(), "{name}: `test` ran what inspect refuses");
+    }
+}
+
 #[test]
 fn guest_log_lines_reach_the_host_log_with_the_module_name() {
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");

@@ -19,13 +19,19 @@ pub struct InspectArgs {
     pub engine: EngineArgs,
 }
 
-/// Print the module's package version, world, exports, imports, digest and size.
-pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+/// Print the module's package version, world, exports, imports, digest and
+/// size, and whether this host runs it: the verdict is the one `run` would
+/// reach (the world's version, every import linked in the sandbox, the
+/// exports' types), short of calling the guest's `init`.
+pub async fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let engine = args.engine.engine()?;
     let bytes = std::fs::read(&args.module).with_context(|| format!("cannot read {}", args.module.display()))?;
     let name = args.module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let (info, digest) = Module::describe(&engine, &name, &bytes)?;
-    let verdict = info.check_compatible(&name);
+    let verdict = match engine.load_bytes(&name, &bytes) {
+        Ok(module) => module.check().await.map_err(|e| e.kind.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     if args.json {
         let report = json!({
             "module": args.module.display().to_string(),
@@ -36,7 +42,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
             "exports": info.exports,
             "imports": info.imports,
             "compatible": verdict.is_ok(),
-            "reason": verdict.as_ref().err().map(|e| e.to_string()),
+            "reason": verdict.as_ref().err().map(|e| crate::text::escape_capped(e, 4096)),
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -55,7 +61,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         }
         match &verdict {
             Ok(()) => println!("compatible: yes (this host runs {}@{})", world::PACKAGE, world::supported_range()),
-            Err(e) => println!("compatible: no: {e}"),
+            Err(e) => println!("compatible: no: {}", crate::text::escape_capped(e, 4096)),
         }
     }
     Ok(())

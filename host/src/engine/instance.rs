@@ -308,14 +308,18 @@ fn guest_error(identity: &GuestIdentity, kind: GuestErrorKind) -> GuestError {
     }
 }
 
-/// Instantiate the module in a fresh store and call `init`. Takes its inputs
-/// by value so the future is `Send` (it holds no reference to an `Instance`).
-async fn boot(
-    module: Module,
-    identity: GuestIdentity,
-    config: Vec<(String, String)>,
-    lookups: Arc<dyn Lookups>,
-) -> Result<Live, GuestError> {
+/// A fresh instance, its exports found and type-checked, `init` not yet called.
+struct Booted {
+    store: Store<HostState>,
+    /// `init`, its type checked.
+    init: Func,
+    process: Func,
+    state: Option<StateFuncs>,
+}
+
+/// Instantiate the module in a fresh store and check its exports' types,
+/// as every instance is started (and as `inspect` checks a module).
+async fn instantiate(module: &Module, identity: &GuestIdentity, lookups: Arc<dyn Lookups>) -> Result<Booted, GuestError> {
     let settings = module.inner.engine.settings();
     let state = HostState::new(identity.clone(), settings.memory_limit, settings.call_deadline, lookups);
     let mut store = Store::new(module.inner.engine.wasmtime(), state);
@@ -331,13 +335,14 @@ async fn boot(
     });
     arm_deadline(&mut store, settings.call_deadline);
     let deadline = settings.call_deadline;
-    let abandoned = |identity: &GuestIdentity| guest_error(identity, GuestErrorKind::Deadline { limit: deadline });
     let instance = match bounded(deadline, module.inner.pre.instantiate_async(&mut store)).await {
         Some(Ok(instance)) => instance,
-        Some(Err(trap)) => return Err(guest_error(&identity, classify(trap, &store))),
-        None => return Err(abandoned(&identity)),
+        Some(Err(trap)) => return Err(guest_error(identity, classify(trap, &store))),
+        None => return Err(guest_error(identity, GuestErrorKind::Deadline { limit: deadline })),
     };
-    let link = |e: wasmtime::Error| guest_error(&identity, GuestErrorKind::Init { reason: format!("{e:#}") });
+    let link = |e: wasmtime::Error| {
+        guest_error(identity, GuestErrorKind::Init { reason: format!("the module's exports do not match the world: {e:#}") })
+    };
     let world = module.world();
     let processor = instance.get_export_index(&mut store, None, &world.interface("processor"));
     let export = |store: &mut Store<HostState>, name: &str| {
@@ -347,9 +352,11 @@ async fn boot(
     };
     let init = export(&mut store, "init").map_err(link)?;
     let process = export(&mut store, "process").map_err(link)?;
-    let init: InitFunc<'_> = instance.get_typed_func(&mut store, init).map_err(link)?;
+    let init: InitFunc<'_> =
+        instance.get_typed_func(&mut store, init).map_err(|e| link(e.context("`init`")))?;
+    let init = *init.func();
     let process_typed: TypedFunc<(&types::WitBatch,), (ProcessResult,)> =
-        instance.get_typed_func(&mut store, process).map_err(link)?;
+        instance.get_typed_func(&mut store, process).map_err(|e| link(e.context("`process`")))?;
     let process = *process_typed.func();
     let state = if world.is_stateful() {
         let interface = instance.get_export_index(&mut store, None, &world.interface("state"));
@@ -365,12 +372,38 @@ async fn boot(
     } else {
         None
     };
+    Ok(Booted { store, init, process, state })
+}
+
+/// Check that `module` can be instantiated in the sandbox and that its
+/// exports have the world's types, without calling `init`.
+pub(crate) async fn check(module: &Module) -> Result<(), GuestError> {
+    let identity = GuestIdentity {
+        pipeline: "inspect".into(),
+        module: module.name().to_string(),
+        digest: module.short_digest(),
+    };
+    instantiate(module, &identity, Arc::new(super::NoLookups)).await.map(|_| ())
+}
+
+/// Instantiate the module in a fresh store and call `init`. Takes its inputs
+/// by value so the future is `Send` (it holds no reference to an `Instance`).
+async fn boot(
+    module: Module,
+    identity: GuestIdentity,
+    config: Vec<(String, String)>,
+    lookups: Arc<dyn Lookups>,
+) -> Result<Live, GuestError> {
+    let Booted { mut store, init, process, state } = instantiate(&module, &identity, lookups).await?;
+    let deadline = module.inner.engine.settings().call_deadline;
+    // SAFETY: `instantiate` checked `init` against exactly these types.
+    let init = unsafe { InitFunc::new_unchecked(init) };
     arm_deadline(&mut store, deadline);
     match bounded(deadline, init.call_async(&mut store, (config.as_slice(),))).await {
         Some(Ok((Ok(()),))) => Ok(Live { store, process, state }),
         Some(Ok((Err(reason),))) => Err(guest_error(&identity, GuestErrorKind::Init { reason })),
         Some(Err(trap)) => Err(guest_error(&identity, classify(trap, &store))),
-        None => Err(abandoned(&identity)),
+        None => Err(guest_error(&identity, GuestErrorKind::Deadline { limit: deadline })),
     }
 }
 
@@ -393,9 +426,19 @@ fn classify(error: wasmtime::Error, store: &Store<HostState>) -> GuestErrorKind 
         return GuestErrorKind::MemoryLimit { limit: state.limits.limit };
     }
     let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| bt.to_string()).unwrap_or_default();
-    let reason = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{error:#}").lines().next().unwrap_or_default().to_string(),
+    let reason = if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        format!("the guest called exit with status {}", exit.0)
+    } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        trap.to_string()
+    } else {
+        // Every cause (a handle limit, a copy limit, a host error), the
+        // backtrace aside: it has its own field.
+        let causes: Vec<String> = error
+            .chain()
+            .map(|cause| cause.to_string())
+            .filter(|cause| !cause.starts_with("error while executing at wasm backtrace"))
+            .collect();
+        causes.join(": ")
     };
     GuestErrorKind::Trap { reason, output: state.output.take(), backtrace }
 }

@@ -117,6 +117,13 @@ impl Module {
         self.inner.cache
     }
 
+    /// Check, as every instance start does but without calling `init`, that
+    /// the module links in the sandbox and that its exports have the
+    /// world's types (what `inspect` reports).
+    pub async fn check(&self) -> Result<(), GuestError> {
+        super::instance::check(self).await
+    }
+
     /// A new instance for `pipeline`, initialised with `config`, with no lookups.
     pub async fn instantiate(&self, pipeline: &str, config: Vec<(String, String)>) -> Result<Instance, GuestError> {
         self.instantiate_with(pipeline, config, Arc::new(NoLookups)).await
