@@ -324,9 +324,93 @@ async fn a_module_that_fails_every_batch_is_rolled_back_and_loses_nothing() {
     let metrics = reqwest::get(format!("{base}/metrics")).await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("monasca_wasm_module_rollbacks_total{pipeline=\"tagged\"} 1\n"), "{metrics}");
     assert!(metrics.contains("monasca_wasm_messages_dead_lettered_total{pipeline=\"tagged\"} 0\n"), "{metrics}");
+    // A manual rollback now would reinstall the failing module: refused,
+    // saying why (the CLI takes the address and token from the host's file).
+    let manual = cli(&["rollback", "--pipeline", "tagged", "--config", dir.path().join("host.toml").to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&manual.stderr);
+    assert_eq!(manual.status.code(), Some(1), "{said}");
+    assert!(said.contains("rolled back automatically") && said.contains("deploy it again"), "{said}");
+    assert_eq!(running_digest(&base).await, v1);
     let (status, stderr) = terminate(host);
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("module rolled back") && stderr.contains("failed 3 batches in a row"), "{stderr}");
+}
+
+/// Send `head` (a request line and headers) on a fresh connection and no
+/// body; the status line and body of the answer, read within 10 s.
+async fn raw_request(port: u16, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer before the body is sent")
+        .expect("read");
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_refused_before_their_body_is_read_and_past_the_limit() {
+    let (input, output) = (unique("upload-in"), unique("upload-out"));
+    create_topics_on(kafka(), &[&input, &output], 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = write_config(dir.path(), port, &input, &output, &unique("upload"));
+    let text = std::fs::read_to_string(&config).expect("config").replace("[admin]\n", "[admin]\nmax_upload_mib = 1\n");
+    std::fs::write(&config, text).expect("config");
+    let host = spawn_host(&config);
+    wait_ready(&base, &host).await;
+
+    // A gigabyte announced, no token, nothing sent: refused at once.
+    let answer = raw_request(
+        port,
+        "PUT /v1/pipelines/tagged/module HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("{\"error\":"), "errors are JSON: {answer}");
+    // With the token (any case of `Bearer`), past the limit: 413, also before the body.
+    let answer = raw_request(
+        port,
+        &format!(
+            "PUT /v1/pipelines/tagged/module HTTP/1.1\r\nHost: x\r\nAuthorization: bEaReR {TOKEN}\r\n\
+             Content-Length: 1073741824\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("max_upload_mib"), "{answer}");
+    // A body streamed without a length stops at the limit too.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        let head = format!(
+            "PUT /v1/pipelines/tagged/module HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Transfer-Encoding: chunked\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("send");
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+        for _ in 0..64 {
+            // The host may answer and close before all 4 MiB are sent.
+            if stream.write_all(chunk.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer)).await.expect("answer").unwrap_or(0);
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
+    // Unknown routes answer JSON as well.
+    let missing = reqwest::get(format!("{base}/v1/nothing-here")).await.expect("answered");
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.expect("JSON");
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(running_digest(&base).await, digest_of(TAGGER_V1));
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,8 +6,8 @@
 
 use super::Registry;
 use crate::deploy::{DeployError, Deployed};
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -48,6 +48,19 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// The answer to an unknown route, as JSON like every admin error.
+pub fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme's
+/// case does not matter, RFC 9110).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// Check the bearer token (compared in constant time).
 fn authorize(registry: &Registry, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(token) = registry.token.as_deref() else {
@@ -56,8 +69,7 @@ fn authorize(registry: &Registry, headers: &HeaderMap) -> Result<(), Refusal> {
             "deployment is disabled: no admin token is configured ([admin] token or MONASCA_WASM_ADMIN_TOKEN)".into(),
         ));
     };
-    let given =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let given = bearer(headers);
     let matches = given.is_some_and(|given| {
         given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     });
@@ -82,7 +94,7 @@ fn status_of(e: &DeployError) -> StatusCode {
         DeployError::Init(_) | DeployError::Canary(_) | DeployError::Restore(_) | DeployError::KeyedMismatch { .. } => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        DeployError::NoPrevious(_) => StatusCode::CONFLICT,
+        DeployError::NoPrevious(_) | DeployError::PreviousFailed { .. } => StatusCode::CONFLICT,
         DeployError::Store(_) | DeployError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -99,13 +111,14 @@ fn outcome(pipeline: &str, result: Result<Deployed, DeployError>) -> Response {
     }
 }
 
-/// `PUT /v1/pipelines/{name}/module`.
+/// `PUT /v1/pipelines/{name}/module`. The token is checked before a byte
+/// of the body is read; the body is then read up to the upload limit.
 pub async fn put_module(
     State(registry): State<Arc<Registry>>,
     Path(pipeline): Path<String>,
-    Query(query): Query<ModuleQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if let Err(refused) = authorize(&registry, &headers) {
         return refused.into_response();
@@ -113,6 +126,18 @@ pub async fn put_module(
     let deployer = match deployer(&registry, &pipeline) {
         Ok(d) => d,
         Err(refused) => return refused.into_response(),
+    };
+    let limit = match registry.max_upload_bytes {
+        0 => super::DEFAULT_MAX_UPLOAD_BYTES,
+        n => n,
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large(limit);
+    }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(_) => return too_large(limit),
     };
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -129,10 +154,23 @@ pub async fn put_module(
         };
         (request.name, bytes, request.canary.map(String::into_bytes))
     } else {
-        (query.name, body.to_vec(), None)
+        (query_name(query.as_deref()), body.to_vec(), None)
     };
     let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| "module".to_string());
     outcome(&pipeline, deployer.deploy(&name, bytes, canary).await)
+}
+
+fn too_large(limit: usize) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the upload is larger than {limit} bytes ([admin] max_upload_mib)"),
+    )
+}
+
+/// `name` of a raw upload's query string (`?name=...`), percent-decoded.
+fn query_name(query: Option<&str>) -> Option<String> {
+    let query: ModuleQuery = serde_urlencoded::from_str(query.unwrap_or_default()).ok()?;
+    query.name
 }
 
 /// `POST /v1/pipelines/{name}/rollback`.

@@ -151,6 +151,9 @@ pub struct Registry {
     pub sinks: Option<Arc<crate::sinks::Sinks>>,
     /// The notifiers, for their counters by channel.
     pub notifiers: Option<Arc<crate::notify::Notifiers>>,
+    /// The largest upload accepted, bytes (0: the default,
+    /// [`DEFAULT_MAX_UPLOAD_BYTES`]).
+    pub max_upload_bytes: usize,
 }
 
 impl Registry {
@@ -159,8 +162,9 @@ impl Registry {
     }
 }
 
-/// The largest module (or JSON deployment) the server accepts.
-const MAX_MODULE_BYTES: usize = 256 * 1024 * 1024;
+/// The largest module (or JSON deployment) the server accepts by default
+/// (`[admin] max_upload_mib`): real guests are a few MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 64 << 20;
 
 /// The admin routes over `registry`.
 pub fn router(registry: Arc<Registry>) -> Router {
@@ -169,11 +173,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1/pipelines", get(pipelines))
-        .route(
-            "/v1/pipelines/{name}/module",
-            put(deploy::put_module).layer(axum::extract::DefaultBodyLimit::max(MAX_MODULE_BYTES)),
-        )
+        // The upload is read by the handler itself, after the token check
+        // and against its own limit.
+        .route("/v1/pipelines/{name}/module", put(deploy::put_module).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/v1/pipelines/{name}/rollback", post(deploy::rollback))
+        .fallback(|| async { deploy::not_found() })
         .with_state(registry)
 }
 

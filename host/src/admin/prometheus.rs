@@ -211,7 +211,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         Stats::add(&stats.consumed, 42);
         let view = PipelineView::new("p\"1", "persister", "abc", &["metrics".into()], "g", stats);
-        let text = render(&Registry { pipelines: vec![Arc::new(view)], token: None, sinks: None, notifiers: None });
+        let text = render(&Registry { pipelines: vec![Arc::new(view)], ..Default::default() });
         assert!(text.contains("# TYPE monasca_wasm_messages_consumed_total counter\n"), "{text}");
         assert!(text.contains("monasca_wasm_messages_consumed_total{pipeline=\"p\\\"1\"} 42\n"), "{text}");
         assert!(

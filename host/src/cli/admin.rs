@@ -13,12 +13,52 @@ use std::time::Duration;
 /// Where the admin API is, and the token for mutating calls.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdminArgs {
-    /// Base URL of the host's admin API.
-    #[arg(long, env = "MONASCA_WASM_ADMIN", default_value = "http://127.0.0.1:9464")]
-    pub admin: String,
-    /// Bearer token for deploy and rollback (`[admin] token` of the host).
+    /// Base URL of the host's admin API [default: from `--config`'s
+    /// `[admin] listen`, else http://127.0.0.1:9464].
+    #[arg(long, env = "MONASCA_WASM_ADMIN")]
+    pub admin: Option<String>,
+    /// Bearer token for deploy and rollback [default: `--config`'s `[admin]
+    /// token`].
     #[arg(long, env = "MONASCA_WASM_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The host's configuration file, to take the admin address and token
+    /// from (only its `[admin]` table is read).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+/// The admin API's base URL and token, from the options, else the host's
+/// configuration file, else the defaults.
+#[derive(Debug, Clone)]
+struct Target {
+    base: String,
+    token: Option<String>,
+}
+
+impl AdminArgs {
+    fn target(&self) -> anyhow::Result<Target> {
+        let from_file = match &self.config {
+            Some(path) => Some(admin_table(path)?),
+            None => None,
+        };
+        let base = self
+            .admin
+            .clone()
+            .or_else(|| from_file.as_ref().map(|a| format!("http://{}", a.listen)))
+            .unwrap_or_else(|| "http://127.0.0.1:9464".to_string());
+        let token = self.token.clone().or_else(|| from_file.as_ref().and_then(|a| a.token()));
+        Ok(Target { base: base.trim_end_matches('/').to_string(), token })
+    }
+}
+
+/// The `[admin]` table of a host configuration file (defaults when absent).
+fn admin_table(path: &std::path::Path) -> anyhow::Result<crate::config::AdminConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
+    match table.get("admin") {
+        Some(admin) => admin.clone().try_into().with_context(|| format!("{}: bad [admin] table", path.display())),
+        None => anyhow::bail!("{} has no [admin] table: its host serves no admin API", path.display()),
+    }
 }
 
 /// Arguments of `deploy`.
@@ -75,21 +115,22 @@ fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?)
 }
 
-fn url(admin: &AdminArgs, path: &str) -> String {
-    format!("{}{path}", admin.admin.trim_end_matches('/'))
+fn url(target: &Target, path: &str) -> String {
+    format!("{}{path}", target.base)
 }
 
 /// Send a request; a JSON answer on success, typed errors otherwise.
-async fn send(request: reqwest::RequestBuilder, admin: &AdminArgs) -> anyhow::Result<serde_json::Value> {
+async fn send(request: reqwest::RequestBuilder, target: &Target) -> anyhow::Result<serde_json::Value> {
     let response =
-        request.send().await.map_err(|e| Unreachable(format!("cannot reach the admin API at {}: {e}", admin.admin)))?;
+        request.send().await.map_err(|e| Unreachable(format!("cannot reach the admin API at {}: {e}", target.base)))?;
     let status = response.status();
     let bytes = response.bytes().await.unwrap_or_default();
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     if status.is_success() {
         return Ok(body);
     }
-    let reason = body.get("error").and_then(|e| e.as_str()).unwrap_or("no reason given").to_string();
+    let reason = body.get("error").and_then(|e| e.as_str()).unwrap_or("no reason given");
+    let reason = crate::text::escape_capped(reason, 4096);
     if status.is_client_error() {
         Err(Refused(format!("refused ({status}): {reason}")).into())
     } else {
@@ -120,12 +161,13 @@ pub async fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
         "module": base64::engine::general_purpose::STANDARD.encode(&bytes),
         "canary": canary,
     });
+    let target = args.admin.target()?;
     let request = client()?
-        .put(url(&args.admin, &format!("/v1/pipelines/{}/module", args.pipeline)))
-        .bearer_auth(args.admin.token.as_deref().unwrap_or_default())
+        .put(url(&target, &format!("/v1/pipelines/{}/module", args.pipeline)))
+        .bearer_auth(target.token.as_deref().unwrap_or_default())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(serde_json::to_vec(&body)?);
-    let answer = send(request, &args.admin).await?;
+    let answer = send(request, &target).await?;
     let previous = answer.get("previous_module").filter(|p| !p.is_null()).map(describe);
     println!(
         "deployed {} to pipeline `{}`{}{}",
@@ -139,17 +181,19 @@ pub async fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
 
 /// `monasca-wasm rollback`.
 pub async fn rollback(args: &RollbackArgs) -> anyhow::Result<()> {
+    let target = args.admin.target()?;
     let request = client()?
-        .post(url(&args.admin, &format!("/v1/pipelines/{}/rollback", args.pipeline)))
-        .bearer_auth(args.admin.token.as_deref().unwrap_or_default());
-    let answer = send(request, &args.admin).await?;
+        .post(url(&target, &format!("/v1/pipelines/{}/rollback", args.pipeline)))
+        .bearer_auth(target.token.as_deref().unwrap_or_default());
+    let answer = send(request, &target).await?;
     println!("pipeline `{}` rolled back to {}", args.pipeline, describe(&answer["module"]));
     Ok(())
 }
 
 /// `monasca-wasm status`.
 pub async fn status(args: &StatusArgs) -> anyhow::Result<()> {
-    let answer = send(client()?.get(url(&args.admin, "/v1/pipelines")), &args.admin).await?;
+    let target = args.admin.target()?;
+    let answer = send(client()?.get(url(&target, "/v1/pipelines")), &target).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(());

@@ -159,6 +159,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     if let Some(admin) = &config.admin {
         registry.token = admin.token();
+        registry.max_upload_bytes = admin.max_upload_mib.max(1).saturating_mul(1 << 20);
         registry.sinks = Some(sinks.clone());
         registry.notifiers = notifiers.clone();
         let listener = tokio::net::TcpListener::bind(&admin.listen)
@@ -277,6 +278,11 @@ fn starting_module(engine: &Engine, store: &ModuleStore, p: &PipelineConfig) -> 
         return Ok((module, deployment));
     }
     let module = engine.load_file(&p.module)?;
-    let current = StoredModule { digest: module.digest().to_string(), name: module.name().to_string(), deployed_at: 0 };
+    let current = StoredModule {
+        digest: module.digest().to_string(),
+        name: module.name().to_string(),
+        deployed_at: 0,
+        rolled_back: None,
+    };
     Ok((module, Deployment { current, previous: None }))
 }

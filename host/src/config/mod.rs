@@ -232,6 +232,14 @@ pub struct AdminConfig {
     /// Without either, those calls are refused. Never logged.
     #[serde(default)]
     pub token: Option<Secret>,
+    /// The largest module upload (or JSON deployment) accepted, MiB; a
+    /// larger one is refused (413) as it streams in, never held whole.
+    #[serde(default = "default_max_upload_mib")]
+    pub max_upload_mib: usize,
+}
+
+fn default_max_upload_mib() -> usize {
+    64
 }
 
 impl AdminConfig {

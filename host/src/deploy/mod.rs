@@ -50,6 +50,19 @@ pub enum DeployError {
     /// Nothing to roll back to.
     #[error("pipeline `{0}` has no previous module to roll back to")]
     NoPrevious(String),
+    /// The previous module is the one the host rolled back on its own.
+    #[error(
+        "the previous module {name} (sha256:{digest}) was rolled back automatically ({reason}); \
+         it is not reinstalled by a rollback: deploy it again if you mean it"
+    )]
+    PreviousFailed {
+        /// Its name.
+        name: String,
+        /// Its digest.
+        digest: String,
+        /// Why it was rolled back.
+        reason: String,
+    },
     /// The module store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -153,6 +166,7 @@ impl Deployer {
             digest: module.digest().to_string(),
             name: name.to_string(),
             deployed_at: store::now_secs(),
+            rolled_back: None,
         };
         let previous = self.deployment().current;
         let deployment = Deployment { current: current.clone(), previous: Some(previous.clone()) };
@@ -162,15 +176,37 @@ impl Deployer {
         Ok(Deployed { current, previous: Some(previous) })
     }
 
-    /// Swap the previous module back in.
+    /// Swap the previous module back in (an operator's request): refused
+    /// when the previous module is one the host rolled back on its own.
     pub async fn rollback(&self, why: &str) -> Result<Deployed, DeployError> {
+        self.swap_back(why, false).await
+    }
+
+    /// Swap the previous module back in because the current one keeps
+    /// failing on probation; the current one is marked so that a manual
+    /// rollback does not reinstall it.
+    async fn roll_back_automatically(&self, why: &str) -> Result<Deployed, DeployError> {
+        self.swap_back(why, true).await
+    }
+
+    async fn swap_back(&self, why: &str, automatic: bool) -> Result<Deployed, DeployError> {
         let _one_at_a_time = self.busy.lock().await;
-        let Deployment { current, previous } = self.deployment();
+        let Deployment { mut current, previous } = self.deployment();
         let previous = previous.ok_or_else(|| DeployError::NoPrevious(self.pipeline.clone()))?;
+        if let (false, Some(reason)) = (automatic, &previous.rolled_back) {
+            return Err(DeployError::PreviousFailed {
+                name: previous.name.clone(),
+                digest: previous.digest.clone(),
+                reason: reason.clone(),
+            });
+        }
+        if automatic {
+            current.rolled_back = Some(crate::text::escape_capped(why, 512));
+        }
         let bytes = self.store.get(&previous.digest)?;
         let module = self.compile(&previous.name, bytes).await?;
         let first = self.pool.instantiate(&module).await.map_err(|e| DeployError::Init(Box::new(e)))?;
-        let restored = StoredModule { deployed_at: store::now_secs(), ..previous };
+        let restored = StoredModule { deployed_at: store::now_secs(), rolled_back: None, ..previous };
         let deployment = Deployment { current: restored.clone(), previous: Some(current.clone()) };
         self.install(module, first, deployment, false).await?;
         Stats::add(&self.stats.rollbacks, 1);
@@ -226,7 +262,7 @@ impl Deployer {
     pub async fn answer_rollback_requests(self: Arc<Self>) {
         let Some(mut requests) = self.pool.rollback_requests() else { return };
         while let Some(reason) = requests.recv().await {
-            if let Err(e) = self.rollback(&reason).await {
+            if let Err(e) = self.roll_back_automatically(&reason).await {
                 tracing::error!(pipeline = %self.pipeline, error = %e, %reason, "automatic rollback failed; the module stays, its failures are isolated as poison");
                 self.pool.end_probation();
             }

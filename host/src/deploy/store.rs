@@ -46,6 +46,10 @@ pub struct StoredModule {
     pub name: String,
     /// When it was deployed (seconds since the Unix epoch).
     pub deployed_at: u64,
+    /// Why the host rolled it back on its own, if it did: a manual rollback
+    /// will not reinstall it (deploy it again to mean it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<String>,
 }
 
 /// What a pipeline runs, and what it ran before (the rollback target).
@@ -163,7 +167,7 @@ mod tests {
     use super::*;
 
     fn module(digest: &str) -> StoredModule {
-        StoredModule { digest: digest.into(), name: "m".into(), deployed_at: 1 }
+        StoredModule { digest: digest.into(), name: "m".into(), deployed_at: 1, rolled_back: None }
     }
 
     #[test]
