@@ -28,7 +28,12 @@ async fn main() -> anyhow::Result<()> {
     let [bootstrap, topic, group, url, database] = args.as_slice() else {
         anyhow::bail!("usage: raw_influx BOOTSTRAP TOPIC GROUP INFLUX_URL DATABASE");
     };
-    let kafka = KafkaConfig { bootstrap: bootstrap.clone(), properties: Default::default(), embedded_partitions: 6 };
+    let kafka = KafkaConfig {
+        bootstrap: bootstrap.clone(),
+        properties: Default::default(),
+        embedded_partitions: 6,
+        instance_id: None,
+    };
     let consumer: BaseConsumer = monasca_wasm::kafka::consumer_config(&kafka, bootstrap, group).create()?;
     consumer.subscribe(&[topic])?;
     let http = reqwest::Client::new();

@@ -25,7 +25,12 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let _entered = runtime.enter();
-    let kafka = KafkaConfig { bootstrap: bootstrap.clone(), properties: Default::default(), embedded_partitions: 6 };
+    let kafka = KafkaConfig {
+        bootstrap: bootstrap.clone(),
+        properties: Default::default(),
+        embedded_partitions: 6,
+        instance_id: None,
+    };
     let consumer: BaseConsumer = monasca_wasm::kafka::consumer_config(&kafka, bootstrap, group).create()?;
     let producer: FutureProducer = monasca_wasm::kafka::producer_config(&kafka, bootstrap).create()?;
     consumer.subscribe(&[input])?;

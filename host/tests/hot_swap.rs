@@ -364,11 +364,9 @@ async fn uploads_are_refused_before_their_body_is_read_and_past_the_limit() {
     wait_ready(&base, &host).await;
 
     // A gigabyte announced, no token, nothing sent: refused at once.
-    let answer = raw_request(
-        port,
-        "PUT /v1/pipelines/tagged/module HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n",
-    )
-    .await;
+    let answer =
+        raw_request(port, "PUT /v1/pipelines/tagged/module HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n")
+            .await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(answer.contains("{\"error\":"), "errors are JSON: {answer}");
     // With the token (any case of `Bearer`), past the limit: 413, also before the body.
@@ -399,7 +397,8 @@ async fn uploads_are_refused_before_their_body_is_read_and_past_the_limit() {
             }
         }
         let mut answer = vec![0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer)).await.expect("answer").unwrap_or(0);
+        let n =
+            tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer)).await.expect("answer").unwrap_or(0);
         let answer = String::from_utf8_lossy(&answer[..n]);
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     }

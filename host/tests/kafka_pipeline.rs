@@ -21,7 +21,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 fn kafka_config(bootstrap: &str) -> KafkaConfig {
-    KafkaConfig { bootstrap: bootstrap.to_string(), properties: BTreeMap::new(), embedded_partitions: 6 }
+    KafkaConfig {
+        bootstrap: bootstrap.to_string(),
+        properties: BTreeMap::new(),
+        embedded_partitions: 6,
+        instance_id: None,
+    }
 }
 
 async fn create_topics(names: &[&str], partitions: i32) {

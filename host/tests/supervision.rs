@@ -113,3 +113,53 @@ async fn with_restarts_off_a_failing_pipeline_stops_the_host() {
     assert!(stderr.contains("pipeline `stops` stopped"), "it says which pipeline and why:\n{stderr}");
     assert!(!stderr.contains("restarting"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_with_an_instance_id_takes_its_partitions_back_at_once_after_kill_9() {
+    let (input, output, group) = (unique("static-in"), unique("static-out"), unique("static"));
+    create_topics_on(kafka(), &[&input, &output], 2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A dead member's session lasts 45 s: a dynamic member restarting would
+    // wait that long for the group to give up on its predecessor.
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("supervision-cache");
+    let config = dir.path().join("host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbootstrap = \"{}\"\ninstance_id = \"host-a\"\n[kafka.properties]\n\"session.timeout.ms\" = \"45000\"\n\
+             [engine]\ncache_dir = \"{}\"\n\
+             [[pipeline]]\nname = \"copy\"\nmodule = \"{PASSTHROUGH}\"\ntopics = [\"{input}\"]\ngroup_id = \"{group}\"\n\
+             output_topic = \"{output}\"\n",
+            kafka(),
+            cache.display()
+        ),
+    )
+    .expect("config");
+    let first: Vec<String> = (0..500).map(|i| format!("before {i}")).collect();
+    produce_values(kafka(), &input, &first).await;
+    let mut host = spawn_host(&config);
+    assert_eq!(consume_on(kafka(), &output, first.len()).await.len(), first.len(), "{}", host.stderr());
+    host.kill();
+
+    let host = spawn_host(&config);
+    let restarted = Instant::now();
+    let second: Vec<String> = (0..500).map(|i| format!("after {i}")).collect();
+    produce_values(kafka(), &input, &second).await;
+    let reader = common::counter::Reader::start(&output);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while reader.count_matching(|v| v.starts_with("after ")) < second.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = restarted.elapsed();
+    let after = reader.count_matching(|v| v.starts_with("after "));
+    assert_eq!(
+        after,
+        second.len(),
+        "the restarted host consumed {after} of {} in {took:?}:\n{}",
+        second.len(),
+        host.stderr()
+    );
+    assert!(took < Duration::from_secs(30), "it waited {took:?}, as if for the dead member's session");
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+}

@@ -131,7 +131,8 @@ pub async fn put_module(
         0 => super::DEFAULT_MAX_UPLOAD_BYTES,
         n => n,
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
@@ -161,10 +162,7 @@ pub async fn put_module(
 }
 
 fn too_large(limit: usize) -> Response {
-    error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the upload is larger than {limit} bytes ([admin] max_upload_mib)"),
-    )
+    error(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload is larger than {limit} bytes ([admin] max_upload_mib)"))
 }
 
 /// `name` of a raw upload's query string (`?name=...`), percent-decoded.

@@ -34,8 +34,12 @@ pub struct GenerateArgs {
 
 /// Produce the messages and report the rate.
 pub async fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    let kafka =
-        KafkaConfig { bootstrap: args.bootstrap.clone(), properties: Default::default(), embedded_partitions: 6 };
+    let kafka = KafkaConfig {
+        bootstrap: args.bootstrap.clone(),
+        properties: Default::default(),
+        embedded_partitions: 6,
+        instance_id: None,
+    };
     let producer: FutureProducer =
         kafka::producer_config(&kafka, &args.bootstrap).create().context("cannot create the Kafka producer")?;
     let bar = ProgressBar::new(args.count);

@@ -108,7 +108,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         let lookups: Arc<dyn crate::engine::Lookups> = Arc::new(Arc::new(SqlLookups::new(&p.lookups, &databases)?));
         let parts = {
             let (p, producer, sinks, notifiers) = (p.clone(), producer.clone(), sinks.clone(), notifiers.clone());
-            let consumer_config = kafka::consumer_config(&config.kafka, &bootstrap, &p.group_id);
+            let mut consumer_config = kafka::consumer_config(&config.kafka, &bootstrap, &p.group_id);
+            kafka::static_membership(&mut consumer_config, &config.kafka, &p.name);
             let client_config = kafka::client_config(&config.kafka, &bootstrap);
             let producer_config = kafka::producer_config(&config.kafka, &bootstrap);
             move |module: Module, carried: Option<crate::pipeline::Carried>| PipelineParts {

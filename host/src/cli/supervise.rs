@@ -36,11 +36,17 @@ pub async fn supervise(
 ) -> anyhow::Result<()> {
     let Supervised { view, restart, parts } = supervised;
     let mut backoff = restart.initial();
+    view.set_state(PipelineState::Running);
     loop {
-        view.set_state(PipelineState::Running);
         let (name, pool, stats) = (pipeline.name().to_string(), pipeline.pool(), pipeline.stats());
         let began = Instant::now();
-        let error = match pipeline.run(shutdown.clone()).await {
+        let run = pipeline.run(shutdown.clone());
+        let outcome = if view.state() == PipelineState::Restarting {
+            until_recovered(run, &view, &stats, restart.max()).await
+        } else {
+            run.await
+        };
+        let error = match outcome {
             Ok(()) => {
                 view.set_state(PipelineState::Stopped);
                 return Ok(());
@@ -87,6 +93,30 @@ pub async fn supervise(
                 }
             }
         };
+    }
+}
+
+/// Run a restarted pipeline; it shows as running again (on `/readyz`) once
+/// it completes a batch, or once it has run `settle` without failing.
+async fn until_recovered<F: std::future::Future>(
+    run: F,
+    view: &PipelineView,
+    stats: &Stats,
+    settle: Duration,
+) -> F::Output {
+    let batches = || stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    let (before, began) = (batches(), Instant::now());
+    let mut run = std::pin::pin!(run);
+    loop {
+        tokio::select! {
+            outcome = &mut run => return outcome,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                if batches() > before || began.elapsed() >= settle {
+                    view.set_state(PipelineState::Running);
+                    return run.await;
+                }
+            }
+        }
     }
 }
 

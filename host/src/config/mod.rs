@@ -271,6 +271,14 @@ pub struct KafkaConfig {
     /// Partitions per topic in the embedded cluster.
     #[serde(default = "default_embedded_partitions")]
     pub embedded_partitions: i32,
+    /// This host's stable name (e.g. its host name), unique among the hosts
+    /// that share a consumer group: it makes each pipeline's consumer a
+    /// static member (`group.instance.id` `<instance_id>.<pipeline>`), so a
+    /// restarted host takes its partitions back at once, and it names the
+    /// pipeline's transactional producer, so a restart aborts its
+    /// predecessor's open transaction at once.
+    #[serde(default)]
+    pub instance_id: Option<String>,
 }
 
 fn default_embedded_partitions() -> i32 {

@@ -319,7 +319,11 @@ struct Booted {
 
 /// Instantiate the module in a fresh store and check its exports' types,
 /// as every instance is started (and as `inspect` checks a module).
-async fn instantiate(module: &Module, identity: &GuestIdentity, lookups: Arc<dyn Lookups>) -> Result<Booted, GuestError> {
+async fn instantiate(
+    module: &Module,
+    identity: &GuestIdentity,
+    lookups: Arc<dyn Lookups>,
+) -> Result<Booted, GuestError> {
     let settings = module.inner.engine.settings();
     let state = HostState::new(identity.clone(), settings.memory_limit, settings.call_deadline, lookups);
     let mut store = Store::new(module.inner.engine.wasmtime(), state);
@@ -341,7 +345,10 @@ async fn instantiate(module: &Module, identity: &GuestIdentity, lookups: Arc<dyn
         None => return Err(guest_error(identity, GuestErrorKind::Deadline { limit: deadline })),
     };
     let link = |e: wasmtime::Error| {
-        guest_error(identity, GuestErrorKind::Init { reason: format!("the module's exports do not match the world: {e:#}") })
+        guest_error(
+            identity,
+            GuestErrorKind::Init { reason: format!("the module's exports do not match the world: {e:#}") },
+        )
     };
     let world = module.world();
     let processor = instance.get_export_index(&mut store, None, &world.interface("processor"));
@@ -352,8 +359,7 @@ async fn instantiate(module: &Module, identity: &GuestIdentity, lookups: Arc<dyn
     };
     let init = export(&mut store, "init").map_err(link)?;
     let process = export(&mut store, "process").map_err(link)?;
-    let init: InitFunc<'_> =
-        instance.get_typed_func(&mut store, init).map_err(|e| link(e.context("`init`")))?;
+    let init: InitFunc<'_> = instance.get_typed_func(&mut store, init).map_err(|e| link(e.context("`init`")))?;
     let init = *init.func();
     let process_typed: TypedFunc<(&types::WitBatch,), (ProcessResult,)> =
         instance.get_typed_func(&mut store, process).map_err(|e| link(e.context("`process`")))?;
@@ -378,11 +384,8 @@ async fn instantiate(module: &Module, identity: &GuestIdentity, lookups: Arc<dyn
 /// Check that `module` can be instantiated in the sandbox and that its
 /// exports have the world's types, without calling `init`.
 pub(crate) async fn check(module: &Module) -> Result<(), GuestError> {
-    let identity = GuestIdentity {
-        pipeline: "inspect".into(),
-        module: module.name().to_string(),
-        digest: module.short_digest(),
-    };
+    let identity =
+        GuestIdentity { pipeline: "inspect".into(), module: module.name().to_string(), digest: module.short_digest() };
     instantiate(module, &identity, Arc::new(super::NoLookups)).await.map(|_| ())
 }
 

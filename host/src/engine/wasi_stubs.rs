@@ -24,9 +24,9 @@ fn interface(name: &str) -> String {
 /// been added) with refusing stubs.
 pub fn shadow(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    linker.instance(&interface("filesystem/preopens"))?.func_wrap("get-directories", |_store, (): ()| {
-        Ok((Vec::<(Resource<preopens::Descriptor>, String)>::new(),))
-    })?;
+    linker
+        .instance(&interface("filesystem/preopens"))?
+        .func_wrap("get-directories", |_store, (): ()| Ok((Vec::<(Resource<preopens::Descriptor>, String)>::new(),)))?;
     linker.instance(&interface("sockets/tcp-create-socket"))?.func_wrap(
         "create-tcp-socket",
         |_store, (_family,): (IpAddressFamily,)| {

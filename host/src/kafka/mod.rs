@@ -59,6 +59,14 @@ pub fn consumer_config(kafka: &KafkaConfig, bootstrap: &str, group_id: &str) -> 
     config
 }
 
+/// The static group membership of `pipeline`'s consumer, when the host has
+/// an `instance_id`: `group.instance.id` is `<instance_id>.<pipeline>`.
+pub fn static_membership(config: &mut ClientConfig, kafka: &KafkaConfig, pipeline: &str) {
+    if let Some(id) = kafka.instance_id.as_deref().filter(|id| !id.is_empty()) {
+        config.set("group.instance.id", format!("{id}.{pipeline}"));
+    }
+}
+
 /// Configuration of the shared idempotent producer.
 pub fn producer_config(kafka: &KafkaConfig, bootstrap: &str) -> ClientConfig {
     base(

@@ -212,8 +212,11 @@ impl Pipeline {
         };
         let transactions = if exactly_once || keyed_guest {
             let t = &parts.config.transaction;
-            let id = t.id.clone().unwrap_or_else(|| {
-                format!("monasca-wasm-{}-{name}-{:016x}", parts.config.group_id, transaction::rand_suffix())
+            // Fixed per host when the host has a name (a restart fences its
+            // predecessor at once), else random per process.
+            let id = t.id.clone().unwrap_or_else(|| match parts.consumer_config.get("group.instance.id") {
+                Some(member) => format!("monasca-wasm-{}-{member}", parts.config.group_id),
+                None => format!("monasca-wasm-{}-{name}-{:016x}", parts.config.group_id, transaction::rand_suffix()),
             });
             let (config, timeout) =
                 (transaction::transactional_config(&parts.producer_config, t), Duration::from_millis(t.timeout_ms));

@@ -130,6 +130,12 @@ impl Reader {
         self.versions.lock().unwrap().clone()
     }
 
+    /// Distinct output values so far for which `matches` holds.
+    pub fn count_matching(&self, matches: impl Fn(&str) -> bool) -> usize {
+        let seen = self.seen.lock().unwrap();
+        seen.values().flatten().filter(|v| matches(v)).collect::<std::collections::HashSet<_>>().len()
+    }
+
     /// Outputs so far.
     pub fn count(&self) -> usize {
         *self.count.lock().unwrap()
