@@ -207,10 +207,10 @@ async fn failed_effects_keep_the_offset_before_the_batch_and_it_is_replayed() {
     let mut config = pipeline_config("fail-test", &input, &output, &dlq);
     config.batch.max_messages = 10;
     config.batch.max_wait_ms = 1000;
-    config.config.insert("mode".into(), "oversize".into());
+    config.config.insert("mode".into(), "refused".into());
     let group = config.group_id.clone();
     let failure = start(config.clone(), HOSTILE).await.failure().await;
-    assert!(failure.contains("delivery") || failure.contains("size"), "{failure}");
+    assert!(failure.contains("delivery"), "{failure}");
 
     // The committed offset never passes the failed batch.
     let reader: StreamConsumer =
@@ -233,6 +233,98 @@ async fn failed_effects_keep_the_offset_before_the_batch_and_it_is_replayed() {
     assert!(replayed.contains(&"FAIL-50".to_string()), "the failed batch was not replayed");
     let all: HashSet<&String> = replayed.iter().collect();
     assert_eq!(all, values.iter().collect::<HashSet<_>>(), "every input reached the output after the restart");
+}
+
+fn headers_of(m: &rdkafka::message::OwnedMessage) -> HashMap<String, String> {
+    m.headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_too_large_for_its_topic_dead_letters_its_message_and_the_rest_pass() {
+    let (input, output, dlq) = (unique("big-in"), unique("big-out"), unique("big-dlq"));
+    create_topics(&[&input, &output, &dlq], 1).await;
+    let values: Vec<String> =
+        (0..100).map(|i| if i == 50 { "FAIL-50".to_string() } else { format!("ok-{i}") }).collect();
+    produce_all(&input, &values).await;
+    let mut config = pipeline_config("big-test", &input, &output, &dlq);
+    config.batch.max_messages = 10;
+    // The hostile guest answers FAIL-50 with a 2 MiB record.
+    config.config.insert("mode".into(), "oversize".into());
+    let running = start(config, HOSTILE).await;
+    let passed = payloads(&consume(&output, values.len() - 1).await);
+    let dead = consume(&dlq, 1).await;
+    running.stop().await;
+    assert_eq!(passed.len(), values.len() - 1, "every other message passed");
+    assert!(!passed.contains(&"FAIL-50".to_string()));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload(), Some(&b"FAIL-50"[..]));
+    let reason = &headers_of(&dead[0])["dlq.reason"];
+    assert!(reason.contains(&format!("record for topic `{output}` is 2097152 bytes")), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_letter_too_large_for_its_topic_is_cut_to_fit_and_the_partition_moves_on() {
+    let (input, output, dlq) = (unique("bigdlq-in"), unique("bigdlq-out"), unique("bigdlq-dlq"));
+    create_topics(&[&input, &output, &dlq], 1).await;
+    // Just under the producer's 1,000,000 bytes: with the dead-letter headers it would be over.
+    let huge = format!("POISON{}", "p".repeat(999_700 - 6));
+    let values = vec!["fine-1".to_string(), huge.clone(), "fine-2".to_string()];
+    common::kafka::produce_values(kafka(), &input, &values).await;
+    let mut config = pipeline_config("bigdlq-test", &input, &output, &dlq);
+    config.config.insert("mode".into(), "poison".into());
+    let running = start(config, HOSTILE).await;
+    let passed = payloads(&consume(&output, 2).await);
+    let dead = consume(&dlq, 1).await;
+    running.stop().await;
+    assert_eq!(passed, vec!["fine-1".to_string(), "fine-2".to_string()], "the partition moved on");
+    assert_eq!(dead.len(), 1, "dead-lettered once");
+    let headers = headers_of(&dead[0]);
+    let value = dead[0].payload().unwrap_or_default();
+    assert!(value.len() < huge.len() && huge.as_bytes().starts_with(value), "a prefix of the value is kept");
+    let truncated = headers.get("dlq.truncated").expect("it says what was cut");
+    assert_eq!(truncated, &format!("value cut from {} to {} bytes", huge.len(), value.len()));
+    assert!(headers["dlq.reason"].contains("poisoned by offset"), "{headers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_dead_letter_topic_is_created_at_start_and_an_impossible_one_refused() {
+    let (input, output, dlq) = (unique("dlqmissing-in"), unique("dlqmissing-out"), unique("dlqmissing-dlq"));
+    create_topics(&[&input, &output], 3).await;
+    let running = start(pipeline_config("dlq-missing", &input, &output, &dlq), PASSTHROUGH).await;
+    // Created before any message arrived, as wide as the input.
+    let probe: rdkafka::consumer::BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", kafka()).create().expect("probe");
+    let metadata = probe.fetch_metadata(Some(&dlq), Duration::from_secs(10)).expect("metadata");
+    let topic = metadata.topics().first().expect("the topic");
+    assert!(topic.error().is_none(), "{:?}", topic.error());
+    assert_eq!(topic.partitions().len(), 3);
+    running.stop().await;
+
+    let kafka = kafka_config(kafka());
+    let engine = common::engine();
+    let config = pipeline_config("dlq-impossible", &input, &output, "not a topic name!");
+    let refused = Pipeline::start(PipelineParts {
+        consumer_config: monasca_wasm::kafka::consumer_config(&kafka, &kafka.bootstrap, &config.group_id),
+        module: engine.load_file(PASSTHROUGH).expect("module loads"),
+        config,
+        producer: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap).create().expect("producer"),
+        sinks: Arc::new(Sinks::default()),
+        lookups: Arc::new(monasca_wasm::engine::NoLookups),
+        notifiers: None,
+        client_config: monasca_wasm::kafka::client_config(&kafka, &kafka.bootstrap),
+        producer_config: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap),
+        carried: None,
+    })
+    .await
+    .err()
+    .expect("refused at start");
+    assert!(refused.to_string().contains("dead-letter topic `not a topic name!`"), "{refused}");
 }
 
 /// Retriable produce errors, disconnects and responses slower than the

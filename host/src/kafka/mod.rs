@@ -15,6 +15,7 @@
 
 pub mod embedded;
 pub mod fetch_queue;
+pub mod topics;
 
 use crate::config::KafkaConfig;
 use rdkafka::ClientConfig;

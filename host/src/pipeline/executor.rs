@@ -30,6 +30,20 @@ pub mod headers {
     pub const PARTITION: &str = "dlq.partition";
     /// Source offset.
     pub const OFFSET: &str = "dlq.offset";
+    /// Set when the dead letter had to be cut to fit the topic: what was cut.
+    pub const TRUNCATED: &str = "dlq.truncated";
+}
+
+/// Most bytes of a dead letter's reason (a guest's text).
+const MAX_REASON_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Why a batch's effects could not be carried out. Every variant stops the
@@ -84,6 +98,8 @@ pub struct Executor {
     pub(crate) notifiers: Option<Arc<crate::notify::Notifiers>>,
     /// Only Kafka records may be produced (exactly-once).
     pub(crate) exactly_once: bool,
+    /// The largest record each topic takes.
+    pub(crate) limits: crate::kafka::topics::RecordLimits,
 }
 
 /// Points for one sink and tenant, gathered from a batch's `store` and
@@ -230,6 +246,15 @@ impl Executor {
             }
             match effect {
                 Effect::Produce(r) => {
+                    if let Some(reason) = self.too_large(&r) {
+                        // Never handed to the producer (it would refuse it, or
+                        // the broker would): its message is dead-lettered.
+                        let message = find(r.origin.partition, r.origin.offset)?;
+                        if !dead.iter().any(|d| std::ptr::eq(d.message, message)) {
+                            dead.push(DeadLetter { message, reason });
+                        }
+                        continue;
+                    }
                     pending.deliveries.push(self.produce(&r).await?);
                     pending.produced += 1;
                 }
@@ -288,6 +313,20 @@ impl Executor {
         Ok(pending)
     }
 
+    /// Why the record of a `produce` effect is too large for its topic, if it is.
+    fn too_large(&self, r: &OutputRecord) -> Option<String> {
+        let topic = r.topic.as_deref().or(self.output_topic.as_deref())?;
+        let headers = r.headers.iter().map(|h| (h.key.as_str(), h.value.as_slice()));
+        let bytes = crate::kafka::topics::record_bytes(r.key.as_deref(), &r.value, headers);
+        let limit = self.limits.of(topic);
+        (bytes > limit).then(|| {
+            format!(
+                "the guest's record for topic `{topic}` is {bytes} bytes, over the {limit} bytes a record may hold \
+                 there (the producer's message.max.bytes and the topic's max.message.bytes)"
+            )
+        })
+    }
+
     /// Enqueue one record of a `produce` effect (or a notification's follow-up).
     pub(super) async fn produce(&self, r: &OutputRecord) -> Result<(Arc<str>, DeliveryFuture), EffectError> {
         let topic: Arc<str> = match (&r.topic, &self.output_topic) {
@@ -341,30 +380,70 @@ impl Executor {
         }
     }
 
+    /// The dead letter of `letter`: the message's key, value and headers
+    /// with the `dlq.*` headers, cut to fit the dead-letter topic (the value
+    /// first, then the message's own headers and key) with `dlq.truncated`
+    /// saying what was cut, so that a dead letter is never refused for its size.
     fn dead_letter_record<'a>(
         &'a self,
         letter: &'a DeadLetter<'a>,
         module_id: &'a str,
     ) -> FutureRecord<'a, [u8], [u8]> {
         let m = letter.message;
-        let mut headers = OwnedHeaders::new_with_capacity(m.headers.len() + 6);
-        for h in &m.headers {
-            headers = headers.insert(Header { key: &h.key, value: Some(h.value.as_slice()) });
-        }
         let partition = m.partition.to_string();
         let offset = m.offset.to_string();
-        for (key, value) in [
-            (headers::REASON, letter.reason.as_str()),
+        let dlq = [
+            (headers::REASON, cut(&letter.reason, MAX_REASON_BYTES)),
             (headers::PIPELINE, self.pipeline.as_str()),
             (headers::MODULE, module_id),
             (headers::TOPIC, &*m.topic),
             (headers::PARTITION, partition.as_str()),
             (headers::OFFSET, offset.as_str()),
-        ] {
+        ];
+        let limit = self.limits.of(&self.dead_letter_topic);
+        // Room for the dlq headers and a `dlq.truncated` note.
+        let fixed = crate::kafka::topics::record_bytes(None, &[], dlq.iter().map(|(k, v)| (*k, v.as_bytes()))) + 128;
+        let own_headers = crate::kafka::topics::record_bytes(
+            None,
+            &[],
+            m.headers.iter().map(|h| (h.key.as_str(), h.value.as_slice())),
+        );
+        let key_bytes = m.key.as_ref().map_or(0, |k| k.len());
+        let room = limit.saturating_sub(fixed);
+        let (keep_headers, keep_key) = match room.checked_sub(own_headers + key_bytes) {
+            Some(_) => (true, true),
+            None if key_bytes <= room => (false, true),
+            None => (false, false),
+        };
+        let room_for_value = room
+            .saturating_sub(if keep_headers { own_headers } else { 0 })
+            .saturating_sub(if keep_key { key_bytes } else { 0 });
+        let value = &m.value[..m.value.len().min(room_for_value)];
+        let mut cuts = Vec::new();
+        if value.len() < m.value.len() {
+            cuts.push(format!("value cut from {} to {} bytes", m.value.len(), value.len()));
+        }
+        if !keep_headers && !m.headers.is_empty() {
+            cuts.push(format!("{} headers ({own_headers} bytes) dropped", m.headers.len()));
+        }
+        if !keep_key && key_bytes > 0 {
+            cuts.push(format!("key ({key_bytes} bytes) dropped"));
+        }
+        let truncated = cuts.join("; ");
+        let mut headers = OwnedHeaders::new_with_capacity(m.headers.len() + 7);
+        if keep_headers {
+            for h in &m.headers {
+                headers = headers.insert(Header { key: &h.key, value: Some(h.value.as_slice()) });
+            }
+        }
+        for (key, value) in dlq {
             headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
         }
-        let mut record = FutureRecord::to(&self.dead_letter_topic).payload(&m.value[..]).headers(headers);
-        if let Some(key) = &m.key {
+        if !truncated.is_empty() {
+            headers = headers.insert(Header { key: headers::TRUNCATED, value: Some(truncated.as_bytes()) });
+        }
+        let mut record = FutureRecord::to(&self.dead_letter_topic).payload(value).headers(headers);
+        if let (true, Some(key)) = (keep_key, &m.key) {
             record = record.key(key.as_slice());
         }
         record

@@ -230,6 +230,18 @@ impl Pipeline {
         } else {
             None
         };
+        // The dead-letter topic exists before the first bad message, and no
+        // record is made larger than its topic takes.
+        let outputs: Vec<String> = parts.config.output_topic.iter().cloned().collect();
+        let limits = crate::kafka::topics::prepare(
+            &parts.client_config,
+            &parts.producer_config,
+            &parts.config.dead_letter_topic(),
+            &outputs,
+            &parts.config.topics,
+        )
+        .await
+        .map_err(|e| failed(e.to_string()))?;
         let shared_slot: Arc<OnceLock<Weak<Shared>>> = Arc::default();
         let handler = RebalanceHandler {
             pipeline: name.clone(),
@@ -290,6 +302,7 @@ impl Pipeline {
                 stats: stats.clone(),
                 notifiers: parts.notifiers,
                 exactly_once,
+                limits,
             },
             batch: parts.config.batch,
             delay: (parts.config.delay_seconds > 0).then(|| Duration::from_secs(parts.config.delay_seconds)),

@@ -5,6 +5,8 @@
 //! - `panic`: panics (must be a trap carrying the panic message);
 //! - `oversize`: passes messages through but answers one containing `FAIL`
 //!   with a record too large to produce (its batch's effects fail);
+//! - `refused`: passes messages through but sends one containing `FAIL` to
+//!   a topic whose name the broker refuses (its batch's effects fail);
 //! - `poison`: panics when the batch holds a message containing `POISON`,
 //!   otherwise passes messages through (keys kept);
 //! - `probe`: tries to read files, list directories, read the environment and
@@ -99,6 +101,14 @@ impl Processor for Hostile {
                         out.produce(message, vec![b'x'; 2 << 20]);
                     } else {
                         out.produce(message, message.value.clone());
+                    }
+                }
+            }
+            "refused" => {
+                for message in &batch {
+                    let record = out.produce(message, message.value.clone());
+                    if message.value.windows(4).any(|w| w == b"FAIL") {
+                        record.topic = Some("no such topic: refused by the broker".into());
                     }
                 }
             }
