@@ -74,6 +74,7 @@ async fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> R
         notifiers: None,
         client_config: monasca_wasm::kafka::client_config(&kafka, &kafka.bootstrap),
         producer_config: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap),
+        host_inputs: Vec::new(),
         carried: None,
     })
     .await
@@ -104,6 +105,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         state: Default::default(),
         transaction: Default::default(),
         restart: Default::default(),
+        produce_topics: None,
     }
 }
 
@@ -208,6 +210,7 @@ async fn failed_effects_keep_the_offset_before_the_batch_and_it_is_replayed() {
     config.batch.max_messages = 10;
     config.batch.max_wait_ms = 1000;
     config.config.insert("mode".into(), "refused".into());
+    config.produce_topics = Some(vec!["*".into()]);
     let group = config.group_id.clone();
     let failure = start(config.clone(), HOSTILE).await.failure().await;
     assert!(failure.contains("delivery"), "{failure}");
@@ -269,6 +272,26 @@ async fn a_record_too_large_for_its_topic_dead_letters_its_message_and_the_rest_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_for_a_topic_outside_the_allowlist_dead_letters_its_message() {
+    let (input, output, dlq) = (unique("allow-in"), unique("allow-out"), unique("allow-dlq"));
+    create_topics(&[&input, &output, &dlq], 1).await;
+    let values: Vec<String> = (0..20).map(|i| if i == 5 { "FAIL-5".to_string() } else { format!("ok-{i}") }).collect();
+    produce_all(&input, &values).await;
+    let mut config = pipeline_config("allow-test", &input, &output, &dlq);
+    // The hostile guest sends FAIL-5 to a topic no option names.
+    config.config.insert("mode".into(), "refused".into());
+    let running = start(config, HOSTILE).await;
+    let passed = payloads(&consume(&output, values.len() - 1).await);
+    let dead = consume(&dlq, 1).await;
+    running.stop().await;
+    assert_eq!(passed.len(), values.len() - 1);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload(), Some(&b"FAIL-5"[..]));
+    let reason = &headers_of(&dead[0])["dlq.reason"];
+    assert!(reason.contains("may not produce to (produce_topics)"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_letter_too_large_for_its_topic_is_cut_to_fit_and_the_partition_moves_on() {
     let (input, output, dlq) = (unique("bigdlq-in"), unique("bigdlq-out"), unique("bigdlq-dlq"));
     create_topics(&[&input, &output, &dlq], 1).await;
@@ -319,6 +342,7 @@ async fn a_missing_dead_letter_topic_is_created_at_start_and_an_impossible_one_r
         notifiers: None,
         client_config: monasca_wasm::kafka::client_config(&kafka, &kafka.bootstrap),
         producer_config: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap),
+        host_inputs: Vec::new(),
         carried: None,
     })
     .await

@@ -108,6 +108,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         let lookups: Arc<dyn crate::engine::Lookups> = Arc::new(Arc::new(SqlLookups::new(&p.lookups, &databases)?));
         let parts = {
             let (p, producer, sinks, notifiers) = (p.clone(), producer.clone(), sinks.clone(), notifiers.clone());
+            let host_inputs: Vec<String> = config.pipelines.iter().flat_map(|p| p.topics.iter().cloned()).collect();
             let mut consumer_config = kafka::consumer_config(&config.kafka, &bootstrap, &p.group_id);
             kafka::static_membership(&mut consumer_config, &config.kafka, &p.name);
             let client_config = kafka::client_config(&config.kafka, &bootstrap);
@@ -122,6 +123,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
                 notifiers: notifiers.clone(),
                 client_config: client_config.clone(),
                 producer_config: producer_config.clone(),
+                host_inputs: host_inputs.clone(),
                 carried,
             }
         };

@@ -544,6 +544,12 @@ pub struct PipelineConfig {
     /// What happens when the running pipeline fails.
     #[serde(default)]
     pub restart: RestartConfig,
+    /// The topics the guest may produce to (`"*"`: any). Default: the
+    /// output and dead-letter topics, the input topics of every pipeline of
+    /// the host, and the topics the guest's options name (options whose key
+    /// ends in `topic` or `topics`).
+    #[serde(default)]
+    pub produce_topics: Option<Vec<String>>,
 }
 
 /// `[databases.<name>]`: a database that lookups query, selected by `type`.
@@ -629,6 +635,24 @@ impl PipelineConfig {
     /// The changelog topic of a keyed guest's state.
     pub fn changelog_topic(&self) -> String {
         self.state.changelog_topic.clone().unwrap_or_else(|| format!("{}.changelog", self.name))
+    }
+
+    /// The topics the guest may produce to (`None`: any), given the input
+    /// topics of every pipeline of the host.
+    pub fn produce_allowlist(&self, host_inputs: &[String]) -> Option<std::collections::BTreeSet<String>> {
+        if let Some(listed) = &self.produce_topics {
+            return (!listed.iter().any(|t| t == "*")).then(|| listed.iter().cloned().collect());
+        }
+        let mut allowed: std::collections::BTreeSet<String> = host_inputs.iter().cloned().collect();
+        allowed.extend(self.topics.iter().cloned());
+        allowed.extend(self.output_topic.iter().cloned());
+        allowed.insert(self.dead_letter_topic());
+        for (key, value) in &self.config {
+            if key.ends_with("topic") || key.ends_with("topics") {
+                allowed.extend(value.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string));
+            }
+        }
+        Some(allowed)
     }
 
     /// The dead-letter topic in force.
@@ -857,6 +881,43 @@ mod tests {
         topics = ["metrics"]
         group_id = "persister"
     "#;
+
+    #[test]
+    fn the_default_produce_allowlist_is_what_the_configuration_names() {
+        let text = r#"
+            [kafka]
+            bootstrap = "embedded"
+            [[pipeline]]
+            name = "p"
+            module = "m.wasm"
+            topics = ["in"]
+            group_id = "g"
+            output_topic = "out"
+            [pipeline.config]
+            retry-topic = "retry"
+            periodic-topics = "a, b"
+            mode = "not-a-topic"
+            [[pipeline]]
+            name = "q"
+            module = "m.wasm"
+            topics = ["in"]
+            group_id = "g2"
+            produce_topics = ["only"]
+            [[pipeline]]
+            name = "r"
+            module = "m.wasm"
+            topics = ["in"]
+            group_id = "g3"
+            produce_topics = ["*"]
+        "#;
+        let config: HostConfig = toml::from_str(text).expect("parses");
+        let allowed = config.pipelines[0].produce_allowlist(&["sibling-in".to_string()]).expect("a list");
+        let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+        assert_eq!(allowed, ["a", "b", "in", "out", "p.dead-letter", "retry", "sibling-in"]);
+        let only = config.pipelines[1].produce_allowlist(&[]).expect("a list");
+        assert_eq!(only.into_iter().collect::<Vec<_>>(), ["only"]);
+        assert!(config.pipelines[2].produce_allowlist(&[]).is_none(), "\"*\" allows any");
+    }
 
     #[test]
     fn minimal_config_gets_defaults() {

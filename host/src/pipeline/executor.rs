@@ -100,6 +100,8 @@ pub struct Executor {
     pub(crate) exactly_once: bool,
     /// The largest record each topic takes.
     pub(crate) limits: crate::kafka::topics::RecordLimits,
+    /// The topics the guest may produce to (`None`: any).
+    pub(crate) allowed_topics: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Points for one sink and tenant, gathered from a batch's `store` and
@@ -246,7 +248,7 @@ impl Executor {
             }
             match effect {
                 Effect::Produce(r) => {
-                    if let Some(reason) = self.too_large(&r) {
+                    if let Some(reason) = self.not_allowed(&r).or_else(|| self.too_large(&r)) {
                         // Never handed to the producer (it would refuse it, or
                         // the broker would): its message is dead-lettered.
                         let message = find(r.origin.partition, r.origin.offset)?;
@@ -311,6 +313,20 @@ impl Executor {
             pending.batch = Some(batch.clone());
         }
         Ok(pending)
+    }
+
+    /// Why the guest may not produce the record of a `produce` effect to its
+    /// topic, if it may not (`produce_topics`).
+    fn not_allowed(&self, r: &OutputRecord) -> Option<String> {
+        let allowed = self.allowed_topics.as_ref()?;
+        let topic = r.topic.as_deref().or(self.output_topic.as_deref())?;
+        (!allowed.contains(topic)).then(|| {
+            format!(
+                "the guest produced to topic `{}`, which pipeline `{}` may not produce to (produce_topics)",
+                crate::text::escape_capped(topic, 256),
+                self.pipeline
+            )
+        })
     }
 
     /// Why the record of a `produce` effect is too large for its topic, if it is.

@@ -157,6 +157,9 @@ pub struct PipelineParts {
     pub client_config: ClientConfig,
     /// Producer settings, for the pipeline's transactional producer.
     pub producer_config: ClientConfig,
+    /// The input topics of every pipeline of the host (the default produce
+    /// allowlist includes them).
+    pub host_inputs: Vec<String>,
     /// A restart's instance pool (with the module deployed into it) and
     /// counters, carried over from the pipeline that failed; `module` is
     /// then unused.
@@ -303,6 +306,7 @@ impl Pipeline {
                 notifiers: parts.notifiers,
                 exactly_once,
                 limits,
+                allowed_topics: parts.config.produce_allowlist(&parts.host_inputs),
             },
             batch: parts.config.batch,
             delay: (parts.config.delay_seconds > 0).then(|| Duration::from_secs(parts.config.delay_seconds)),
