@@ -36,6 +36,7 @@ pub mod effects;
 pub mod engine;
 pub mod generate;
 pub mod kafka;
+pub mod lookup_cache;
 pub mod lookups;
 pub mod notify;
 pub mod pipeline;

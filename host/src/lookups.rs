@@ -1,7 +1,7 @@
 //! The guest's `lookup` import, answered from SQL databases: each pipeline
 //! names the read-only, parameterised queries its guest may run
 //! (`[pipeline.lookups.<name>]`), and the answers are cached per parameters
-//! for the query's TTL. A guest can run no other query, and cannot write:
+//! for the query's TTL in a bounded cache (`lookup_cache`). A guest can run no other query, and cannot write:
 //! SQLite files are opened read-only, and a query must be a `SELECT` (checked
 //! with the configuration); the databases themselves are `crate::databases`.
 
@@ -9,10 +9,11 @@ use crate::config::LookupConfig;
 use crate::databases::Database;
 use crate::engine::sandbox::{LookupFuture, Row};
 use crate::engine::Lookups;
+use crate::lookup_cache::{AnswerCache, CacheKey};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Why the lookups could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +33,10 @@ struct Query {
 /// A pipeline's named queries and their cache.
 pub struct SqlLookups {
     queries: HashMap<String, Query>,
-    cache: Mutex<HashMap<CacheKey, (Instant, Vec<Row>)>>,
+    cache: Mutex<AnswerCache>,
     unavailable: AtomicU64,
 }
 
-/// A lookup's name and parameters.
-type CacheKey = (String, Vec<String>);
 
 impl SqlLookups {
     /// The lookups of one pipeline over the open databases.
@@ -54,12 +53,15 @@ impl SqlLookups {
                 Ok((name.clone(), Query { database, sql: lookup.query.clone(), ttl }))
             })
             .collect::<Result<_, LookupError>>()?;
-        Ok(SqlLookups { queries, cache: Mutex::new(HashMap::new()), unavailable: AtomicU64::new(0) })
+        Ok(SqlLookups { queries, cache: Mutex::default(), unavailable: AtomicU64::new(0) })
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, AnswerCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn cached(&self, key: &CacheKey, ttl: Duration) -> Option<Vec<Row>> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, rows)| rows.clone())
+        self.cache().get(key, ttl)
     }
 }
 
@@ -83,7 +85,7 @@ impl Lookups for Arc<SqlLookups> {
                 e.to_string()
             })?;
             if !ttl.is_zero() {
-                lookups.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (Instant::now(), answer.clone()));
+                lookups.cache().insert(key, answer.clone());
             }
             Ok(answer)
         })
@@ -91,6 +93,10 @@ impl Lookups for Arc<SqlLookups> {
 
     fn unavailable(&self) -> u64 {
         self.unavailable.load(Ordering::Relaxed)
+    }
+
+    fn cache_size(&self) -> (u64, u64) {
+        self.cache().size()
     }
 }
 

@@ -176,6 +176,18 @@ pub fn render(registry: &Registry) -> String {
             let _ = writeln!(out, "{name}{{channel=\"{}\",outcome=\"{outcome}\"}} {count}", label(&channel));
         }
     }
+    let (entries, bytes) = ("monasca_wasm_lookup_cache_entries", "monasca_wasm_lookup_cache_bytes");
+    let _ = writeln!(
+        out,
+        "# HELP {entries} Lookup answers cached (at most 10,000 a pipeline).\n# TYPE {entries} gauge\n\
+         # HELP {bytes} Bytes of cached lookup answers, estimated (at most 16 MiB a pipeline).\n# TYPE {bytes} gauge"
+    );
+    for p in &registry.pipelines {
+        if let Some(deployer) = &p.deployer {
+            let (n, size) = deployer.lookup_cache_size();
+            let _ = writeln!(out, "{entries}{{pipeline=\"{0}\"}} {n}\n{bytes}{{pipeline=\"{0}\"}} {size}", label(&p.name));
+        }
+    }
     let dropped = "monasca_wasm_guest_log_lines_dropped_total";
     let _ = writeln!(
         out,

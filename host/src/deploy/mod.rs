@@ -94,6 +94,11 @@ pub struct Deployer {
 }
 
 impl Deployer {
+    /// The pipeline's lookup cache: answers and bytes.
+    pub fn lookup_cache_size(&self) -> (u64, u64) {
+        self.pool.lookup_cache_size()
+    }
+
     /// A deployer for `pipeline`, whose pool runs the module in `running`.
     pub fn new(
         engine: Engine,

@@ -56,6 +56,11 @@ pub trait Lookups: Send + Sync {
     fn unavailable(&self) -> u64 {
         0
     }
+
+    /// Answers cached and their bytes.
+    fn cache_size(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// No lookups configured: every query is refused with a clear reason.

@@ -91,6 +91,11 @@ impl InstancePool {
         }
     }
 
+    /// The lookup cache's answers and bytes.
+    pub fn lookup_cache_size(&self) -> (u64, u64) {
+        self.lookups.cache_size()
+    }
+
     /// How many lookups failed for want of their database so far.
     pub fn lookups_unavailable(&self) -> u64 {
         self.lookups.unavailable()
