@@ -37,7 +37,6 @@ pub struct SqlLookups {
     unavailable: AtomicU64,
 }
 
-
 impl SqlLookups {
     /// The lookups of one pipeline over the open databases.
     pub fn new(

@@ -209,3 +209,53 @@ async fn components_over_the_per_instance_limits_are_refused_at_load() {
     assert!(matches!(within, LoadError::WrongWorld { .. }), "{within}");
     assert_engine_still_serves(&engine).await;
 }
+
+/// Isolate the poison of `values` with the hostile guest in `mode`: the
+/// poison messages' indices and the failed calls it took.
+async fn isolate_with(mode: &str, values: &[String], budget: Option<Duration>) -> (Vec<usize>, usize) {
+    let engine = hostile_engine(OutputBudget::default());
+    let module = engine.load_file(HOSTILE).expect("hostile guest loads");
+    let mut instance = module.instantiate("isolate", options(&[("mode", mode)])).await.expect("starts");
+    let stats = monasca_wasm::pipeline::stats::Stats::default();
+    let batch = messages("in", values);
+    let isolated = monasca_wasm::pipeline::isolate::process(&mut instance, &batch, None, &stats, budget, || 0)
+        .await
+        .unwrap_or_else(|_| panic!("the batch is processed"));
+    assert_eq!(isolated.effects.len() + isolated.poison.len(), values.len(), "every message is accounted for");
+    (isolated.poison.iter().map(|(i, _)| *i).collect(), isolated.failed_calls)
+}
+
+#[tokio::test]
+async fn poison_batches_cost_at_most_one_failed_call_per_poison_message_and_a_few() {
+    use monasca_wasm::pipeline::isolate::BISECT_FAILURES;
+    // All poison: bisection alone took 2n − 1 = 199 failed calls.
+    let all: Vec<String> = (0..100).map(|i| format!("POISON-{i}")).collect();
+    let (poison, failed) = isolate_with("poison", &all, None).await;
+    assert_eq!(poison, (0..100).collect::<Vec<_>>());
+    assert!(failed <= all.len() + BISECT_FAILURES, "{failed} failed calls for 100 poison messages");
+    // Two among a thousand.
+    let few: Vec<String> =
+        (0..1000).map(|i| if i == 123 || i == 877 { format!("POISON-{i}") } else { format!("ok-{i}") }).collect();
+    let (poison, failed) = isolate_with("poison", &few, None).await;
+    assert_eq!(poison, vec![123, 877]);
+    assert!(failed <= 2 + BISECT_FAILURES, "{failed} failed calls for 2 poison messages");
+    // A batch error naming its culprit: one failed call per culprit.
+    let blamed: Vec<String> =
+        (0..100).map(|i| if i % 20 == 3 { format!("BLAME-{i}") } else { format!("ok-{i}") }).collect();
+    let (poison, failed) = isolate_with("blame", &blamed, None).await;
+    assert_eq!(poison, vec![3, 23, 43, 63, 83]);
+    assert_eq!(failed, 5);
+}
+
+#[tokio::test]
+async fn a_batch_of_hanging_messages_is_held_no_longer_than_the_isolation_budget() {
+    // Every message loops until the deadline (300 ms): a batch of 40 would
+    // hold the partition 40 deadlines or more; the budget cuts it at 2 s.
+    let hanging: Vec<String> = (0..40).map(|i| format!("hang-{i}")).collect();
+    let started = Instant::now();
+    let (poison, failed) = isolate_with("loop", &hanging, Some(Duration::from_secs(2))).await;
+    let took = started.elapsed();
+    assert_eq!(poison, (0..40).collect::<Vec<_>>(), "every message dead-lettered");
+    assert!(failed <= 2_000 / 300 + 1, "{failed} failed calls");
+    assert!(took < Duration::from_secs(2) + DEADLINE * 2, "the partition was held {took:?}");
+}

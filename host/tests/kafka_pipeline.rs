@@ -92,7 +92,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         group_id: unique("group"),
         output_topic: Some(output.to_string()),
         dead_letter_topic: Some(dlq.to_string()),
-        batch: BatchConfig { max_messages: 500, max_bytes: 1 << 20, max_wait_ms: 50 },
+        batch: BatchConfig { max_messages: 500, max_bytes: 1 << 20, max_wait_ms: 50, ..Default::default() },
         concurrency: 2,
         delivery_timeout_ms: 30_000,
         config: BTreeMap::new(),

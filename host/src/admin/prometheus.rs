@@ -185,7 +185,8 @@ pub fn render(registry: &Registry) -> String {
     for p in &registry.pipelines {
         if let Some(deployer) = &p.deployer {
             let (n, size) = deployer.lookup_cache_size();
-            let _ = writeln!(out, "{entries}{{pipeline=\"{0}\"}} {n}\n{bytes}{{pipeline=\"{0}\"}} {size}", label(&p.name));
+            let _ =
+                writeln!(out, "{entries}{{pipeline=\"{0}\"}} {n}\n{bytes}{{pipeline=\"{0}\"}} {size}", label(&p.name));
         }
     }
     let dropped = "monasca_wasm_guest_log_lines_dropped_total";

@@ -677,6 +677,15 @@ pub struct BatchConfig {
     /// (low latency) and fill up under load (while the previous batch runs).
     #[serde(default = "default_max_wait_ms")]
     pub max_wait_ms: u64,
+    /// Most time, ms, the guest calls that fail may take while poison
+    /// messages of one batch are isolated; past it, the batch's messages not
+    /// yet proven good are dead-lettered, saying so (0: no limit).
+    #[serde(default = "default_isolation_budget_ms")]
+    pub isolation_budget_ms: u64,
+}
+
+fn default_isolation_budget_ms() -> u64 {
+    60_000
 }
 
 fn default_max_messages() -> usize {
@@ -695,6 +704,7 @@ impl Default for BatchConfig {
             max_messages: default_max_messages(),
             max_bytes: default_max_bytes(),
             max_wait_ms: default_max_wait_ms(),
+            isolation_budget_ms: default_isolation_budget_ms(),
         }
     }
 }

@@ -487,7 +487,11 @@ async fn run_guest(
                 }
             }
         }
-        let result = isolate::process(&mut loan.instance, batch, state.as_deref_mut(), &shared.stats, || {
+        let budget = match shared.batch.isolation_budget_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let result = isolate::process(&mut loan.instance, batch, state.as_deref_mut(), &shared.stats, budget, || {
             shared.pool.lookups_unavailable()
         })
         .await;

@@ -7,6 +7,8 @@
 //!   with a record too large to produce (its batch's effects fail);
 //! - `refused`: passes messages through but sends one containing `FAIL` to
 //!   a topic whose name the broker refuses (its batch's effects fail);
+//! - `blame`: fails the batch with an error naming the first message
+//!   containing `BLAME` as its culprit, otherwise passes messages through;
 //! - `poison`: panics when the batch holds a message containing `POISON`,
 //!   otherwise passes messages through (keys kept);
 //! - `probe`: tries to read files, list directories, read the environment and
@@ -102,6 +104,14 @@ impl Processor for Hostile {
                     } else {
                         out.produce(message, message.value.clone());
                     }
+                }
+            }
+            "blame" => {
+                if let Some(culprit) = batch.iter().find(|m| m.value.windows(5).any(|w| w == b"BLAME")) {
+                    return Err(ProcessError::new("this message is to blame").caused_by(culprit));
+                }
+                for message in &batch {
+                    out.produce(message, message.value.clone());
                 }
             }
             "refused" => {
