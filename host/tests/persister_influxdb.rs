@@ -460,3 +460,33 @@ async fn one_database_per_tenant_with_the_default_retention_policy() {
     let (status, stderr) = terminate(host);
     assert!(status.success(), "the host did not stop cleanly: {status}\n{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_influxdb_outage_stops_the_host_without_storing_offsets() {
+    // Nothing listens there: every write is retried.
+    let url = format!("http://127.0.0.1:{}", monasca_test_programs::free_port());
+    let (metrics, dlq, group) = (unique("down-metrics"), unique("down-dlq"), unique("down"));
+    create_topics_on(kafka(), &[&metrics, &dlq], 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &url, &database("down"), &[&metrics], &group, &dlq);
+    let mut host = spawn_host(&config);
+    produce_values(kafka(), &metrics, &envelopes(0..100)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !host.stderr().contains("InfluxDB write failed; retrying") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(host.stderr().contains("retrying"), "the sink should be retrying:\n{}", host.stderr());
+    let pid = host.child.id().to_string();
+    let signalled = Instant::now();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    while host.running() && signalled.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = signalled.elapsed();
+    assert!(!host.running(), "the host still runs {took:?} after SIGTERM:\n{}", host.stderr());
+    assert!(took < Duration::from_secs(15), "it took {took:?} to stop");
+    let said = host.stderr();
+    assert!(said.contains("the host is stopping while InfluxDB does not answer"), "{said}");
+    let committed: i64 = committed_offsets(kafka(), &group, &metrics, 1).values().sum();
+    assert_eq!(committed, 0, "no offset stored for what InfluxDB never took");
+}

@@ -237,6 +237,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
 
     let _ = shutdown_tx.send(true);
+    sinks.stop();
     while let Some(ended) = running.join_next().await {
         match ended {
             Ok(Ok(())) => {}

@@ -110,7 +110,13 @@ pub struct Notifiers {
     ledger: Ledger,
     in_flight: Semaphore,
     counts: NotifyCounts,
+    /// The most one delivery may take, every request and answer included.
+    deadline: Duration,
 }
+
+/// A delivery's total deadline, in `[notifiers] timeout_ms`: a Jira
+/// notification makes up to three requests, each held to the timeout.
+const DEADLINE_TIMEOUTS: u32 = 3;
 
 impl Notifiers {
     /// Set up from `[notifiers]`; the ledger's database is one of `databases`
@@ -146,6 +152,7 @@ impl Notifiers {
             ledger,
             in_flight: Semaphore::new(config.max_in_flight.max(1)),
             counts: NotifyCounts::default(),
+            deadline: timeout * DEADLINE_TIMEOUTS,
         })
     }
 
@@ -179,7 +186,15 @@ impl Notifiers {
             // Boxed: the notifiers' futures are large (an SMTP session, Jira's
             // requests), and a batch holds hundreds of deliveries at once,
             // moved when they are queued.
-            Ok(_permit) => Box::pin(self.dispatch(n)).await,
+            Ok(_permit) => match tokio::time::timeout(self.deadline, Box::pin(self.dispatch(n))).await {
+                Ok(outcome) => outcome,
+                // A server that takes the connection and never answers (an
+                // SMTP server stalled after its greeting) holds nothing longer.
+                Err(_) => Outcome::Failed(format!(
+                    "no answer within {} ms, the delivery's deadline ({DEADLINE_TIMEOUTS} × [notifiers] timeout_ms)",
+                    self.deadline.as_millis()
+                )),
+            },
             Err(_) => Outcome::Failed("the notifiers are shutting down".to_string()),
         };
         self.counts.count(&n.channel, outcome.label());

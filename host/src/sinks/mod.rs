@@ -75,6 +75,10 @@ enum Sink {
 pub struct Sinks {
     sinks: BTreeMap<String, Sink>,
     health: BTreeMap<String, Health>,
+    /// Turns true when the host stops: writes that are waiting to retry give
+    /// up (their batches' offsets are not stored) instead of holding the
+    /// shutdown for as long as a server is down.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// How a sink's writes went, for `/metrics`.
@@ -101,17 +105,23 @@ impl Sinks {
     /// Build the sinks of a configuration (opening files, building clients;
     /// nothing is contacted yet).
     pub fn new(config: &BTreeMap<String, SinkConfig>) -> Result<Self, SinkError> {
+        let (stopping, stop) = tokio::sync::watch::channel(false);
         let mut sinks = BTreeMap::new();
         for (name, sink) in config {
             let sink = match sink {
                 SinkConfig::Null => Sink::Null { points: AtomicU64::new(0) },
-                SinkConfig::Influxdb(c) => Sink::Influxdb(influxdb::InfluxDb::new(name, c)?),
+                SinkConfig::Influxdb(c) => Sink::Influxdb(influxdb::InfluxDb::new(name, c, stop.clone())?),
                 SinkConfig::Sqlite(c) => Sink::Sqlite(sqlite::SqliteSink::open(name, c)?),
             };
             sinks.insert(name.clone(), sink);
         }
         let health = sinks.keys().map(|name| (name.clone(), Health::default())).collect();
-        Ok(Sinks { sinks, health })
+        Ok(Sinks { sinks, health, stopping })
+    }
+
+    /// The host is stopping: writes waiting to retry give up.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// One line per sink for the start-up banner (no credentials).

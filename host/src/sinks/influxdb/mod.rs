@@ -73,6 +73,8 @@ pub struct InfluxDb {
     started: Instant,
     /// Requests retried so far (5xx, timeouts, connection errors).
     retries: AtomicU64,
+    /// True once the host stops: no more retries.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Least time between two "retrying" warnings of one sink.
@@ -80,7 +82,11 @@ const WARNING_EVERY: Duration = Duration::from_secs(5);
 
 impl InfluxDb {
     /// A sink for the configured server (nothing is contacted yet).
-    pub fn new(name: &str, config: &InfluxDbConfig) -> Result<Self, SinkError> {
+    pub fn new(
+        name: &str,
+        config: &InfluxDbConfig,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Self, SinkError> {
         let client = Client::new(config)
             .map_err(|e| SinkError::Setup { sink: name.to_string(), reason: format!("HTTP client: {e}") })?;
         Ok(InfluxDb {
@@ -95,6 +101,7 @@ impl InfluxDb {
             last_warning_ms: AtomicU64::new(0),
             started: Instant::now(),
             retries: AtomicU64::new(0),
+            stop,
         })
     }
 
@@ -183,7 +190,15 @@ impl InfluxDb {
             if self.warning_due() {
                 tracing::warn!(sink = %self.name, %database, failures, retry_in_ms = backoff.as_millis() as u64, reason = %trouble, "InfluxDB write failed; retrying (offsets wait)");
             }
-            tokio::time::sleep(backoff).await;
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.wait_for(|stopping| *stopping) => {
+                    return Err(self.fatal(format!(
+                        "the host is stopping while InfluxDB does not answer ({trouble}): the batch's offsets are not stored, it is written after the restart"
+                    )));
+                }
+            }
             backoff = (backoff * 2).min(self.max_backoff);
         }
     }
