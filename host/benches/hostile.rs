@@ -86,7 +86,8 @@ async fn misdeed(engine: &Engine, mode: &str) -> (f64, f64, String) {
 async fn bisect(guest: &mut Instance, batch: &[Message]) -> (usize, f64) {
     let started = Instant::now();
     let mut failed = 0;
-    let mut todo: VecDeque<std::ops::Range<usize>> = VecDeque::from([0..batch.len()]);
+    let mut todo: VecDeque<std::ops::Range<usize>> = VecDeque::new();
+    todo.push_back(0..batch.len());
     while let Some(range) = todo.pop_front() {
         if guest.process(&batch[range.clone()]).await.is_err() {
             failed += 1;
