@@ -121,16 +121,14 @@ pub async fn put_module(
     body: Body,
 ) -> Response {
     if let Err(refused) = authorize(&registry, &headers) {
+        discard_small(body, &headers, upload_limit(&registry)).await;
         return refused.into_response();
     }
     let deployer = match deployer(&registry, &pipeline) {
         Ok(d) => d,
         Err(refused) => return refused.into_response(),
     };
-    let limit = match registry.max_upload_bytes {
-        0 => super::DEFAULT_MAX_UPLOAD_BYTES,
-        n => n,
-    };
+    let limit = upload_limit(&registry);
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
@@ -159,6 +157,39 @@ pub async fn put_module(
     };
     let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| "module".to_string());
     outcome(&pipeline, deployer.deploy(&name, bytes, canary).await)
+}
+
+/// The upload limit in force.
+fn upload_limit(registry: &Registry) -> usize {
+    match registry.max_upload_bytes {
+        0 => super::DEFAULT_MAX_UPLOAD_BYTES,
+        n => n,
+    }
+}
+
+/// Read and drop a refused request's body, never holding it, when its
+/// declared length is within the upload limit and it comes within 5 s: an
+/// ordinary client that sent its upload with the wrong token then reads the
+/// 401 instead of a broken pipe. A larger, unannounced or slower body is not
+/// waited for: the answer goes at once and the connection closes.
+async fn discard_small(body: Body, headers: &HeaderMap, limit: usize) {
+    use http_body_util::BodyExt;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_none_or(|n| n > limit as u64) {
+        return;
+    }
+    let mut body = body;
+    let mut seen = 0u64;
+    let drain = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > limit as u64 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
 }
 
 fn too_large(limit: usize) -> Response {
