@@ -53,7 +53,7 @@ async fn a_failing_pipeline_restarts_alone_while_the_others_go_on() {
             "[admin]\nlisten = \"127.0.0.1:{port}\"\n{}\
              [[pipeline]]\nname = \"good\"\nmodule = \"{PASSTHROUGH}\"\ntopics = [\"{good_in}\"]\ngroup_id = \"{}\"\n\
              output_topic = \"{good_out}\"\n",
-            failing_pipeline("bad", &bad_in, &bad_group, "initial_backoff_ms = 200\nmax_backoff_ms = 400"),
+            failing_pipeline("bad", &bad_in, &bad_group, "initial_backoff_ms = 200\nmax_backoff_ms = 60000"),
             unique("sup-good")
         ),
     );
