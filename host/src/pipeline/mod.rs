@@ -494,7 +494,7 @@ fn update_lag(shared: &Shared) {
     let mut lag = std::collections::BTreeMap::new();
     for element in assigned.elements() {
         let (topic, partition) = (element.topic(), element.partition());
-        let Some(high) = cached_high_watermark(&shared.consumer, topic, partition) else { continue };
+        let Some((low, high)) = cached_watermarks(&shared.consumer, topic, partition) else { continue };
         let position = positions.find_partition(topic, partition).and_then(|p| {
             if let rdkafka::Offset::Offset(o) = p.offset() {
                 Some(o)
@@ -502,17 +502,26 @@ fn update_lag(shared: &Shared) {
                 None
             }
         });
-        if let Some(position) = position {
-            lag.insert((topic.to_string(), partition), (high - position).max(0));
+        // No message consumed yet: the whole partition, as far as known (an
+        // empty one has no lag).
+        let behind = match position {
+            Some(position) => Some(high - position),
+            None if high == 0 => Some(0),
+            None if low >= 0 => Some(high - low),
+            None => None,
+        };
+        if let Some(behind) = behind {
+            lag.insert((topic.to_string(), partition), behind.max(0));
         }
     }
     *shared.stats.lag.lock().unwrap_or_else(|p| p.into_inner()) = lag;
 }
 
-/// The high watermark librdkafka last saw for a partition (from its fetch
-/// responses, no request to the broker), if it has seen one. rust-rdkafka
-/// only wraps the query that asks the broker, which blocks.
-fn cached_high_watermark(consumer: &PipelineConsumer, topic: &str, partition: i32) -> Option<i64> {
+/// The low (-1 when unknown) and high watermarks librdkafka last saw for a
+/// partition (from its fetch responses, no request to the broker), if it has
+/// seen the high one. rust-rdkafka only wraps the query that asks the broker,
+/// which blocks.
+fn cached_watermarks(consumer: &PipelineConsumer, topic: &str, partition: i32) -> Option<(i64, i64)> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client pointer is valid while `consumer` lives; the topic
@@ -527,7 +536,7 @@ fn cached_high_watermark(consumer: &PipelineConsumer, topic: &str, partition: i3
             &mut high,
         )
     };
-    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some((low, high))
 }
 
 /// Add a message to its partition's share of the sweep.
