@@ -60,25 +60,27 @@ async fn start(config: PipelineConfig, module: &str) -> Running {
     start_on(kafka_config(kafka()), config, module).await
 }
 
-async fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> Running {
-    let engine = common::engine();
+/// The parts of a test pipeline running `module` on `kafka`.
+fn parts(kafka: &KafkaConfig, config: PipelineConfig, module: &str) -> PipelineParts {
     let producer: FutureProducer =
-        monasca_wasm::kafka::producer_config(&kafka, kafka.bootstrap.as_str()).create().expect("producer");
-    let pipeline = Pipeline::start(PipelineParts {
-        consumer_config: monasca_wasm::kafka::consumer_config(&kafka, &kafka.bootstrap, &config.group_id),
-        module: engine.load_file(module).expect("module loads"),
+        monasca_wasm::kafka::producer_config(kafka, kafka.bootstrap.as_str()).create().expect("producer");
+    PipelineParts {
+        consumer_config: monasca_wasm::kafka::consumer_config(kafka, &kafka.bootstrap, &config.group_id),
+        module: common::engine().load_file(module).expect("module loads"),
         config,
         producer,
         sinks: Arc::new(Sinks::default()),
         lookups: Arc::new(monasca_wasm::engine::NoLookups),
         notifiers: None,
-        client_config: monasca_wasm::kafka::client_config(&kafka, &kafka.bootstrap),
-        producer_config: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap),
+        client_config: monasca_wasm::kafka::client_config(kafka, &kafka.bootstrap),
+        producer_config: monasca_wasm::kafka::producer_config(kafka, &kafka.bootstrap),
         host_inputs: Vec::new(),
         carried: None,
-    })
-    .await
-    .expect("pipeline starts");
+    }
+}
+
+async fn start_on(kafka: KafkaConfig, config: PipelineConfig, module: &str) -> Running {
+    let pipeline = Pipeline::start(parts(&kafka, config, module)).await.expect("pipeline starts");
     let stats = pipeline.stats();
     let (shutdown, rx) = watch::channel(false);
     Running { shutdown, task: tokio::spawn(pipeline.run(rx)), stats }
@@ -329,25 +331,9 @@ async fn a_missing_dead_letter_topic_is_created_at_start_and_an_impossible_one_r
     assert_eq!(topic.partitions().len(), 3);
     running.stop().await;
 
-    let kafka = kafka_config(kafka());
-    let engine = common::engine();
     let config = pipeline_config("dlq-impossible", &input, &output, "not a topic name!");
-    let refused = Pipeline::start(PipelineParts {
-        consumer_config: monasca_wasm::kafka::consumer_config(&kafka, &kafka.bootstrap, &config.group_id),
-        module: engine.load_file(PASSTHROUGH).expect("module loads"),
-        config,
-        producer: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap).create().expect("producer"),
-        sinks: Arc::new(Sinks::default()),
-        lookups: Arc::new(monasca_wasm::engine::NoLookups),
-        notifiers: None,
-        client_config: monasca_wasm::kafka::client_config(&kafka, &kafka.bootstrap),
-        producer_config: monasca_wasm::kafka::producer_config(&kafka, &kafka.bootstrap),
-        host_inputs: Vec::new(),
-        carried: None,
-    })
-    .await
-    .err()
-    .expect("refused at start");
+    let refused =
+        Pipeline::start(parts(&kafka_config(kafka()), config, PASSTHROUGH)).await.err().expect("refused at start");
     assert!(refused.to_string().contains("dead-letter topic `not a topic name!`"), "{refused}");
 }
 
