@@ -3,7 +3,7 @@
 //! missing from the output, every duplicate is explained by a batch that was
 //! not committed when the host died (its input offset was at or past the
 //! group's committed offset at that kill), and the last run stops cleanly on
-//! SIGTERM.
+//! SIGTERM. A SIGTERM during start-up stops the host cleanly too.
 
 mod common;
 
@@ -141,4 +141,33 @@ max_wait_ms = 50
         duplicates += copies - 1;
     }
     eprintln!("kill -9 x3: {N} inputs, {} outputs, {duplicates} duplicates", seen.values().sum::<usize>());
+}
+
+/// A SIGTERM that arrives while the host is still starting (loading its
+/// module, joining its group) is held and stops it cleanly once it runs: the
+/// signal handler is in place before anything starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_starting_stops_the_host_cleanly() {
+    let (input, output) = (unique("early-in"), unique("early-out"));
+    common::kafka::create_topics_on(kafka(), &[&input, &output], 2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("host.toml");
+    let pipeline = format!(
+        "{head}\n[[pipeline]]\nname = \"early\"\nmodule = \"{module}\"\ntopics = [\"{input}\"]\n\
+         group_id = \"{group}\"\noutput_topic = \"{output}\"\n",
+        head = config_head("early-cache"),
+        module = PASSTHROUGH,
+        group = unique("early-group"),
+    );
+    std::fs::write(&config, pipeline).expect("config");
+    for delay_ms in [100, 400] {
+        let host = spawn_host(&config);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let (status, stderr) = terminate(host);
+        assert!(status.success(), "SIGTERM {delay_ms} ms after start: {status}\n{stderr}");
+        assert!(
+            stderr.contains("terminated: draining"),
+            "SIGTERM {delay_ms} ms after start was not handled:\n{stderr}"
+        );
+    }
 }

@@ -42,6 +42,12 @@ pub struct RunArgs {
 
 /// Run the pipelines until a signal (or idleness, or a failure).
 pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
+    // Registered before anything starts: a signal that arrives while the
+    // pipelines are still starting is held and stops the host cleanly once
+    // they run, rather than killing it with the default disposition.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let config = HostConfig::load(&args.config)?;
 
     let embedded = if config.kafka.is_embedded() {
@@ -195,7 +201,6 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         });
     }
 
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let every = Duration::from_secs(args.summary_every.max(1));
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut last_print = Instant::now();
@@ -204,7 +209,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut failure: Option<anyhow::Error> = None;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => { eprintln!("interrupted: draining, flushing and committing"); break; }
+            _ = interrupt.recv() => { eprintln!("interrupted: draining, flushing and committing"); break; }
             _ = terminate.recv() => { eprintln!("terminated: draining, flushing and committing"); break; }
             ended = running.join_next() => match ended {
                 Some(Ok(Ok(()))) | None => break,
