@@ -22,6 +22,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("KEYED_COUNTER", "keyed-counter", "keyed_counter"),
     ("KEYED_COUNTER_V2", "keyed-counter-v2", "keyed_counter_v2"),
     ("LEGACY_V03", "legacy-v03", "legacy_v03"),
+    ("LEGACY_V04", "legacy-v04", "legacy_v04"),
     ("TRANSFORM", "transform", "transform"),
 ];
 

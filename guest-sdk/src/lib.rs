@@ -71,7 +71,7 @@ pub use lookup::{Cell, Row};
 pub use message::{Config, Header, Message, Origin, Topic};
 
 /// The version of the `monasca:processor` WIT package this SDK builds guests for.
-pub const WIT_VERSION: &str = "0.4.0";
+pub const WIT_VERSION: &str = "0.4.1";
 
 /// A failure of a whole batch. The host then bisects the batch to find the
 /// messages that cause it; prefer [`Effects::reject`] for a single bad message.
@@ -168,12 +168,12 @@ pub mod __private {
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings {
-    // `keyed` is `stateless` plus the `partition-state` import; a component
-    // imports only what the guest calls, so a guest that never touches
-    // `state` comes out `stateless`.
+    // `all-imports` is `stateless` plus the `partition-state` and
+    // `http-reply` imports; a component imports only what the guest calls,
+    // so a guest that never touches `state` or `http` comes out `stateless`.
     wit_bindgen::generate!({
         path: "wit",
-        world: "monasca:processor/keyed",
+        world: "monasca:processor/all-imports",
         pub_export_macro: true,
         export_macro_name: "__export_world",
         default_bindings_module: "monasca_guest_sdk::bindings",

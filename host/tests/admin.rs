@@ -95,7 +95,7 @@ async fn health_metrics_and_pipelines_follow_the_running_pipeline() {
     assert_eq!(pipeline["module"]["name"], "passthrough");
     assert!(pipeline["module"]["digest"].as_str().is_some_and(|d| d.starts_with("sha256:") && d.len() == 71));
     assert_eq!(pipeline["counters"]["produced"], 1000);
-    assert_eq!(pipeline["module"]["world"], "monasca:processor@0.4.0");
+    assert_eq!(pipeline["module"]["world"], "monasca:processor@0.4.1");
     let partitions = pipeline["partitions"].as_array().expect("partitions");
     assert_eq!(partitions.len(), 2, "{pipeline}");
     assert!(partitions.iter().all(|p| p["topic"] == input.as_str() && p["lag"] == 0), "{pipeline}");

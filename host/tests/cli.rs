@@ -95,9 +95,9 @@ fn inspect_shows_world_digest_and_compatibility() {
     let output = monasca_wasm(&["inspect", PERSISTER]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("package:    monasca:processor@0.4.0"), "{text}");
+    assert!(text.contains("package:    monasca:processor@0.4.1"), "{text}");
     assert!(text.contains("world:      stateless"), "{text}");
-    assert!(text.contains("monasca:processor/processor@0.4.0 (init, process)"), "{text}");
+    assert!(text.contains("monasca:processor/processor@0.4.1 (init, process)"), "{text}");
     assert!(text.contains("compatible: yes"), "{text}");
     let size = std::fs::metadata(PERSISTER).unwrap().len();
     assert!(text.contains(&format!("size:       {size} bytes")), "{text}");

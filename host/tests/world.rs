@@ -5,7 +5,7 @@ mod common;
 
 use common::engine;
 use monasca_test_programs::{
-    COUNTER_V1, KEYED_COUNTER, LEGACY_V03, PASSTHROUGH, PERSISTER, WRONG_VERSION, WRONG_WORLD,
+    COUNTER_V1, KEYED_COUNTER, LEGACY_V03, LEGACY_V04, PASSTHROUGH, PERSISTER, WRONG_VERSION, WRONG_WORLD,
 };
 use monasca_wasm::engine::LoadError;
 
@@ -40,7 +40,7 @@ fn core_module_and_garbage_are_refused() {
 fn good_guests_report_their_world() {
     let engine = engine();
     let persister = engine.load_file(PERSISTER).unwrap();
-    assert_eq!(persister.world().package.as_deref(), Some("monasca:processor@0.4.0"));
+    assert_eq!(persister.world().package.as_deref(), Some("monasca:processor@0.4.1"));
     assert_eq!(persister.world().world, Some("stateless"));
     assert!(!persister.world().is_keyed(), "a guest that never calls `state` does not import it");
     assert_eq!(persister.digest().len(), 64);
@@ -54,7 +54,7 @@ fn a_guest_using_partition_state_is_keyed() {
     assert_eq!(counter.world().world, Some("keyed"));
     assert!(counter.world().is_keyed());
     assert!(
-        counter.world().imports.iter().any(|i| i == "monasca:processor/partition-state@0.4.0"),
+        counter.world().imports.iter().any(|i| i == "monasca:processor/partition-state@0.4.1"),
         "{:?}",
         counter.world().imports
     );
@@ -75,6 +75,21 @@ async fn a_guest_built_for_0_3_still_runs() {
         })
         .collect();
     assert_eq!(values, [(b"a".to_vec(), b"0.3.0".to_vec()), (b"bc".to_vec(), b"0.3.0".to_vec())]);
+}
+
+/// A guest built for 0.4.0 imports `log@0.4.0`; the host's 0.4.1 imports
+/// serve it (a patch version adds, never changes).
+#[tokio::test]
+async fn a_guest_built_for_an_earlier_patch_version_runs() {
+    let legacy = engine().load_file(LEGACY_V04).unwrap();
+    assert_eq!(legacy.world().package.as_deref(), Some("monasca:processor@0.4.0"));
+    assert!(legacy.world().imports.iter().any(|i| i == "monasca:processor/log@0.4.0"), "{:?}", legacy.world().imports);
+    let mut instance = legacy.instantiate("legacy", Vec::new()).await.expect("a 0.4.0 guest starts");
+    let effects = instance.process(&common::messages("in", &["a"])).await.expect("a 0.4.0 guest processes");
+    assert!(
+        matches!(&effects[..], [monasca_wasm::engine::types::Effect::Produce(r)] if r.headers[0].value == b"0.4.0"),
+        "{effects:?}"
+    );
 }
 
 /// The test guests are built in one cargo invocation (`tests/build.rs`): a

@@ -43,6 +43,9 @@ pub struct Instance {
     /// The last batch's buffer of values, kept for the next batch: a fresh
     /// buffer of megabytes per batch was fresh pages for the kernel to zero.
     spare_values: Vec<u8>,
+    /// Answers to HTTP requests given by the calls that succeeded since the
+    /// last [`Instance::take_replies`].
+    replies: Vec<super::http_reply::Reply>,
 }
 
 /// The largest buffer of values kept between batches (a pipeline's batches
@@ -78,12 +81,27 @@ impl Instance {
         lookups: Arc<dyn Lookups>,
     ) -> Result<Self, GuestError> {
         let live = boot(module.clone(), identity.clone(), config.clone(), lookups.clone()).await?;
-        Ok(Instance { module, identity, config, lookups, live: Some(live), lent: None, spare_values: Vec::new() })
+        Ok(Instance {
+            module,
+            identity,
+            config,
+            lookups,
+            live: Some(live),
+            lent: None,
+            spare_values: Vec::new(),
+            replies: Vec::new(),
+        })
     }
 
     /// The module this instance runs.
     pub fn module(&self) -> &Module {
         &self.module
+    }
+
+    /// The answers to HTTP requests that the successful calls since the last
+    /// time gave (`http-reply`), in the order given.
+    pub fn take_replies(&mut self) -> Vec<super::http_reply::Reply> {
+        std::mem::take(&mut self.replies)
     }
 
     /// Run `process` on a batch of a keyed guest with its partition's state:
@@ -173,6 +191,19 @@ impl Instance {
     /// Run `process` on a batch and return the guest's effects. Messages of
     /// several partitions are handed over as one batch per partition, in turn.
     pub async fn process(&mut self, messages: &[types::Message]) -> Result<Vec<types::Effect>, GuestError> {
+        let answered = self.replies.len();
+        let result = self.process_runs(messages).await;
+        if result.is_err() {
+            // The answers of a failed batch go with its effects.
+            self.replies.truncate(answered);
+        }
+        result
+    }
+
+    /// [`Self::process`]: one call per partition's run of messages, charged
+    /// to one output budget (answers to HTTP requests included).
+    async fn process_runs(&mut self, messages: &[types::Message]) -> Result<Vec<types::Effect>, GuestError> {
+        let mut counted = self.replies.len();
         let now_ms = types::now_ms();
         let mut effects = Vec::new();
         let mut spent = Spent::default();
@@ -183,6 +214,9 @@ impl Instance {
                 self.spare_values = batch.values;
             }
             let more = result?;
+            let replied: usize = self.replies[counted..].iter().map(|r| r.size()).sum();
+            counted = self.replies.len();
+            spent.bytes = spent.bytes.saturating_add(replied);
             self.charge(&mut spent, &more)?;
             if effects.is_empty() {
                 effects = more;
@@ -203,13 +237,18 @@ impl Instance {
         }
         let deadline = self.deadline();
         let live = self.armed()?;
+        live.store.data_mut().replies.begin(batch.messages.iter().map(|m| m.offset));
         // SAFETY: `boot` checked `process` against exactly these types.
         let process = unsafe { TypedFunc::<(&types::WitBatch,), (ProcessResult,)>::new_unchecked(live.process) };
         let Some(result) = bounded(deadline, process.call_async(&mut live.store, (batch,))).await else {
             return Err(self.discard(GuestErrorKind::Deadline { limit: deadline }));
         };
+        let replies = live.store.data_mut().replies.take();
         match result.map(|(r,)| r) {
-            Ok(Ok(effects)) => Ok(effects),
+            Ok(Ok(effects)) => {
+                self.replies.extend(replies);
+                Ok(effects)
+            }
             Ok(Err(e)) => Err(self.error(GuestErrorKind::Batch {
                 reason: e.reason,
                 culprit: e.culprit.map(|o| (o.partition, o.offset)),

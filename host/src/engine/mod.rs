@@ -15,6 +15,7 @@ pub mod budget;
 pub mod cache;
 pub mod error;
 pub mod guest_log;
+pub mod http_reply;
 mod instance;
 mod module;
 pub mod sandbox;

@@ -10,6 +10,9 @@
 //! - `monasca:processor/partition-state`: the keyed state of the partition
 //!   whose batch the call processes (a [`Session`] the host lends the store
 //!   for the call; without one every access fails the call);
+//! - `monasca:processor/http-reply`: answers to the HTTP requests of the
+//!   call's batch, bounded (`engine::http_reply`); for a batch of Kafka
+//!   messages they are dropped unread;
 //! - the same `log` and `lookup` under their 0.3 names, for guests built
 //!   against `monasca:processor@0.3.x`;
 //! - WASI 0.2 as the Rust standard library needs it, with nothing granted: no
@@ -24,7 +27,7 @@
 //! `engine::instance`, with a host-side timeout around every call as a
 //! backstop for a guest blocked in a host call.
 
-use super::bindings::{monasca, Keyed};
+use super::bindings::{monasca, AllImports};
 use super::guest_log::{GuestLog, LineLevel};
 use crate::state::store::{Session, StateError};
 use std::collections::VecDeque;
@@ -96,6 +99,8 @@ pub struct HostState {
     lookups: Arc<dyn Lookups>,
     /// The partition state lent to the current call, if any.
     pub(crate) partition: Option<Session>,
+    /// The current call's answers to HTTP requests.
+    pub(crate) replies: super::http_reply::Replies,
 }
 
 impl HostState {
@@ -127,6 +132,7 @@ impl HostState {
             output,
             lookups,
             partition: None,
+            replies: Default::default(),
         }
     }
 
@@ -182,13 +188,27 @@ impl monasca::processor::partition_state::Host for HostState {
     }
 }
 
+impl monasca::processor::http_reply::Host for HostState {
+    fn respond(
+        &mut self,
+        offset: i64,
+        status: u16,
+        headers: Vec<monasca::processor::types::Header>,
+        body: Vec<u8>,
+    ) -> wasmtime::Result<()> {
+        let headers = headers.into_iter().map(|h| (h.key, h.value)).collect();
+        let reply = super::http_reply::Reply { offset, status, headers, body };
+        Ok(self.replies.respond(reply)?)
+    }
+}
+
 /// The linker every guest is instantiated with: the `monasca:processor`
 /// imports (0.4, and 0.3's under their names) and WASI with nothing granted.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     super::wasi_stubs::shadow(&mut linker)?;
-    Keyed::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    AllImports::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
     link_v03(&mut linker)?;
     Ok(linker)
 }

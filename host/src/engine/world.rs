@@ -11,7 +11,7 @@ use wasmtime::Engine;
 /// The WIT package this host implements.
 pub const PACKAGE: &str = "monasca:processor";
 /// Its version.
-pub const VERSION: &str = "0.4.0";
+pub const VERSION: &str = "0.4.1";
 
 /// Older versions whose guests this host still runs (their imports are
 /// linked under their own names, see `engine::sandbox`).
@@ -20,6 +20,7 @@ pub const STILL_SUPPORTED: &[&str] = &["0.3"];
 const PROCESSOR: &str = "monasca:processor/processor";
 const STATE: &str = "monasca:processor/state";
 const PARTITION_STATE: &str = "monasca:processor/partition-state";
+const HTTP_REPLY: &str = "monasca:processor/http-reply";
 
 /// One export of a component.
 #[derive(Debug, Clone, Serialize)]
@@ -35,8 +36,9 @@ pub struct ExportInfo {
 pub struct WorldInfo {
     /// `monasca:processor@<version>` the module was built for, if any.
     pub package: Option<String>,
-    /// `stateless`, `keyed` (imports `partition-state`) or `stateful`
-    /// (exports `state`), if it targets our package.
+    /// `stateless`, `keyed` (imports `partition-state`), `http-api`
+    /// (imports `http-reply`) or `stateful` (exports `state`), if it targets
+    /// our package.
     pub world: Option<&'static str>,
     /// Exports with their functions.
     pub exports: Vec<ExportInfo>,
@@ -70,6 +72,8 @@ impl WorldInfo {
                 "stateful"
             } else if imports.iter().any(|i| export_version(i, PARTITION_STATE).is_some()) {
                 "keyed"
+            } else if imports.iter().any(|i| export_version(i, HTTP_REPLY).is_some()) {
+                "http-api"
             } else {
                 "stateless"
             }
@@ -157,6 +161,7 @@ mod tests {
     #[test]
     fn compatible_versions() {
         assert!(check_version("m", "0.4.0").is_ok());
+        assert!(check_version("m", "0.4.1").is_ok());
         assert!(check_version("m", "0.4.7").is_ok());
         assert!(check_version("m", "0.3.0").is_ok(), "0.3 guests keep running");
         let err = check_version("m", "0.2.0").unwrap_err().to_string();

@@ -197,7 +197,10 @@ impl InstancePool {
     }
 
     /// Return an instance for reuse (dropped if the module was swapped since).
-    pub fn put_back(&self, loan: Loan) {
+    /// Answers to HTTP requests not taken are dropped (a guest of a Kafka
+    /// pipeline has none to give).
+    pub fn put_back(&self, mut loan: Loan) {
+        drop(loan.instance.take_replies());
         let mut live = self.live();
         if loan.generation == live.generation {
             live.idle.push(loan.instance);
