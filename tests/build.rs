@@ -24,6 +24,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("LEGACY_V03", "legacy-v03", "legacy_v03"),
     ("LEGACY_V04", "legacy-v04", "legacy_v04"),
     ("TRANSFORM", "transform", "transform"),
+    ("METRICS_API", "metrics-api", "metrics_api"),
 ];
 
 fn main() {

@@ -38,6 +38,7 @@
 //! - [`monasca`]: typed Monasca messages (metric envelope, alarm transition).
 //! - [`pyjson`]: JSON and float text exactly as Monasca's Python code writes them.
 //! - [`lineproto`]: InfluxDB line protocol as monasca-persister writes it, and [`LineBatch`].
+//! - [`http`]: the requests of an HTTP-source pipeline and their answers.
 //! - [`log`], [`lookup`] and [`state`]: the host imports a guest may call
 //!   (`state`: keyed state of the batch's partition, durable and restored
 //!   wherever the partition goes).
@@ -54,6 +55,7 @@ pub mod clock;
 pub mod compare;
 pub mod effect;
 mod export;
+pub mod http;
 pub mod lineproto;
 pub mod log;
 pub mod lookup;

@@ -99,6 +99,12 @@ mod native {
             &mut self.guest
         }
 
+        /// The answers to HTTP requests given since the last call
+        /// ([`crate::http::respond`]).
+        pub fn take_replies(&mut self) -> Vec<crate::http::Reply> {
+            crate::http::take_native_replies()
+        }
+
         /// The log lines written since the last call.
         pub fn take_logs(&mut self) -> Vec<(Level, String)> {
             crate::log::take_native_lines()

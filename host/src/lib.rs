@@ -34,6 +34,7 @@ pub mod databases;
 pub mod deploy;
 pub mod effects;
 pub mod engine;
+pub mod http_source;
 pub mod generate;
 pub mod kafka;
 pub mod lookup_cache;

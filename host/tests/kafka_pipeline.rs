@@ -91,6 +91,7 @@ fn pipeline_config(name: &str, input: &str, output: &str, dlq: &str) -> Pipeline
         name: name.to_string(),
         module: Default::default(),
         topics: vec![input.to_string()],
+        http: None,
         group_id: unique("group"),
         output_topic: Some(output.to_string()),
         dead_letter_topic: Some(dlq.to_string()),

@@ -6,8 +6,12 @@
 //! Python's `repr`. Other tools read those strings back, so a faithful
 //! replacement writes them byte for byte the same.
 
+mod loads;
+mod repr;
 mod tree;
 
+pub use loads::{loads, LoadError, MAX_DEPTH};
+pub use repr::write_str_repr;
 pub use tree::Json;
 
 use serde_json::Value;

@@ -28,6 +28,9 @@ pub enum Json<'a> {
     Int(i64),
     /// Such a number above `i64::MAX`.
     UInt(u64),
+    /// An integer beyond 64 bits, as its digits (made by
+    /// [`super::loads`]; Python's integers have no size limit).
+    BigInt(Cow<'a, str>),
     /// Any other number (Python `float`).
     Float(f64),
     /// A string.
@@ -117,6 +120,7 @@ impl<'a> Json<'a> {
             Json::Int(i) => Some(i as f64),
             Json::UInt(u) => Some(u as f64),
             Json::Float(f) => Some(f),
+            Json::BigInt(ref digits) => digits.parse().ok(),
             _ => None,
         }
     }
@@ -136,6 +140,7 @@ impl<'a> Json<'a> {
             Json::Bool(b) => Json::Bool(b),
             Json::Int(i) => Json::Int(i),
             Json::UInt(u) => Json::UInt(u),
+            Json::BigInt(d) => Json::BigInt(Cow::Owned(d.into_owned())),
             Json::Float(f) => Json::Float(f),
             Json::Str(s) => Json::Str(Cow::Owned(s.into_owned())),
             Json::Array(items) => Json::Array(items.into_iter().map(Json::into_owned).collect()),
@@ -185,6 +190,7 @@ impl<'a> Json<'a> {
             Json::Bool(false) => out.push_str("false"),
             Json::Int(i) => write_integer(out, *i),
             Json::UInt(u) => out.push_str(&u.to_string()),
+            Json::BigInt(digits) => out.push_str(digits),
             Json::Float(f) => write_json_float(out, *f),
             Json::Str(s) => write_quoted(out, s, ascii),
             Json::Array(items) if items.is_empty() => out.push_str("[]"),

@@ -25,7 +25,7 @@ pub fn truthy(value: &Json) -> bool {
         Json::Null => false,
         Json::Bool(b) => *b,
         Json::Int(i) => *i != 0,
-        Json::UInt(_) => true,
+        Json::UInt(_) | Json::BigInt(_) => true,
         Json::Float(f) => *f != 0.0,
         Json::Str(s) => !s.is_empty(),
         Json::Array(a) => !a.is_empty(),

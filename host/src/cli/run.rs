@@ -3,13 +3,14 @@
 //! SIGTERM/SIGINT drains, flushes and commits before exiting.
 
 use super::supervise::{supervise, Supervised};
-use crate::admin::{self, PipelineView, Registry};
+use crate::admin::{self, PipelineState, PipelineView, Registry};
 use crate::config::HostConfig;
 use crate::config::PipelineConfig;
 use crate::databases::open_all as open_databases;
 use crate::deploy::store::{Deployment, ModuleStore, StoredModule};
 use crate::deploy::Deployer;
 use crate::engine::{Engine, Module};
+use crate::http_source::HttpPipeline;
 use crate::kafka::{self, embedded::EmbeddedKafka};
 use crate::lookups::SqlLookups;
 use crate::notify::Notifiers;
@@ -24,6 +25,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+/// A pipeline as started: consuming Kafka, or serving HTTP.
+enum Started {
+    Kafka(Pipeline),
+    Http(HttpPipeline),
+}
+
+impl Started {
+    fn pool_and_stats(&self) -> (Arc<crate::pipeline::pool::InstancePool>, Arc<Stats>) {
+        match self {
+            Started::Kafka(p) => (p.pool(), p.stats()),
+            Started::Http(p) => (p.pool(), p.stats()),
+        }
+    }
+}
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -101,14 +117,16 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         ModuleStore::new(config.engine.module_store.clone().unwrap_or_else(|| PathBuf::from("monasca-wasm-modules")));
     for p in &config.pipelines {
         let (module, deployed) = starting_module(&engine, &store, p)?;
+        let source = match &p.http {
+            Some(http) => format!("HTTP on {}", http.listen),
+            None => format!("topics {}, group {}", p.topics.join(", "), p.group_id),
+        };
         eprintln!(
-            "pipeline `{}`: module {} {} ({:?}), topics {}, group {}",
+            "pipeline `{}`: module {} {} ({:?}), {source}",
             p.name,
             module.name(),
             module.short_digest(),
             module.cache_outcome(),
-            p.topics.join(", "),
-            p.group_id
         );
         let (module_name, digest) = (module.name().to_string(), module.digest().to_string());
         let lookups: Arc<dyn crate::engine::Lookups> = Arc::new(Arc::new(SqlLookups::new(&p.lookups, &databases)?));
@@ -133,16 +151,23 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
                 carried,
             }
         };
-        let pipeline = Pipeline::start(parts(module, None)).await?;
-        stats.push((pipeline.name().to_string(), pipeline.stats()));
-        let canary_topic = p.topics.first().map(String::as_str).unwrap_or_default();
+        let started = if p.http.is_some() {
+            let pipeline = HttpPipeline::start(parts(module, None)).await?;
+            eprintln!("pipeline `{}`: serving HTTP on http://{}", p.name, pipeline.local_addr()?);
+            Started::Http(pipeline)
+        } else {
+            Started::Kafka(Pipeline::start(parts(module, None)).await?)
+        };
+        let (pool, pipeline_stats) = started.pool_and_stats();
+        stats.push((p.name.clone(), pipeline_stats.clone()));
+        let canary_topic = p.topics.first().map(String::as_str).unwrap_or(crate::http_source::TOPIC);
         let deployer = Deployer::new(
             engine.clone(),
             store.clone(),
             &p.name,
             canary_topic,
-            pipeline.pool(),
-            pipeline.stats(),
+            pool,
+            pipeline_stats.clone(),
             deployed.clone(),
         );
         let deployer = if deployed.previous.is_none() && deployed.current.deployed_at == 0 {
@@ -156,15 +181,28 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             eprintln!("pipeline `{}`: deploying modules moved into {}", p.name, dir.display());
             tokio::spawn(crate::deploy::watch::watch(dir.clone(), deployer.clone(), p.name.clone()));
         }
-        let view = PipelineView::new(&p.name, &module_name, &digest, &p.topics, &p.group_id, pipeline.stats());
+        let view = PipelineView::new(&p.name, &module_name, &digest, &p.topics, &p.group_id, pipeline_stats);
         let view = Arc::new(view.with_deployer(deployer));
         registry.pipelines.push(view.clone());
-        let supervised = Supervised {
-            view,
-            restart: p.restart,
-            parts: Box::new(move |carried| Ok(parts(carried.pool.module(), Some(carried)))),
-        };
-        running.spawn(supervise(pipeline, supervised, shutdown_rx.clone()));
+        match started {
+            Started::Kafka(pipeline) => {
+                let supervised = Supervised {
+                    view,
+                    restart: p.restart,
+                    parts: Box::new(move |carried| Ok(parts(carried.pool.module(), Some(carried)))),
+                };
+                running.spawn(supervise(pipeline, supervised, shutdown_rx.clone()));
+            }
+            Started::Http(pipeline) => {
+                // Guest failures end single requests; the listener itself has nothing to restart.
+                let shutdown = shutdown_rx.clone();
+                running.spawn(async move {
+                    let ended = pipeline.run(shutdown).await;
+                    view.set_state(if ended.is_ok() { PipelineState::Stopped } else { PipelineState::Failed });
+                    Ok(ended?)
+                });
+            }
+        }
     }
     if let Some(admin) = &config.admin {
         registry.token = admin.token();

@@ -6,12 +6,14 @@
 
 mod delivery;
 mod guest_files;
+mod http;
 mod notifiers;
 mod restart;
 #[cfg(test)]
 mod tests;
 
 pub use delivery::{Delivery, StateConfig, TransactionConfig};
+pub use http::{HttpSourceConfig, StaticToken};
 pub use notifiers::{EmailConfig, JiraConfig, LedgerConfig, NotifiersConfig, SmtpTls};
 pub use restart::RestartConfig;
 use serde::Deserialize;
@@ -345,10 +347,15 @@ pub struct PipelineConfig {
     pub name: String,
     /// The guest component (`.wasm`), relative to the configuration file.
     pub module: PathBuf,
-    /// Topics to consume.
+    /// Topics to consume (none for a pipeline with an HTTP source).
+    #[serde(default)]
     pub topics: Vec<String>,
-    /// Kafka consumer group.
+    /// Kafka consumer group (not used with an HTTP source).
+    #[serde(default)]
     pub group_id: String,
+    /// An HTTP listener as the pipeline's input instead of Kafka topics.
+    #[serde(default)]
+    pub http: Option<HttpSourceConfig>,
     /// Where `produce` effects without a topic go.
     #[serde(default)]
     pub output_topic: Option<String>,
@@ -663,11 +670,23 @@ impl HostConfig {
             if p.name.is_empty() || !names.insert(p.name.as_str()) {
                 return Err(invalid(key("name"), "must be non-empty and unique"));
             }
-            if p.topics.is_empty() || p.topics.iter().any(|t| t.is_empty()) {
-                return Err(invalid(key("topics"), "must list at least one topic"));
-            }
-            if p.group_id.is_empty() {
-                return Err(invalid(key("group_id"), "must not be empty"));
+            if let Some(http) = &p.http {
+                if !p.topics.is_empty() {
+                    return Err(invalid(key("topics"), "a pipeline reads either topics or [pipeline.http], not both"));
+                }
+                if p.delivery == Delivery::ExactlyOnce {
+                    return Err(invalid(key("delivery"), "an HTTP source is at-least-once"));
+                }
+                if let Some((field, message)) = http.problem() {
+                    return Err(invalid(key(&format!("http.{field}")), &message));
+                }
+            } else {
+                if p.topics.is_empty() || p.topics.iter().any(|t| t.is_empty()) {
+                    return Err(invalid(key("topics"), "must list at least one topic (or have [pipeline.http])"));
+                }
+                if p.group_id.is_empty() {
+                    return Err(invalid(key("group_id"), "must not be empty"));
+                }
             }
             if p.batch.max_messages == 0 || p.batch.max_bytes == 0 {
                 return Err(invalid(key("batch"), "max_messages and max_bytes must be at least 1"));

@@ -191,7 +191,7 @@ fn sink_write(writes: &mut Vec<SinkWrite>, sink: String, tenant: Option<String>)
 
 /// Wait for acknowledgements one after another: the batch is done when the
 /// last one is, and most are ready by the time they are polled.
-pub(super) async fn await_deliveries(deliveries: Vec<(Arc<str>, DeliveryFuture)>) -> Result<(), EffectError> {
+pub(crate) async fn await_deliveries(deliveries: Vec<(Arc<str>, DeliveryFuture)>) -> Result<(), EffectError> {
     for (topic, delivery) in deliveries {
         match delivery.await {
             Ok(Ok(_)) => {}
@@ -317,7 +317,7 @@ impl Executor {
 
     /// Why the guest may not produce the record of a `produce` effect to its
     /// topic, if it may not (`produce_topics`).
-    fn not_allowed(&self, r: &OutputRecord) -> Option<String> {
+    pub(crate) fn not_allowed(&self, r: &OutputRecord) -> Option<String> {
         let allowed = self.allowed_topics.as_ref()?;
         let topic = r.topic.as_deref().or(self.output_topic.as_deref())?;
         (!allowed.contains(topic)).then(|| {
@@ -330,7 +330,7 @@ impl Executor {
     }
 
     /// Why the record of a `produce` effect is too large for its topic, if it is.
-    fn too_large(&self, r: &OutputRecord) -> Option<String> {
+    pub(crate) fn too_large(&self, r: &OutputRecord) -> Option<String> {
         let topic = r.topic.as_deref().or(self.output_topic.as_deref())?;
         let headers = r.headers.iter().map(|h| (h.key.as_str(), h.value.as_slice()));
         let bytes = crate::kafka::topics::record_bytes(r.key.as_deref(), &r.value, headers);
@@ -344,7 +344,7 @@ impl Executor {
     }
 
     /// Enqueue one record of a `produce` effect (or a notification's follow-up).
-    pub(super) async fn produce(&self, r: &OutputRecord) -> Result<(Arc<str>, DeliveryFuture), EffectError> {
+    pub(crate) async fn produce(&self, r: &OutputRecord) -> Result<(Arc<str>, DeliveryFuture), EffectError> {
         let topic: Arc<str> = match (&r.topic, &self.output_topic) {
             (Some(t), _) => Arc::from(t.as_str()),
             (None, Some(t)) => t.clone(),
@@ -367,7 +367,7 @@ impl Executor {
     }
 
     /// Enqueue the dead letter of one message.
-    pub(super) async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         letter: &DeadLetter<'_>,
         module_id: &str,

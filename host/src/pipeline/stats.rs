@@ -108,6 +108,10 @@ pub struct Stats {
     pub ticks: AtomicU64,
     /// Times the pipeline failed and was started again.
     pub restarts: AtomicU64,
+    /// HTTP answers by status (a pipeline with an HTTP source).
+    pub http_answers: Mutex<BTreeMap<u16, u64>>,
+    /// From a request's arrival to its answer.
+    pub http_latency: Histogram,
 }
 
 /// A copy of the counters at one moment.
@@ -164,6 +168,12 @@ impl Stats {
                 state.remove(&(topic.to_string(), partition));
             }
         }
+    }
+
+    /// Count an HTTP answer and its latency.
+    pub fn http_answered(&self, status: u16, took: Duration) {
+        *self.http_answers.lock().unwrap_or_else(|p| p.into_inner()).entry(status).or_default() += 1;
+        self.http_latency.observe(took);
     }
 
     /// Count a failed guest call by its kind.

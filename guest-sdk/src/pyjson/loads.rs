@@ -1,0 +1,340 @@
+//! [`loads`]: JSON read as Python's `json.loads` reads it, for guests that
+//! must take exactly what Monasca's Python services take: `NaN`,
+//! `Infinity` and `-Infinity`; integers of any size (kept as their digits,
+//! [`Json::BigInt`], beyond 64 bits); `-0` as the integer 0; a repeated key
+//! keeping its first place and its last value. Strings are borrowed from the
+//! text unless they hold escapes. Unlike Python it refuses a lone surrogate
+//! (`"\ud800"`: no Rust string holds one) and nesting deeper than
+//! [`MAX_DEPTH`] (Python fails around 1,000 levels with a `RecursionError`).
+
+use super::Json;
+use crate::compare::same_text;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// The deepest nesting read.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why a text is not JSON, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// What is wrong.
+    pub message: &'static str,
+    /// Byte offset in the text.
+    pub at: usize,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.at)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Read `text` as one JSON document, as `json.loads` would.
+pub fn loads(text: &str) -> Result<Json<'_>, LoadError> {
+    let mut parser = Parser { text, bytes: text.as_bytes(), at: 0, depth: 0 };
+    parser.skip_whitespace();
+    let value = parser.value()?;
+    parser.skip_whitespace();
+    if parser.at != parser.bytes.len() {
+        return Err(parser.error("extra data after the document"));
+    }
+    Ok(value)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn error(&self, message: &'static str) -> LoadError {
+        LoadError { message, at: self.at }
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Json<'a>) -> Result<Json<'a>, LoadError> {
+        if self.text[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(value)
+        } else {
+            Err(self.error("expecting a value"))
+        }
+    }
+
+    fn value(&mut self) -> Result<Json<'a>, LoadError> {
+        match self.bytes.get(self.at) {
+            Some(b'{') => self.nested(Self::object),
+            Some(b'[') => self.nested(Self::array),
+            Some(b'"') => Ok(Json::Str(self.string()?)),
+            Some(b't') => self.literal("true", Json::Bool(true)),
+            Some(b'f') => self.literal("false", Json::Bool(false)),
+            Some(b'n') => self.literal("null", Json::Null),
+            Some(b'N') => self.literal("NaN", Json::Float(f64::NAN)),
+            Some(b'I') => self.literal("Infinity", Json::Float(f64::INFINITY)),
+            Some(b'-') if self.text[self.at..].starts_with("-Infinity") => {
+                self.literal("-Infinity", Json::Float(f64::NEG_INFINITY))
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.error("expecting a value")),
+        }
+    }
+
+    fn nested(&mut self, read: fn(&mut Self) -> Result<Json<'a>, LoadError>) -> Result<Json<'a>, LoadError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.depth += 1;
+        let value = read(self);
+        self.depth -= 1;
+        value
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while let Some(b'0'..=b'9') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+        self.at - start
+    }
+
+    fn number(&mut self) -> Result<Json<'a>, LoadError> {
+        let start = self.at;
+        if self.bytes[self.at] == b'-' {
+            self.at += 1;
+        }
+        match self.bytes.get(self.at) {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.error("expecting a value")),
+        }
+        let mut float = false;
+        if self.bytes.get(self.at) == Some(&b'.') && matches!(self.bytes.get(self.at + 1), Some(b'0'..=b'9')) {
+            self.at += 1;
+            self.digits();
+            float = true;
+        }
+        if let Some(b'e' | b'E') = self.bytes.get(self.at) {
+            let mark = self.at;
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.bytes.get(self.at) {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                // Python stops the number before a bare `e`; what follows is then extra data.
+                self.at = mark;
+            } else {
+                float = true;
+            }
+        }
+        let text = &self.text[start..self.at];
+        if float {
+            return text.parse::<f64>().map(Json::Float).map_err(|_| self.error("bad number"));
+        }
+        Ok(match (text.parse::<i64>(), text.parse::<u64>()) {
+            (Ok(i), _) => Json::Int(i),
+            (_, Ok(u)) => Json::UInt(u),
+            _ => Json::BigInt(Cow::Borrowed(text)),
+        })
+    }
+
+    fn hex4(&mut self) -> Result<u32, LoadError> {
+        let digits = self.text.get(self.at..self.at + 4).ok_or_else(|| self.error("bad \\u escape"))?;
+        let unit = u32::from_str_radix(digits, 16).map_err(|_| self.error("bad \\u escape"))?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.error("bad \\u escape"));
+        }
+        self.at += 4;
+        Ok(unit)
+    }
+
+    fn string(&mut self) -> Result<Cow<'a, str>, LoadError> {
+        self.at += 1;
+        let start = self.at;
+        // The plain run up to the first quote, backslash or control character.
+        while let Some(&b) = self.bytes.get(self.at) {
+            match b {
+                b'"' => {
+                    self.at += 1;
+                    return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
+                }
+                b'\\' => break,
+                0x00..=0x1f => return Err(self.error("control character in a string")),
+                _ => self.at += 1,
+            }
+        }
+        let mut owned = String::from(&self.text[start..self.at]);
+        loop {
+            let Some(&b) = self.bytes.get(self.at) else { return Err(self.error("unterminated string")) };
+            match b {
+                b'"' => {
+                    self.at += 1;
+                    return Ok(Cow::Owned(owned));
+                }
+                0x00..=0x1f => return Err(self.error("control character in a string")),
+                b'\\' => {
+                    self.at += 1;
+                    let escaped = self.bytes.get(self.at).copied();
+                    self.at += 1;
+                    let c = match escaped {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => self.unicode_escape()?,
+                        _ => return Err(self.error("bad escape")),
+                    };
+                    owned.push(c);
+                }
+                _ => {
+                    let run = self.at;
+                    while let Some(&b) = self.bytes.get(self.at) {
+                        if b == b'"' || b == b'\\' || b < 0x20 {
+                            break;
+                        }
+                        self.at += 1;
+                    }
+                    owned.push_str(&self.text[run..self.at]);
+                }
+            }
+        }
+    }
+
+    /// The character of a `\u` escape (the `\u` read), a surrogate pair
+    /// taken together.
+    fn unicode_escape(&mut self) -> Result<char, LoadError> {
+        let unit = self.hex4()?;
+        let code = match unit {
+            0xd800..=0xdbff if self.text[self.at..].starts_with("\\u") => {
+                let mark = self.at;
+                self.at += 2;
+                match self.hex4()? {
+                    low @ 0xdc00..=0xdfff => 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00),
+                    _ => {
+                        self.at = mark;
+                        return Err(self.error("lone surrogate in a string"));
+                    }
+                }
+            }
+            0xd800..=0xdfff => return Err(self.error("lone surrogate in a string")),
+            unit => unit,
+        };
+        char::from_u32(code).ok_or_else(|| self.error("bad \\u escape"))
+    }
+
+    fn array(&mut self) -> Result<Json<'a>, LoadError> {
+        self.at += 1;
+        let mut items = Vec::new();
+        self.skip_whitespace();
+        if self.bytes.get(self.at) == Some(&b']') {
+            self.at += 1;
+            return Ok(Json::Array(items));
+        }
+        loop {
+            self.skip_whitespace();
+            items.push(self.value()?);
+            self.skip_whitespace();
+            match self.bytes.get(self.at) {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    return Ok(Json::Array(items));
+                }
+                _ => return Err(self.error("expecting ',' or ']'")),
+            }
+        }
+    }
+
+    fn object(&mut self) -> Result<Json<'a>, LoadError> {
+        self.at += 1;
+        let mut members: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+        // Past this many members, repeated keys are found through an index.
+        const SCAN: usize = 32;
+        let mut index: Option<HashMap<String, usize>> = None;
+        self.skip_whitespace();
+        if self.bytes.get(self.at) == Some(&b'}') {
+            self.at += 1;
+            return Ok(Json::Object(members));
+        }
+        loop {
+            self.skip_whitespace();
+            if self.bytes.get(self.at) != Some(&b'"') {
+                return Err(self.error("expecting a property name in double quotes"));
+            }
+            let key = self.string()?;
+            self.skip_whitespace();
+            if self.bytes.get(self.at) != Some(&b':') {
+                return Err(self.error("expecting ':'"));
+            }
+            self.at += 1;
+            self.skip_whitespace();
+            let value = self.value()?;
+            let at = match &index {
+                Some(index) => index.get(key.as_ref()).copied(),
+                None => members.iter().position(|(k, _)| same_text(k, &key)),
+            };
+            match at {
+                Some(at) => members[at].1 = value,
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(key.to_string(), members.len());
+                    }
+                    members.push((key, value));
+                    if index.is_none() && members.len() > SCAN {
+                        index = Some(members.iter().enumerate().map(|(i, (k, _))| (k.to_string(), i)).collect());
+                    }
+                }
+            }
+            self.skip_whitespace();
+            match self.bytes.get(self.at) {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(Json::Object(members));
+                }
+                _ => return Err(self.error("expecting ',' or '}'")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_python_reads() {
+        let doc = loads(r#" {"a": NaN, "b": [Infinity, -Infinity, -0, 18446744073709551616, 1e400, 1E3], "a": 2} "#)
+            .unwrap();
+        assert_eq!(doc.dumps(), r#"{"a": 2, "b": [Infinity, -Infinity, 0, 18446744073709551616, Infinity, 1000.0]}"#);
+        assert_eq!(loads(r#""\u00e9\ud83d\ude00\n""#).unwrap(), Json::Str(Cow::Owned("é😀\n".into())));
+        assert!(matches!(loads(r#""plain""#).unwrap(), Json::Str(Cow::Borrowed("plain"))));
+        assert_eq!(loads("18446744073709551615").unwrap(), Json::UInt(u64::MAX));
+        assert_eq!(loads("-9223372036854775809").unwrap(), Json::BigInt(Cow::Borrowed("-9223372036854775809")));
+    }
+
+    #[test]
+    fn refuses_what_python_refuses_and_what_rust_cannot_hold() {
+        for bad in ["", " ", "\u{feff}{}", "{} x", "[1,]", "{'a': 1}", "\"a\u{1}\"", "01", "1.", "nan", "\"\\ud800\"", "\"\\x41\""] {
+            assert!(loads(bad).is_err(), "{bad:?} was read");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(loads(&deep).unwrap_err().message, "nested too deeply");
+        assert!(loads(&("[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH))).is_ok());
+    }
+}
