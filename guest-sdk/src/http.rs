@@ -210,7 +210,9 @@ mod tests {
     #[test]
     fn a_request_reads_from_its_headers() {
         let mut m = Message::new("http", b"{}".to_vec());
-        for (k, v) in [(METHOD, "POST"), (PATH, "/v2.0/metrics"), (QUERY, "tenant_id=a%20b&x=1&y"), (ROLES, "admin, agent")] {
+        for (k, v) in
+            [(METHOD, "POST"), (PATH, "/v2.0/metrics"), (QUERY, "tenant_id=a%20b&x=1&y"), (ROLES, "admin, agent")]
+        {
             m.headers.push(Header { key: k.into(), value: v.as_bytes().to_vec() });
         }
         let r = Request::of(&m);

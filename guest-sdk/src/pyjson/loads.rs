@@ -319,8 +319,8 @@ mod tests {
 
     #[test]
     fn reads_what_python_reads() {
-        let doc = loads(r#" {"a": NaN, "b": [Infinity, -Infinity, -0, 18446744073709551616, 1e400, 1E3], "a": 2} "#)
-            .unwrap();
+        let doc =
+            loads(r#" {"a": NaN, "b": [Infinity, -Infinity, -0, 18446744073709551616, 1e400, 1E3], "a": 2} "#).unwrap();
         assert_eq!(doc.dumps(), r#"{"a": 2, "b": [Infinity, -Infinity, 0, 18446744073709551616, Infinity, 1000.0]}"#);
         assert_eq!(loads(r#""\u00e9\ud83d\ude00\n""#).unwrap(), Json::Str(Cow::Owned("é😀\n".into())));
         assert!(matches!(loads(r#""plain""#).unwrap(), Json::Str(Cow::Borrowed("plain"))));
@@ -330,7 +330,20 @@ mod tests {
 
     #[test]
     fn refuses_what_python_refuses_and_what_rust_cannot_hold() {
-        for bad in ["", " ", "\u{feff}{}", "{} x", "[1,]", "{'a': 1}", "\"a\u{1}\"", "01", "1.", "nan", "\"\\ud800\"", "\"\\x41\""] {
+        for bad in [
+            "",
+            " ",
+            "\u{feff}{}",
+            "{} x",
+            "[1,]",
+            "{'a': 1}",
+            "\"a\u{1}\"",
+            "01",
+            "1.",
+            "nan",
+            "\"\\ud800\"",
+            "\"\\x41\"",
+        ] {
             assert!(loads(bad).is_err(), "{bad:?} was read");
         }
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);

@@ -117,7 +117,10 @@ mod tests {
 
     #[test]
     fn values_as_python_shows_them() {
-        assert_eq!(repr(r#"{"a": 1, "b": [true, null, 1.5, 1e-5, "x"]}"#), "{'a': 1, 'b': [True, None, 1.5, 1e-05, 'x']}");
+        assert_eq!(
+            repr(r#"{"a": 1, "b": [true, null, 1.5, 1e-5, "x"]}"#),
+            "{'a': 1, 'b': [True, None, 1.5, 1e-05, 'x']}"
+        );
         assert_eq!(repr(r#""it's""#), r#""it's""#);
         assert_eq!(repr(r#""it's \"q\"""#), r#"'it\'s "q"'"#);
         assert_eq!(repr(r#""a\\b\n\u0001\u007f\u00a0é\u2028😀""#), "'a\\\\b\\n\\x01\\x7f\\xa0é\\u2028😀'");

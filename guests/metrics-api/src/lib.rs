@@ -23,8 +23,8 @@ use monasca_guest_sdk::http::{self, Request};
 use monasca_guest_sdk::pyjson::{self, Json};
 use monasca_guest_sdk::{clock, Config, Effect, Effects, Message, OutputRecord, ProcessError, Processor};
 
-pub use validate::validate;
 use validate::has_non_finite;
+pub use validate::validate;
 
 /// When monasca-api's versions document says v2.0 was updated.
 const UPDATED: &str = "2013-03-06T00:00:00.000Z";
@@ -82,9 +82,12 @@ impl MetricsApi {
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         match (request.method(), path) {
             ("POST", "/v2.0/metrics") => self.post(request, out),
-            (_, "/v2.0/metrics") => {
-                http::respond(message, 405, &[("content-type", "application/json"), ("allow", "POST")], error_body("405 Method Not Allowed", None).as_bytes())
-            }
+            (_, "/v2.0/metrics") => http::respond(
+                message,
+                405,
+                &[("content-type", "application/json"), ("allow", "POST")],
+                error_body("405 Method Not Allowed", None).as_bytes(),
+            ),
             ("GET", "/") | ("GET", "/v2.0") => versions(request, path == "/"),
             ("GET", one) if one.len() > 1 && !one[1..].contains('/') => {
                 let description = format!("No versions found matching {}", &one[1..]);

@@ -81,11 +81,19 @@ fn checks_come_in_the_originals_order() {
     // admin alone may not post.
     let admin = request(
         r#"{"name": "a", "value": 1, "timestamp": 1}"#,
-        &[(http::METHOD, "POST"), (http::PATH, "/v2.0/metrics"), (http::ROLES, "admin"), ("content-type", "application/json")],
+        &[
+            (http::METHOD, "POST"),
+            (http::PATH, "/v2.0/metrics"),
+            (http::ROLES, "admin"),
+            ("content-type", "application/json"),
+        ],
     );
     let (reply, records) = run(&mut harness, admin);
     assert_eq!((reply.status, records.len()), (401, 0));
-    assert_eq!(reply.body_text(), r#"{"title": "Forbidden", "description": "The request does not have access to this service"}"#);
+    assert_eq!(
+        reply.body_text(),
+        r#"{"title": "Forbidden", "description": "The request does not have access to this service"}"#
+    );
 }
 
 #[test]
@@ -124,7 +132,10 @@ fn versions_documents() {
         r#"{"links": [{"rel": "self", "href": "http://api:8070/"}], "elements": [{"id": "v2.0", "links": [{"rel": "self", "href": "http://api:8070/v2.0"}], "status": "CURRENT", "updated": "2013-03-06T00:00:00.000Z"}]}"#
     );
     let (reply, _) = run(&mut harness, get("/v3.0"));
-    assert_eq!((reply.status, reply.body_text().as_str()), (422, r#"{"title": "Invalid version", "description": "No versions found matching v3.0"}"#));
+    assert_eq!(
+        (reply.status, reply.body_text().as_str()),
+        (422, r#"{"title": "Invalid version", "description": "No versions found matching v3.0"}"#)
+    );
     let (reply, _) = run(&mut harness, get("/v2.0/nothing"));
     assert_eq!(reply.status, 404);
 }

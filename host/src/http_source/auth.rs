@@ -34,11 +34,8 @@ impl Authenticator {
         let tokens = tokens
             .iter()
             .filter_map(|t| {
-                let identity = Identity {
-                    project_id: t.project_id.clone(),
-                    roles: t.roles.clone(),
-                    user_id: t.user_id.clone(),
-                };
+                let identity =
+                    Identity { project_id: t.project_id.clone(), roles: t.roles.clone(), user_id: t.user_id.clone() };
                 Some((digest(t.value()?.as_bytes()), identity))
             })
             .collect();

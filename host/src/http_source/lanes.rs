@@ -119,7 +119,10 @@ async fn handle(shared: &Arc<Shared>, batch: Vec<Pending>) {
             Effect::Produce(r) => (r.origin, "produce"),
             Effect::Reject(r) => (r.origin, "reject"),
             Effect::Store(s) => (s.origin, "store"),
-            Effect::StoreEncoded(e) => (e.origins.first().copied().unwrap_or(crate::engine::types::Origin { partition: 0, offset: -1 }), "store"),
+            Effect::StoreEncoded(e) => (
+                e.origins.first().copied().unwrap_or(crate::engine::types::Origin { partition: 0, offset: -1 }),
+                "store",
+            ),
             Effect::Notify(n) => (n.origin, "notify"),
         };
         let Some(i) = index(origin.offset) else {

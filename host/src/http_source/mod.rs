@@ -44,11 +44,24 @@ impl Answer {
     /// A JSON error body as the originals' falcon writes them:
     /// `{"title": ..., "description": ...}`.
     pub fn error(status: u16, title: &str, description: &str) -> Self {
-        let body = serde_json::json!({ "title": title, "description": description }).to_string();
+        let mut body = String::from("{\"title\": ");
+        monasca_guest_sdk::pyjson::write_string(&mut body, title);
+        body.push_str(", \"description\": ");
+        monasca_guest_sdk::pyjson::write_string(&mut body, description);
+        body.push('}');
+        Answer { status, headers: vec![("content-type".into(), b"application/json".to_vec())], body: Bytes::from(body) }
+    }
+
+    /// 401 as keystonemiddleware answers a request without a valid token.
+    pub fn unauthorized() -> Self {
+        let body = r#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#;
         Answer {
-            status,
-            headers: vec![("content-type".into(), b"application/json".to_vec())],
-            body: Bytes::from(body),
+            status: 401,
+            headers: vec![
+                ("content-type".into(), b"application/json".to_vec()),
+                ("www-authenticate".into(), b"Token".to_vec()),
+            ],
+            body: Bytes::from_static(body.as_bytes()),
         }
     }
 

@@ -5,7 +5,6 @@
 //! without authentication; every other request goes to the guest.
 
 use super::{Answer, Pending, Shared, TOPIC};
-use monasca_guest_sdk::http as names;
 use crate::engine::types::{Header, Message};
 use axum::body::Body;
 use axum::extract::State;
@@ -16,6 +15,7 @@ use axum::Router;
 use http_body_util::{BodyExt, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use monasca_guest_sdk::http as names;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -120,7 +120,9 @@ async fn healthcheck(State(state): State<AppState>) -> Response {
         Ok(Err(e)) => (503, e),
         Err(e) => (503, e.to_string()),
     };
-    let body = serde_json::json!({ "kafka": kafka }).to_string();
+    let mut body = String::from("{\"kafka\": ");
+    monasca_guest_sdk::pyjson::write_string(&mut body, &kafka);
+    body.push('}');
     let headers = vec![("content-type".to_string(), b"application/json".to_vec())];
     response(Answer { status, headers, body: body.into() })
 }
@@ -136,10 +138,7 @@ async fn handle(State(state): State<AppState>, request: axum::extract::Request) 
     let (parts, body) = request.into_parts();
     let token = parts.headers.get("x-auth-token").map(HeaderValue::as_bytes);
     let Some(identity) = token.and_then(|t| shared.auth.check(t)).cloned() else {
-        let mut answer =
-            Answer::error(401, "Unauthorized", "The request you have made requires authentication.");
-        answer.headers.push(("www-authenticate".into(), b"Token".to_vec()));
-        return answered(answer);
+        return answered(Answer::unauthorized());
     };
     let max = shared.config.max_body_bytes;
     let too_large = || Answer::error(413, "Request Entity Too Large", &format!("the body is over {max} bytes"));
@@ -153,10 +152,8 @@ async fn handle(State(state): State<AppState>, request: axum::extract::Request) 
         Ok(Err(_)) => return answered(Answer::error(400, "Bad Request", "the body could not be read")),
         Err(_) => return answered(Answer::error(408, "Request Timeout", "the body took too long to arrive")),
     };
-    let mut headers = vec![
-        header(names::METHOD, parts.method.as_str().as_bytes()),
-        header(names::PATH, parts.uri.path().as_bytes()),
-    ];
+    let mut headers =
+        vec![header(names::METHOD, parts.method.as_str().as_bytes()), header(names::PATH, parts.uri.path().as_bytes())];
     if let Some(query) = parts.uri.query() {
         headers.push(header(names::QUERY, query.as_bytes()));
     }

@@ -1,0 +1,237 @@
+//! A pipeline with an HTTP source, run by the `monasca-wasm run` binary on a
+//! real broker with the metrics-api guest: what a client sends is answered
+//! as monasca-api answers it, a 204 means the records are in Kafka, a
+//! refused request publishes nothing, and the host's own limits (token,
+//! body size, slow body, queue) hold.
+
+mod common;
+
+use common::kafka::{config_head, consume_on, create_topics_on, spawn_host, terminate, Host};
+use monasca_test_programs::{kafka, unique, METRICS_API};
+use rdkafka::message::Message as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const AGENT: &str = "agent-token-0123456789";
+const ADMIN: &str = "admin-token-0123456789";
+
+struct Api {
+    host: Host,
+    url: String,
+    metrics: String,
+    dlq: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Start a host serving the metrics API on a free port; `extra` goes into
+/// `[pipeline.http]`.
+async fn start(extra: &str) -> Api {
+    let (metrics, dlq) = (unique("api-metrics"), unique("api-dlq"));
+    create_topics_on(kafka(), &[&metrics, &dlq], 3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config: PathBuf = dir.path().join("host.toml");
+    let text = format!(
+        r#"{head}
+[[pipeline]]
+name = "metrics-api"
+module = "{module}"
+dead_letter_topic = "{dlq}"
+[pipeline.config]
+topic = "{metrics}"
+region = "RegionOne"
+[pipeline.http]
+listen = "127.0.0.1:0"
+{extra}
+[[pipeline.http.tokens]]
+token = "{AGENT}"
+project_id = "p-agent"
+roles = ["monasca-agent"]
+[[pipeline.http.tokens]]
+token = "{ADMIN}"
+project_id = "p-admin"
+roles = ["monasca-agent", "admin"]
+"#,
+        head = config_head("http-cache"),
+        module = METRICS_API,
+    );
+    std::fs::write(&config, text).expect("config");
+    let mut host = spawn_host(&config);
+    let started = Instant::now();
+    let url = loop {
+        let stderr = host.stderr();
+        if let Some(at) = stderr.find("serving HTTP on ") {
+            let rest = &stderr[at + "serving HTTP on ".len()..];
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+        assert!(host.running(), "the host exited:\n{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(60), "no HTTP listener after 60 s:\n{stderr}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    Api { host, url, metrics, dlq, _dir: dir }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+}
+
+async fn post(url: &str, token: &str, query: &str, body: &str) -> (u16, String) {
+    let response = client()
+        .post(format!("{url}/v2.0/metrics{query}"))
+        .header("X-Auth-Token", token)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+fn metric(name: &str, i: usize) -> String {
+    format!(r#"{{"name": "{name}", "value": {i}, "timestamp": 1700000000000, "dimensions": {{"hostname": "h{i}"}}}}"#)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn posted_metrics_are_in_kafka_when_the_answer_is_204() {
+    let api = start("").await;
+    let mut expected = Vec::new();
+    let mut requests = Vec::new();
+    for i in 0..50 {
+        // Single metrics and lists, sent together so that they share batches.
+        let body = if i % 2 == 0 { metric("cpu", i) } else { format!("[{}, {}]", metric("mem", i), metric("disk", i)) };
+        expected.push(body.clone());
+        let url = api.url.clone();
+        requests.push(tokio::spawn(async move { post(&url, AGENT, "", &body).await }));
+    }
+    for r in requests {
+        assert_eq!(r.await.expect("task"), (204, String::new()));
+    }
+    let records = consume_on(kafka(), &api.metrics, 75).await;
+    let values: Vec<serde_json::Value> =
+        records.iter().map(|m| serde_json::from_slice(m.payload().unwrap_or_default()).expect("JSON record")).collect();
+    assert_eq!(values.len(), 75);
+    for v in &values {
+        assert_eq!(v["meta"], serde_json::json!({"tenantId": "p-agent", "region": "RegionOne"}), "{v}");
+        assert!(v["creation_time"].as_i64().is_some_and(|t| t > 1_700_000_000), "{v}");
+    }
+    let names = |n: &str| values.iter().filter(|v| v["metric"]["name"] == n).count();
+    assert_eq!((names("cpu"), names("mem"), names("disk")), (25, 25, 25));
+    let (status, stderr) = terminate(api.host);
+    assert!(status.success(), "{stderr}");
+}
+
+fn record_values(records: &[rdkafka::message::OwnedMessage]) -> Vec<serde_json::Value> {
+    records.iter().map(|m| serde_json::from_slice(m.payload().unwrap_or_default()).expect("JSON record")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refused_requests_publish_nothing_and_identity_cannot_be_forged() {
+    let api = start("").await;
+    let url = api.url.as_str();
+    let good = metric("cpu", 1);
+    // No token, a wrong one: the host answers 401 before the guest.
+    let anonymous = client().post(format!("{url}/v2.0/metrics")).body(good.clone()).send().await.expect("request");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    assert_eq!(post(url, "wrong-token-0123456789", "", &good).await.0, 401);
+    // The guest's refusals, as monasca-api words them.
+    assert_eq!(
+        post(url, AGENT, "", r#"{"name": "a=b", "value": 1, "timestamp": 1}"#).await,
+        (422, r#"{"title": "Unprocessable Entity", "description": "invalid characters in metric name: a=b"}"#.into())
+    );
+    assert_eq!(post(url, AGENT, "", "{not json").await.0, 400);
+    let typed = client()
+        .post(format!("{url}/v2.0/metrics"))
+        .header("X-Auth-Token", AGENT)
+        .header("Content-Type", "text/plain")
+        .body(good.clone())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(typed.status().as_u16(), 400);
+    // A client cannot make itself admin with keystonemiddleware's headers.
+    let forged = client()
+        .post(format!("{url}/v2.0/metrics?tenant_id=victim"))
+        .header("X-Auth-Token", AGENT)
+        .header("X-Roles", "admin,monasca-agent")
+        .header("X-Project-Id", "victim")
+        .header("Content-Type", "application/json")
+        .body(metric("forged", 1))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(forged.status().as_u16(), 204);
+    // A real delegate can.
+    assert_eq!(post(url, ADMIN, "?tenant_id=other", &metric("delegated", 1)).await.0, 204);
+
+    let values = record_values(&consume_on(kafka(), &api.metrics, 2).await);
+    let tenants: Vec<(String, String)> = values
+        .iter()
+        .map(|v| {
+            (v["metric"]["name"].as_str().unwrap_or("?").into(), v["meta"]["tenantId"].as_str().unwrap_or("?").into())
+        })
+        .collect();
+    assert_eq!(tenants.len(), 2, "only the two accepted requests are published: {tenants:?}");
+    assert!(tenants.contains(&("forged".into(), "p-agent".into())), "{tenants:?}");
+    assert!(tenants.contains(&("delegated".into(), "other".into())), "{tenants:?}");
+    assert!(consume_on(kafka(), &api.dlq, 0).await.is_empty(), "client errors are answered, not dead-lettered");
+    let (status, stderr) = terminate(api.host);
+    assert!(status.success(), "{stderr}");
+}
+
+/// Send `head` and then `body` in pieces on a raw connection; what the host answers.
+async fn raw(addr: &str, head: &str, body: &[&[u8]], pause: Duration) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    for piece in body {
+        if stream.write_all(piece).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_hosts_limits_hold_against_big_slow_and_silent_clients() {
+    let api = start("max_body_bytes = 1024\nbody_timeout_ms = 500\nheader_timeout_ms = 500").await;
+    let addr = api.url.trim_start_matches("http://").to_string();
+    let head = |extra: &str| {
+        format!(
+            "POST /v2.0/metrics HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {AGENT}\r\nContent-Type: application/json\r\n{extra}\r\n"
+        )
+    };
+    // Declared too large: 413 without reading it.
+    let big = raw(&addr, &head("Content-Length: 5000\r\n"), &[], Duration::ZERO).await;
+    assert!(big.starts_with("HTTP/1.1 413"), "{big}");
+    // Chunked past the limit: 413 once the limit is crossed.
+    let chunk = format!("400\r\n{}\r\n", "x".repeat(0x400));
+    let chunks: Vec<&[u8]> = vec![chunk.as_bytes(); 3];
+    let chunked = raw(&addr, &head("Transfer-Encoding: chunked\r\n"), &chunks, Duration::ZERO).await;
+    assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
+    // A body that trickles: 408 after body_timeout_ms.
+    let started = Instant::now();
+    let pieces: Vec<&[u8]> = vec![b"[".as_slice(); 10];
+    let slow = raw(&addr, &head("Content-Length: 100\r\n"), &pieces, Duration::from_millis(200)).await;
+    assert!(slow.starts_with("HTTP/1.1 408"), "{slow}");
+    assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
+    // A connection that never sends its headers is closed.
+    let started = Instant::now();
+    let silent = raw(&addr, "", &[], Duration::ZERO).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a silent connection stayed open {:?}: {silent}",
+        started.elapsed()
+    );
+    // The healthcheck needs no token.
+    let health = client().get(format!("{}/healthcheck", api.url)).send().await.expect("healthcheck");
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(health.text().await.unwrap_or_default(), r#"{"kafka": "OK"}"#);
+    // Nothing of the above was published.
+    assert!(consume_on(kafka(), &api.metrics, 0).await.is_empty());
+    let (status, stderr) = terminate(api.host);
+    assert!(status.success(), "{stderr}");
+}
