@@ -148,7 +148,7 @@ impl MetricsApi {
             out.push(Effect::Produce(OutputRecord {
                 topic: Some(self.topic.clone()),
                 key: None,
-                value: value.into_bytes().into(),
+                value: value.into_bytes(),
                 headers: Vec::new(),
                 origin: message.origin(),
             }));
