@@ -127,6 +127,25 @@ pub fn decode_component(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// An error body as falcon (the originals' web framework) writes it:
+/// `{"title": ..., "description": ...}`, the description left out when
+/// `None`, separators `", "` and `": "`, non-ASCII as it is.
+pub fn falcon_error(title: &str, description: Option<&str>) -> String {
+    let mut out = String::from("{\"title\": ");
+    crate::pyjson::write_string(&mut out, title);
+    if let Some(description) = description {
+        out.push_str(", \"description\": ");
+        crate::pyjson::write_string(&mut out, description);
+    }
+    out.push('}');
+    out
+}
+
+/// Answer with a falcon error body (`content-type: application/json`).
+pub fn respond_error(message: &Message, status: u16, title: &str, description: Option<&str>) {
+    respond_json(message, status, &falcon_error(title, description))
+}
+
 /// Answer the request of `message` with `status`, `headers` and `body`.
 ///
 /// Bounds (the host fails the call beyond them): one answer per request, a

@@ -32,6 +32,38 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl LoadError {
+    /// The message as Python's `json` words it for `text`:
+    /// `Expecting value: line 1 column 9 (char 8)` (the column and the char
+    /// index count characters, as Python's do).
+    pub fn python_message(&self, text: &str) -> String {
+        let at = self.at.min(text.len());
+        let before = text.get(..at).unwrap_or(text);
+        let char_index = before.chars().count();
+        let line = before.matches('\n').count() + 1;
+        let column = match before.rfind('\n') {
+            Some(newline) => before[newline + 1..].chars().count() + 1,
+            None => char_index + 1,
+        };
+        format!("{}: line {line} column {column} (char {char_index})", self.message)
+    }
+}
+
+/// Python's text for bytes that are not UTF-8, as `bytes.decode('utf-8')`
+/// raises it: `'utf-8' codec can't decode byte 0xff in position 21: invalid
+/// start byte`. `None` when `bytes` is UTF-8.
+pub fn utf8_error_message(bytes: &[u8]) -> Option<String> {
+    let error = std::str::from_utf8(bytes).err()?;
+    let at = error.valid_up_to();
+    let byte = bytes.get(at).copied().unwrap_or_default();
+    let reason = match error.error_len() {
+        None => "unexpected end of data",
+        Some(_) if (0xc2..=0xf4).contains(&byte) => "invalid continuation byte",
+        Some(_) => "invalid start byte",
+    };
+    Some(format!("'utf-8' codec can't decode byte 0x{byte:02x} in position {at}: {reason}"))
+}
+
 /// Read `text` as one JSON document, as `json.loads` would.
 pub fn loads(text: &str) -> Result<Json<'_>, LoadError> {
     let mut parser = Parser { text, bytes: text.as_bytes(), at: 0, depth: 0 };
@@ -39,7 +71,7 @@ pub fn loads(text: &str) -> Result<Json<'_>, LoadError> {
     let value = parser.value()?;
     parser.skip_whitespace();
     if parser.at != parser.bytes.len() {
-        return Err(parser.error("extra data after the document"));
+        return Err(parser.error("Extra data"));
     }
     Ok(value)
 }
@@ -67,7 +99,7 @@ impl<'a> Parser<'a> {
             self.at += word.len();
             Ok(value)
         } else {
-            Err(self.error("expecting a value"))
+            Err(self.error("Expecting value"))
         }
     }
 
@@ -85,13 +117,13 @@ impl<'a> Parser<'a> {
                 self.literal("-Infinity", Json::Float(f64::NEG_INFINITY))
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => Err(self.error("expecting a value")),
+            _ => Err(self.error("Expecting value")),
         }
     }
 
     fn nested(&mut self, read: fn(&mut Self) -> Result<Json<'a>, LoadError>) -> Result<Json<'a>, LoadError> {
         if self.depth >= MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
+            return Err(self.error("Nested too deeply"));
         }
         self.depth += 1;
         let value = read(self);
@@ -117,7 +149,7 @@ impl<'a> Parser<'a> {
             Some(b'1'..=b'9') => {
                 self.digits();
             }
-            _ => return Err(self.error("expecting a value")),
+            _ => return Err(self.error("Expecting value")),
         }
         let mut float = false;
         if self.bytes.get(self.at) == Some(&b'.') && matches!(self.bytes.get(self.at + 1), Some(b'0'..=b'9')) {
@@ -140,7 +172,7 @@ impl<'a> Parser<'a> {
         }
         let text = &self.text[start..self.at];
         if float {
-            return text.parse::<f64>().map(Json::Float).map_err(|_| self.error("bad number"));
+            return text.parse::<f64>().map(Json::Float).map_err(|_| self.error("Expecting value"));
         }
         Ok(match (text.parse::<i64>(), text.parse::<u64>()) {
             (Ok(i), _) => Json::Int(i),
@@ -150,10 +182,10 @@ impl<'a> Parser<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, LoadError> {
-        let digits = self.text.get(self.at..self.at + 4).ok_or_else(|| self.error("bad \\u escape"))?;
-        let unit = u32::from_str_radix(digits, 16).map_err(|_| self.error("bad \\u escape"))?;
+        let digits = self.text.get(self.at..self.at + 4).ok_or_else(|| self.error("Invalid \\uXXXX escape"))?;
+        let unit = u32::from_str_radix(digits, 16).map_err(|_| self.error("Invalid \\uXXXX escape"))?;
         if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(self.error("bad \\u escape"));
+            return Err(self.error("Invalid \\uXXXX escape"));
         }
         self.at += 4;
         Ok(unit)
@@ -170,19 +202,24 @@ impl<'a> Parser<'a> {
                     return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
                 }
                 b'\\' => break,
-                0x00..=0x1f => return Err(self.error("control character in a string")),
+                0x00..=0x1f => return Err(self.error("Invalid control character at")),
                 _ => self.at += 1,
             }
         }
+        if self.at == self.bytes.len() {
+            return Err(LoadError { message: "Unterminated string starting at", at: start - 1 });
+        }
         let mut owned = String::from(&self.text[start..self.at]);
         loop {
-            let Some(&b) = self.bytes.get(self.at) else { return Err(self.error("unterminated string")) };
+            let Some(&b) = self.bytes.get(self.at) else {
+                return Err(LoadError { message: "Unterminated string starting at", at: start - 1 });
+            };
             match b {
                 b'"' => {
                     self.at += 1;
                     return Ok(Cow::Owned(owned));
                 }
-                0x00..=0x1f => return Err(self.error("control character in a string")),
+                0x00..=0x1f => return Err(self.error("Invalid control character at")),
                 b'\\' => {
                     self.at += 1;
                     let escaped = self.bytes.get(self.at).copied();
@@ -197,7 +234,7 @@ impl<'a> Parser<'a> {
                         Some(b'r') => '\r',
                         Some(b't') => '\t',
                         Some(b'u') => self.unicode_escape()?,
-                        _ => return Err(self.error("bad escape")),
+                        _ => return Err(self.error("Invalid \\escape")),
                     };
                     owned.push(c);
                 }
@@ -227,14 +264,14 @@ impl<'a> Parser<'a> {
                     low @ 0xdc00..=0xdfff => 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00),
                     _ => {
                         self.at = mark;
-                        return Err(self.error("lone surrogate in a string"));
+                        return Err(self.error("Lone surrogate in a string"));
                     }
                 }
             }
-            0xd800..=0xdfff => return Err(self.error("lone surrogate in a string")),
+            0xd800..=0xdfff => return Err(self.error("Lone surrogate in a string")),
             unit => unit,
         };
-        char::from_u32(code).ok_or_else(|| self.error("bad \\u escape"))
+        char::from_u32(code).ok_or_else(|| self.error("Invalid \\uXXXX escape"))
     }
 
     fn array(&mut self) -> Result<Json<'a>, LoadError> {
@@ -255,7 +292,7 @@ impl<'a> Parser<'a> {
                     self.at += 1;
                     return Ok(Json::Array(items));
                 }
-                _ => return Err(self.error("expecting ',' or ']'")),
+                _ => return Err(self.error("Expecting ',' delimiter")),
             }
         }
     }
@@ -274,12 +311,12 @@ impl<'a> Parser<'a> {
         loop {
             self.skip_whitespace();
             if self.bytes.get(self.at) != Some(&b'"') {
-                return Err(self.error("expecting a property name in double quotes"));
+                return Err(self.error("Expecting property name enclosed in double quotes"));
             }
             let key = self.string()?;
             self.skip_whitespace();
             if self.bytes.get(self.at) != Some(&b':') {
-                return Err(self.error("expecting ':'"));
+                return Err(self.error("Expecting ':' delimiter"));
             }
             self.at += 1;
             self.skip_whitespace();
@@ -307,7 +344,7 @@ impl<'a> Parser<'a> {
                     self.at += 1;
                     return Ok(Json::Object(members));
                 }
-                _ => return Err(self.error("expecting ',' or '}'")),
+                _ => return Err(self.error("Expecting ',' delimiter")),
             }
         }
     }
@@ -329,6 +366,26 @@ mod tests {
     }
 
     #[test]
+    fn errors_read_as_pythons() {
+        let text = "{\"a\": \n  [1, }";
+        assert_eq!(loads(text).unwrap_err().python_message(text), "Expecting value: line 2 column 7 (char 13)");
+        let text = "{\"é\": 1 x";
+        assert_eq!(loads(text).unwrap_err().python_message(text), "Expecting ',' delimiter: line 1 column 9 (char 8)");
+        let text = "[\"abc";
+        assert_eq!(
+            loads(text).unwrap_err().python_message(text),
+            "Unterminated string starting at: line 1 column 2 (char 1)"
+        );
+        assert_eq!(loads("").unwrap_err().python_message(""), "Expecting value: line 1 column 1 (char 0)");
+        assert_eq!(loads("{} x").unwrap_err().python_message("{} x"), "Extra data: line 1 column 4 (char 3)");
+        assert_eq!(
+            utf8_error_message(b"{\"a\": \"\xff\"}").as_deref(),
+            Some("'utf-8' codec can't decode byte 0xff in position 7: invalid start byte")
+        );
+        assert_eq!(utf8_error_message(b"ok"), None);
+    }
+
+    #[test]
     fn refuses_what_python_refuses_and_what_rust_cannot_hold() {
         for bad in [
             "",
@@ -347,7 +404,7 @@ mod tests {
             assert!(loads(bad).is_err(), "{bad:?} was read");
         }
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
-        assert_eq!(loads(&deep).unwrap_err().message, "nested too deeply");
+        assert_eq!(loads(&deep).unwrap_err().message, "Nested too deeply");
         assert!(loads(&("[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH))).is_ok());
     }
 }

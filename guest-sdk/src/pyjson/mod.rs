@@ -10,7 +10,7 @@ mod loads;
 mod repr;
 mod tree;
 
-pub use loads::{loads, LoadError, MAX_DEPTH};
+pub use loads::{loads, utf8_error_message, LoadError, MAX_DEPTH};
 pub use repr::write_str_repr;
 pub use tree::Json;
 

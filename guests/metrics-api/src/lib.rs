@@ -41,18 +41,6 @@ fn roles(config: &Config, key: &str, default: &str) -> Vec<String> {
     config.get(key).unwrap_or(default).split(',').map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty()).collect()
 }
 
-/// An error body as falcon writes it: `{"title": ..., "description": ...}`.
-pub fn error_body(title: &str, description: Option<&str>) -> String {
-    let mut out = String::from("{\"title\": ");
-    pyjson::write_string(&mut out, title);
-    if let Some(description) = description {
-        out.push_str(", \"description\": ");
-        pyjson::write_string(&mut out, description);
-    }
-    out.push('}');
-    out
-}
-
 impl Processor for MetricsApi {
     fn init(config: &Config) -> Result<Self, String> {
         let api = MetricsApi {
@@ -86,28 +74,28 @@ impl MetricsApi {
                 message,
                 405,
                 &[("content-type", "application/json"), ("allow", "POST")],
-                error_body("405 Method Not Allowed", None).as_bytes(),
+                http::falcon_error("405 Method Not Allowed", None).as_bytes(),
             ),
             ("GET", "/") | ("GET", "/v2.0") => versions(request, path == "/"),
             ("GET", one) if one.len() > 1 && !one[1..].contains('/') => {
                 let description = format!("No versions found matching {}", &one[1..]);
-                http::respond_json(message, 422, &error_body("Invalid version", Some(&description)));
+                http::respond_json(message, 422, &http::falcon_error("Invalid version", Some(&description)));
             }
-            _ => http::respond_json(message, 404, &error_body("404 Not Found", None)),
+            _ => http::respond_json(message, 404, &http::falcon_error("404 Not Found", None)),
         }
     }
 
     fn post(&self, request: Request<'_>, out: &mut Effects) {
         let message = request.message();
         let fail = |status: u16, title: &str, description: &str| {
-            http::respond_json(message, status, &error_body(title, Some(description)));
+            http::respond_json(message, status, &http::falcon_error(title, Some(description)));
         };
         if request.header("content-type") != Some("application/json") {
             return fail(400, "Bad request", "Bad content type. Must be application/json");
         }
         let has_role = |allowed: &[String]| request.roles().any(|r| allowed.contains(&r.to_lowercase()));
         if !has_role(&self.post_roles) {
-            let body = error_body("Forbidden", Some("The request does not have access to this service"));
+            let body = http::falcon_error("Forbidden", Some("The request does not have access to this service"));
             return http::respond(
                 message,
                 401,
