@@ -25,6 +25,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("LEGACY_V04", "legacy-v04", "legacy_v04"),
     ("TRANSFORM", "transform", "transform"),
     ("METRICS_API", "metrics-api", "metrics_api"),
+    ("LOG_API", "log-api", "log_api"),
+    ("EVENTS_API", "events-api", "events_api"),
 ];
 
 fn main() {

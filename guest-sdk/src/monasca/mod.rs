@@ -4,6 +4,7 @@
 //! parsing a metric envelope allocates only for escaped strings.
 
 mod scan;
+pub mod versions;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
