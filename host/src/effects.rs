@@ -178,3 +178,21 @@ fn bytes_to_json(bytes: &[u8]) -> Value {
         Err(_) => json!({ "hex": hex::encode(bytes) }),
     }
 }
+
+/// An HTTP API guest's answer as a JSON object (`kind` = `reply`).
+pub fn reply_json(reply: &crate::engine::http_reply::Reply, origin: Origin) -> Value {
+    let headers: Vec<Value> =
+        reply.headers.iter().map(|(k, v)| json!({ "key": k, "value": bytes_to_json(v) })).collect();
+    json!({
+        "kind": "reply",
+        "origin": { "partition": origin.partition, "offset": origin.offset },
+        "status": reply.status,
+        "headers": headers,
+        "body": bytes_to_json(&reply.body),
+    })
+}
+
+/// An HTTP API guest's answer as one readable line.
+pub fn reply_text(reply: &crate::engine::http_reply::Reply) -> String {
+    format!("{:<7} @{} {} {}", "reply", reply.offset, reply.status, String::from_utf8_lossy(&reply.body))
+}

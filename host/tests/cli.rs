@@ -1,7 +1,7 @@
 //! The `monasca-wasm` binary end to end: `test`, `inspect` and `new`, with
 //! their output formats and exit codes.
 
-use monasca_test_programs::{fixture, HOSTILE, KEYED_COUNTER, PERSISTER, WRONG_VERSION};
+use monasca_test_programs::{fixture, HOSTILE, KEYED_COUNTER, METRICS_API, PERSISTER, WRONG_VERSION};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -205,4 +205,40 @@ fn test_keeps_a_keyed_guests_state_across_batches_and_ticks_at_the_end() {
     assert_eq!(state, ["a", "b", "~ticks"], "the tick ran on the same state");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("partition state holds 3 keys"), "{stderr}");
+}
+
+#[test]
+fn test_runs_an_http_api_guest_with_request_headers_and_prints_its_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("requests.jsonl");
+    std::fs::write(
+        &input,
+        "{\"name\": \"cpu\", \"value\": 1, \"timestamp\": 1}\n{\"name\": \"a=b\", \"value\": 1, \"timestamp\": 1}\n",
+    )
+    .unwrap();
+    let headers = [
+        ":method=POST",
+        ":path=/v2.0/metrics",
+        ":project-id=p1",
+        ":roles=monasca-agent",
+        "content-type=application/json",
+    ];
+    let mut args = vec!["test", "-m", METRICS_API, "-i", input.to_str().unwrap(), "-c", "region=r"];
+    for h in &headers {
+        args.extend(["-H", h]);
+    }
+    let output = monasca_wasm(&args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines = stdout_json_lines(&output);
+    let kinds: Vec<(&str, i64)> = lines
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap_or("?"), l["origin"]["offset"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(kinds, [("produce", 0), ("reply", 0), ("reply", 1)], "{lines:?}");
+    assert_eq!(lines[1]["status"], 204);
+    assert_eq!(lines[2]["status"], 422);
+    assert_eq!(
+        lines[2]["body"],
+        r#"{"title": "Unprocessable Entity", "description": "invalid characters in metric name: a=b"}"#
+    );
 }

@@ -53,6 +53,11 @@ const HISTOGRAMS: &[HistogramFamily] = &[
         |s| &s.batch_latency,
     ),
     ("monasca_wasm_guest_call_duration_seconds", "Time in the guest per batch.", |s| &s.guest_time),
+    (
+        "monasca_wasm_http_request_duration_seconds",
+        "From an HTTP request's arrival to its answer (pipelines with an HTTP source).",
+        |s| &s.http_latency,
+    ),
 ];
 
 /// Render every pipeline's metrics.
@@ -91,6 +96,17 @@ pub fn render(registry: &Registry) -> String {
                 out,
                 "{name}_sum{{pipeline=\"{pipeline}\"}} {sum}\n{name}_count{{pipeline=\"{pipeline}\"}} {total}"
             );
+        }
+    }
+    let answers = "monasca_wasm_http_responses_total";
+    let _ = writeln!(
+        out,
+        "# HELP {answers} HTTP answers by status (pipelines with an HTTP source).\n# TYPE {answers} counter"
+    );
+    for p in &registry.pipelines {
+        let by_status = p.stats.http_answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (status, count) in by_status {
+            let _ = writeln!(out, "{answers}{{pipeline=\"{}\",status=\"{status}\"}} {count}", label(&p.name));
         }
     }
     let queue = "monasca_wasm_producer_queue_messages";

@@ -72,6 +72,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             topics.extend(p.topics.iter().cloned());
             topics.extend(p.output_topic.iter().cloned());
             topics.push(p.dead_letter_topic());
+            // The topics a guest's options name (an HTTP API's output topic).
+            topics.extend(p.produce_allowlist(&[]).into_iter().flatten());
         }
         topics.extend(config.generator.iter().map(|g| g.topic.clone()));
         topics.sort();

@@ -2,7 +2,10 @@
 //! line, and print its effects as JSON lines. No Kafka needed. A keyed guest
 //! (one that imports `partition-state`) keeps its state across the batches
 //! of the run, as the host keeps a partition's; `--tick` ends with a timer
-//! call and `--print-state` prints what the state holds at the end.
+//! call and `--print-state` prints what the state holds at the end. An HTTP
+//! API guest gets each line as a request's body, with the request headers
+//! `--header` gives (`:method=POST`, `:path=/v2.0/metrics`, `:roles=...`),
+//! and its answers print as `reply` objects.
 
 use super::EngineArgs;
 use crate::effects;
@@ -51,6 +54,11 @@ pub struct TestArgs {
     /// (`kind` = `state`; key and value as text, invalid UTF-8 replaced).
     #[arg(long)]
     pub print_state: bool,
+    /// A header every message carries, `key=value` (repeatable): for an
+    /// HTTP API guest, the request's `:method`, `:path`, `:project-id`,
+    /// `:roles`, `content-type`...
+    #[arg(long = "header", short = 'H', value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub headers: Vec<(String, String)>,
     /// Pipeline name shown in logs and errors.
     #[arg(long, default_value = "test")]
     pub pipeline: String,
@@ -95,7 +103,11 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
                 timestamp_ms: None,
                 key,
                 value: bytes::Bytes::copy_from_slice(value),
-                headers: Vec::new(),
+                headers: args
+                    .headers
+                    .iter()
+                    .map(|(k, v)| crate::engine::types::Header { key: k.clone(), value: v.as_bytes().to_vec() })
+                    .collect(),
             }
         })
         .collect();
@@ -131,6 +143,15 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
             };
             *counts.entry(effects::kind(effect)).or_default() += described.len();
             lines.extend(described);
+        }
+        for reply in instance.take_replies() {
+            let origin = Origin { partition: args.partition, offset: reply.offset };
+            let line = match args.format {
+                Format::Json => serde_json::to_vec(&effects::reply_json(&reply, origin))?,
+                Format::Text => effects::reply_text(&reply).into_bytes(),
+            };
+            *counts.entry("reply").or_default() += 1;
+            lines.push((origin, line));
         }
         lines.sort_by_key(|(o, _)| (o.partition, o.offset));
         for (_, mut line) in lines {

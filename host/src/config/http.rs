@@ -91,8 +91,10 @@ impl StaticToken {
 }
 
 impl HttpSourceConfig {
-    /// What is wrong with it, as (key under `http`, message).
-    pub fn problem(&self) -> Option<(&'static str, String)> {
+    /// What is wrong with it, as (key under `http`, message). Tokens read
+    /// from the environment are checked only when `check_env` (at start-up,
+    /// not when a file is only parsed).
+    pub fn problem(&self, check_env: bool) -> Option<(&'static str, String)> {
         if self.listen.trim().is_empty() {
             return Some(("listen", "must name an address such as 127.0.0.1:8070".into()));
         }
@@ -111,20 +113,27 @@ impl HttpSourceConfig {
         if self.tokens.is_empty() {
             return Some(("tokens", "at least one token is needed: every request is authenticated".into()));
         }
+        let mut seen = std::collections::HashSet::new();
         for (i, t) in self.tokens.iter().enumerate() {
             if t.token.is_some() == t.token_env.is_some() {
                 return Some(("tokens", format!("entry {i}: give exactly one of `token` and `token_env`")));
             }
+            if t.project_id.is_empty() {
+                return Some(("tokens", format!("entry {i}: project_id must not be empty")));
+            }
+            if t.token.is_none() && !check_env {
+                continue;
+            }
             match t.value() {
+                Some(v) if !seen.insert(v.clone()) => {
+                    return Some(("tokens", format!("entry {i}: the same token as an earlier entry")))
+                }
                 Some(v) if v.len() >= 16 => {}
                 Some(_) => return Some(("tokens", format!("entry {i}: a token must be at least 16 characters"))),
                 None => {
                     let var = t.token_env.as_deref().unwrap_or_default();
                     return Some(("tokens", format!("entry {i}: the environment variable `{var}` is not set")));
                 }
-            }
-            if t.project_id.is_empty() {
-                return Some(("tokens", format!("entry {i}: project_id must not be empty")));
             }
         }
         None

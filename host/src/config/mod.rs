@@ -677,7 +677,10 @@ impl HostConfig {
                 if p.delivery == Delivery::ExactlyOnce {
                     return Err(invalid(key("delivery"), "an HTTP source is at-least-once"));
                 }
-                if let Some((field, message)) = http.problem() {
+                if !p.group_id.is_empty() {
+                    return Err(invalid(key("group_id"), "a pipeline with [pipeline.http] consumes no group"));
+                }
+                if let Some((field, message)) = http.problem(check_files) {
                     return Err(invalid(key(&format!("http.{field}")), &message));
                 }
             } else {

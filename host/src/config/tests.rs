@@ -115,3 +115,37 @@ fn shipped_examples_parse() {
     }
     assert!(seen > 0, "no example configurations found in {}", dir.display());
 }
+
+#[test]
+fn an_http_source_is_checked() {
+    let with = |extra_pipeline: &str, http: &str| {
+        format!(
+            "[kafka]\nbootstrap = \"embedded\"\n[[pipeline]]\nname = \"api\"\nmodule = \"m.wasm\"\n{extra_pipeline}\n\
+             [pipeline.http]\nlisten = \"127.0.0.1:0\"\n{http}\n"
+        )
+    };
+    let token = "[[pipeline.http.tokens]]\ntoken = \"0123456789abcdef\"\nproject_id = \"p\"\n";
+    let refused = |text: String, says: &str| {
+        let config = HostConfig::parse(&text, "t.toml").expect("parses");
+        let error = config.validate("t.toml", false).expect_err("refused").to_string();
+        assert!(error.contains(says), "{says}: {error}");
+    };
+    let good = HostConfig::parse(&with("", token), "t.toml").unwrap();
+    good.validate("t.toml", false).unwrap();
+    let http = good.pipelines[0].http.as_ref().unwrap();
+    assert_eq!((http.max_body_bytes, http.max_batch_requests, http.retry_after_s), (2 << 20, 256, 5));
+    refused(with("topics = [\"in\"]", token), "either topics or [pipeline.http]");
+    refused(with("group_id = \"g\"", token), "consumes no group");
+    refused(with("delivery = \"exactly-once\"", token), "at-least-once");
+    refused(with("", ""), "at least one token");
+    refused(with("", &token.replace("0123456789abcdef", "short")), "at least 16 characters");
+    refused(with("", &format!("{token}{token}")), "the same token");
+    refused(with("", &token.replace("project_id = \"p\"", "project_id = \"\"")), "project_id");
+    refused(with("", &format!("max_body_bytes = 0\n{token}")), "max_body_bytes");
+    // A token from the environment is looked up only when the host starts.
+    let from_env = "[[pipeline.http.tokens]]\ntoken_env = \"MONASCA_WASM_TEST_UNSET_TOKEN\"\nproject_id = \"p\"\n";
+    let config = HostConfig::parse(&with("", from_env), "t.toml").unwrap();
+    config.validate("t.toml", false).expect("not looked up when only parsing");
+    let error = config.validate("t.toml", true).expect_err("unset at start-up").to_string();
+    assert!(error.contains("MONASCA_WASM_TEST_UNSET_TOKEN"), "{error}");
+}

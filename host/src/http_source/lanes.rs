@@ -2,9 +2,11 @@
 //! queue (up to `max_batch_requests`), runs the guest on them as one batch
 //! (poison isolated as for Kafka messages), produces the records of the
 //! requests that succeed, and answers each request once its records are
-//! acknowledged. A request answered with 400 or more, or failed in any way,
-//! has none of its records produced: a client told its request failed never
-//! finds it published.
+//! acknowledged. A request the guest answers with 400 or more, or fails on,
+//! has none of its records produced: a client told its request was refused
+//! never finds it published. (A 503 for Kafka's sake is different: records
+//! already handed to the producer may still land, so a client that retries
+//! may publish twice, as with the originals.)
 
 use super::{Answer, Pending, Shared};
 use crate::engine::http_reply::Reply;
@@ -169,26 +171,33 @@ async fn handle(shared: &Arc<Shared>, batch: Vec<Pending>) {
             }
         }
     }
-    // The lane goes on with the next batch while these are acknowledged.
+    // The lane goes on with the next batch while these are acknowledged;
+    // each request is answered as soon as its own records are, all of them
+    // by one deadline.
     let shared = shared.clone();
     tokio::spawn(async move {
-        let timeout = Duration::from_millis(shared.config.ack_timeout_ms);
-        for (outcome, (tx, arrived)) in outcomes.into_iter().zip(waiting) {
-            let answer = settle(&shared, outcome, timeout).await;
-            send(&shared, tx, arrived, answer);
-        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(shared.config.ack_timeout_ms);
+        let answers = outcomes.into_iter().zip(waiting).map(|(outcome, (tx, arrived))| {
+            let shared = &shared;
+            async move {
+                let answer = settle(shared, outcome, deadline).await;
+                send(shared, tx, arrived, answer);
+            }
+        });
+        futures::future::join_all(answers).await;
         Stats::add(&shared.stats.batches, 1);
         shared.stats.batch_latency.observe(started.elapsed());
     });
 }
 
 /// The answer of a request once its records are acknowledged (or not).
-async fn settle(shared: &Shared, outcome: Outcome, timeout: Duration) -> Answer {
+async fn settle(shared: &Shared, outcome: Outcome, deadline: tokio::time::Instant) -> Answer {
     if let Some(failure) = outcome.failure {
         return failure;
     }
     let produced = outcome.deliveries.len() as u64;
-    let acked = tokio::time::timeout(timeout, crate::pipeline::executor::await_deliveries(outcome.deliveries)).await;
+    let acked =
+        tokio::time::timeout_at(deadline, crate::pipeline::executor::await_deliveries(outcome.deliveries)).await;
     match acked {
         Ok(Ok(())) => {
             Stats::add(&shared.stats.produced, produced);

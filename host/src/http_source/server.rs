@@ -57,7 +57,8 @@ pub(super) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let state = AppState { shared: shared.clone(), queue, topic: Arc::from(TOPIC) };
-    let router = Router::new().route("/healthcheck", get(healthcheck)).fallback(handle).with_state(state);
+    let router =
+        Router::new().route("/healthcheck", get(healthcheck).head(healthcheck_head)).fallback(handle).with_state(state);
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let header_timeout = Duration::from_millis(shared.config.header_timeout_ms);
     let mut connections = JoinSet::new();
@@ -104,6 +105,14 @@ pub(super) async fn serve(
     connections.abort_all();
 }
 
+/// How the originals' healthchecks tell caches not to keep the answer.
+const NO_CACHE: (&str, &[u8]) = ("cache-control", b"must-revalidate, no-cache, no-store");
+
+/// `HEAD /healthcheck`: 204, as the originals answer it.
+async fn healthcheck_head() -> Response {
+    response(Answer { status: 204, headers: vec![(NO_CACHE.0.into(), NO_CACHE.1.to_vec())], body: Default::default() })
+}
+
 /// `GET /healthcheck`: 200 `{"kafka": "OK"}` when the broker answers a
 /// metadata request within two seconds, 503 with the error otherwise.
 async fn healthcheck(State(state): State<AppState>) -> Response {
@@ -123,7 +132,8 @@ async fn healthcheck(State(state): State<AppState>) -> Response {
     let mut body = String::from("{\"kafka\": ");
     monasca_guest_sdk::pyjson::write_string(&mut body, &kafka);
     body.push('}');
-    let headers = vec![("content-type".to_string(), b"application/json".to_vec())];
+    let headers =
+        vec![("content-type".to_string(), b"application/json".to_vec()), (NO_CACHE.0.into(), NO_CACHE.1.to_vec())];
     response(Answer { status, headers, body: body.into() })
 }
 
