@@ -196,13 +196,12 @@ impl LogApi {
 fn tenant_param(request: &Request<'_>) -> Option<String> {
     request
         .query()?
-        .split('&')
+        .rsplit('&')
         .filter_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             (http::decode_component(key) == "tenant_id").then(|| http::decode_component(value))
         })
-        .filter(|v| !v.is_empty())
-        .last()
+        .find(|v| !v.is_empty())
 }
 
 monasca_guest_sdk::export!(LogApi);
