@@ -7,7 +7,7 @@
 mod common;
 
 use common::kafka::{config_head, consume_on, create_topics_on, spawn_host, terminate, Host};
-use monasca_test_programs::{kafka, unique, METRICS_API};
+use monasca_test_programs::{kafka, unique, EVENTS_API, LOG_API, METRICS_API};
 use rdkafka::message::Message as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,25 +24,21 @@ struct Api {
     _dir: tempfile::TempDir,
 }
 
-/// Start a host serving the metrics API on a free port; `extra` goes into
-/// `[pipeline.http]`.
-async fn start(extra: &str) -> Api {
-    let (metrics, dlq) = (unique("api-metrics"), unique("api-dlq"));
-    create_topics_on(kafka(), &[&metrics, &dlq], 3).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config: PathBuf = dir.path().join("host.toml");
-    let text = format!(
-        r#"{head}
+/// One `[[pipeline]]` serving `module` over HTTP on a free port, with the
+/// agent and admin tokens; `config` and `http` are extra lines of its
+/// `[pipeline.config]` and `[pipeline.http]`.
+fn api_pipeline(name: &str, module: &str, dlq: &str, config: &str, http: &str) -> String {
+    format!(
+        r#"
 [[pipeline]]
-name = "metrics-api"
+name = "{name}"
 module = "{module}"
 dead_letter_topic = "{dlq}"
 [pipeline.config]
-topic = "{metrics}"
-region = "RegionOne"
+{config}
 [pipeline.http]
 listen = "127.0.0.1:0"
-{extra}
+{http}
 [[pipeline.http.tokens]]
 token = "{AGENT}"
 project_id = "p-agent"
@@ -51,24 +47,52 @@ roles = ["monasca-agent"]
 token = "{ADMIN}"
 project_id = "p-admin"
 roles = ["monasca-agent", "admin"]
-"#,
-        head = config_head("http-cache"),
-        module = METRICS_API,
-    );
-    std::fs::write(&config, text).expect("config");
+"#
+    )
+}
+
+/// Start a host on `bootstrap` with `pipelines`; the URL of each pipeline
+/// named in `names`, in that order.
+async fn start_host(
+    bootstrap: &str,
+    kafka_properties: &str,
+    pipelines: &str,
+    names: &[&str],
+) -> (Host, Vec<String>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config: PathBuf = dir.path().join("host.toml");
+    let head = config_head("http-cache")
+        .replace(kafka(), bootstrap)
+        .replace("[engine]", &format!("{kafka_properties}\n[engine]"));
+    std::fs::write(&config, format!("{head}{pipelines}")).expect("config");
     let mut host = spawn_host(&config);
     let started = Instant::now();
-    let url = loop {
-        let stderr = host.stderr();
-        if let Some(at) = stderr.find("serving HTTP on ") {
-            let rest = &stderr[at + "serving HTTP on ".len()..];
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
-        }
-        assert!(host.running(), "the host exited:\n{stderr}");
-        assert!(started.elapsed() < Duration::from_secs(60), "no HTTP listener after 60 s:\n{stderr}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    Api { host, url, metrics, dlq, _dir: dir }
+    let mut urls = Vec::new();
+    for name in names {
+        let marker = format!("pipeline `{name}`: serving HTTP on ");
+        let url = loop {
+            let stderr = host.stderr();
+            if let Some(at) = stderr.find(&marker) {
+                break stderr[at + marker.len()..].split_whitespace().next().unwrap_or_default().to_string();
+            }
+            assert!(host.running(), "the host exited:\n{stderr}");
+            assert!(started.elapsed() < Duration::from_secs(60), "no HTTP listener after 60 s:\n{stderr}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        urls.push(url);
+    }
+    (host, urls, dir)
+}
+
+/// Start a host serving the metrics API on a free port; `extra` goes into
+/// `[pipeline.http]`.
+async fn start(extra: &str) -> Api {
+    let (metrics, dlq) = (unique("api-metrics"), unique("api-dlq"));
+    create_topics_on(kafka(), &[&metrics, &dlq], 3).await;
+    let config = format!("topic = \"{metrics}\"\nregion = \"RegionOne\"");
+    let pipeline = api_pipeline("metrics-api", METRICS_API, &dlq, &config, extra);
+    let (host, mut urls, dir) = start_host(kafka(), "", &pipeline, &["metrics-api"]).await;
+    Api { host, url: urls.remove(0), metrics, dlq, _dir: dir }
 }
 
 fn client() -> reqwest::Client {
@@ -233,5 +257,128 @@ async fn the_hosts_limits_hold_against_big_slow_and_silent_clients() {
     // Nothing of the above was published.
     assert!(consume_on(kafka(), &api.metrics, 0).await.is_empty());
     let (status, stderr) = terminate(api.host);
+    assert!(status.success(), "{stderr}");
+}
+
+async fn send(url: &str, token: &str, body: String) -> u16 {
+    match client()
+        .post(url)
+        .header("X-Auth-Token", token)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(response) => response.status().as_u16(),
+        Err(e) => panic!("{url}: no answer: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logs_and_events_reach_their_topics_through_the_host() {
+    let (logs, events, dlq) = (unique("api-logs"), unique("api-events"), unique("api-dlq"));
+    create_topics_on(kafka(), &[&logs, &events, &dlq], 3).await;
+    let pipelines = api_pipeline("log-api", LOG_API, &dlq, &format!("topics = \"{logs}\"\nregion = \"r1\""), "")
+        + &api_pipeline("events-api", EVENTS_API, &dlq, &format!("topics = \"{events}\""), "");
+    let (host, urls, _dir) = start_host(kafka(), "", &pipelines, &["log-api", "events-api"]).await;
+    let (log_url, event_url) = (format!("{}/v3.0/logs", urls[0]), format!("{}/v1.0/events", urls[1]));
+    let log = r#"{"dimensions": {"hostname": "h1"}, "logs": [{"message": "m1", "dimensions": {"component": "c"}}, {"message": "m2"}]}"#;
+    assert_eq!(send(&log_url, ADMIN, log.into()).await, 204);
+    assert_eq!(send(&log_url, AGENT, log.into()).await, 401, "monasca-agent may not post logs");
+    assert_eq!(send(&log_url, ADMIN, r#"{"dimensions": {"_x": "1"}, "logs": []}"#.into()).await, 422);
+    let event = r#"{"timestamp": "2024-01-01T00:00:00Z", "events": [{"event": {"event_type": "x"}, "dimensions": {"a": "b"}}]}"#;
+    assert_eq!(send(&event_url, ADMIN, event.into()).await, 200);
+    assert_eq!(send(&event_url, ADMIN, r#"{"timestamp": 1, "events": []}"#.into()).await, 422);
+
+    let logged = record_values(&consume_on(kafka(), &logs, 2).await);
+    let messages: Vec<(&str, &serde_json::Value)> =
+        logged.iter().map(|v| (v["log"]["message"].as_str().unwrap_or("?"), &v["log"]["dimensions"])).collect();
+    assert_eq!(messages.len(), 2, "{logged:?}");
+    assert!(messages.contains(&("m1", &serde_json::json!({"component": "c", "hostname": "h1"}))), "{messages:?}");
+    assert!(messages.contains(&("m2", &serde_json::json!({"hostname": "h1"}))), "kept with the global dimensions");
+    assert!(logged.iter().all(|v| v["meta"] == serde_json::json!({"region": "r1", "tenantId": "p-admin"})));
+    let published = record_values(&consume_on(kafka(), &events, 1).await);
+    assert_eq!(published.len(), 1);
+    assert_eq!(
+        published[0]["event"],
+        serde_json::json!({"event_type": "x", "timestamp": "2024-01-01T00:00:00Z", "dimensions": {"a": "b"}})
+    );
+    assert_eq!(published[0]["meta"], serde_json::json!({"project_id": "p-admin"}));
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+}
+
+/// 20 clients post logs and metrics while the broker goes away for six
+/// seconds (every connection dropped, none accepted) and comes back: every
+/// request answered 2xx is in its topic exactly once, every other one was
+/// answered 503, and no record is there twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_outage_answers_503_and_loses_or_doubles_no_acknowledged_record() {
+    use monasca_test_programs::proxy::KafkaProxy;
+    use monasca_test_programs::{free_port, kafka_behind_proxy};
+    let broker_port = free_port();
+    let proxy = KafkaProxy::start(broker_port).await.expect("proxy");
+    let proxy_port = proxy.port();
+    tokio::task::spawn_blocking(move || kafka_behind_proxy(broker_port, proxy_port)).await.expect("broker");
+    let bootstrap = format!("127.0.0.1:{proxy_port}");
+    let (metrics, logs, dlq) = (unique("outage-metrics"), unique("outage-logs"), unique("outage-dlq"));
+    create_topics_on(&bootstrap, &[&metrics, &logs, &dlq], 3).await;
+    let http = "ack_timeout_ms = 3000\nretry_after_s = 1";
+    let pipelines = api_pipeline("metrics-api", METRICS_API, &dlq, &format!("topic = \"{metrics}\""), http)
+        + &api_pipeline("log-api", LOG_API, &dlq, &format!("topics = \"{logs}\""), http);
+    let (host, urls, _dir) = start_host(&bootstrap, "", &pipelines, &["metrics-api", "log-api"]).await;
+
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for client in 0..20usize {
+        let url = if client % 2 == 0 { format!("{}/v2.0/metrics", urls[0]) } else { format!("{}/v3.0/logs", urls[1]) };
+        clients.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let mut i = 0;
+            while started.elapsed() < Duration::from_secs(18) {
+                let id = format!("c{client}-{i}");
+                let body = if client % 2 == 0 {
+                    format!(r#"{{"name": "m", "value": 1, "timestamp": 1, "dimensions": {{"id": "{id}"}}}}"#)
+                } else {
+                    format!(r#"{{"logs": [{{"message": "{id}", "dimensions": {{"hostname": "h"}}}}]}}"#)
+                };
+                answers.push((id, send(&url, ADMIN, body).await));
+                i += 1;
+            }
+            answers
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.set_down(true);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    proxy.set_down(false);
+    let mut answers = Vec::new();
+    for c in clients {
+        answers.extend(c.await.expect("client"));
+    }
+    let accepted: Vec<&String> = answers.iter().filter(|(_, s)| (200..300).contains(s)).map(|(id, _)| id).collect();
+    let refused: Vec<u16> = answers.iter().map(|(_, s)| *s).filter(|s| !(200..300).contains(s)).collect();
+    assert!(refused.iter().all(|s| *s == 503), "failed requests must get 503: {refused:?}");
+    assert!(!refused.is_empty(), "the outage refused nothing: the test proved nothing");
+    assert!(accepted.len() > 100, "only {} requests accepted", accepted.len());
+
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    let records = consume_on(&bootstrap, &metrics, 0).await.into_iter().chain(consume_on(&bootstrap, &logs, 0).await);
+    for record in records {
+        let v: serde_json::Value = serde_json::from_slice(record.payload().unwrap_or_default()).expect("JSON");
+        let id = v["metric"]["dimensions"]["id"].as_str().or(v["log"]["message"].as_str()).unwrap_or("?").to_string();
+        *seen.entry(id).or_default() += 1;
+    }
+    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "records in Kafka twice: {doubled:?}");
+    let lost: Vec<_> = accepted.iter().filter(|id| !seen.contains_key(id.as_str())).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged requests are not in Kafka, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    eprintln!("outage: {} accepted, {} answered 503, {} records", accepted.len(), refused.len(), seen.len());
+    let (status, stderr) = terminate(host);
     assert!(status.success(), "{stderr}");
 }

@@ -421,10 +421,10 @@ async fn a_host_joining_and_another_leaving_mid_stream_lose_nothing() {
 /// 9,733 of 20,000 when this test was written.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lost_acknowledgements_leave_no_duplicates() {
-    use monasca_test_programs::proxy::AckLosingProxy;
+    use monasca_test_programs::proxy::KafkaProxy;
     use monasca_test_programs::{free_port, kafka_behind_proxy};
     let broker_port = free_port();
-    let proxy = AckLosingProxy::start(broker_port).await.expect("proxy");
+    let proxy = KafkaProxy::start(broker_port).await.expect("proxy");
     let proxy_port = proxy.port();
     tokio::task::spawn_blocking(move || kafka_behind_proxy(broker_port, proxy_port)).await.expect("broker");
     let bootstrap = format!("127.0.0.1:{proxy_port}");

@@ -285,7 +285,7 @@ fn envelopes(range: std::ops::Range<u64>) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_upstream_producer_losing_acknowledgements_leaves_each_measurement_once() {
-    use monasca_test_programs::proxy::AckLosingProxy;
+    use monasca_test_programs::proxy::KafkaProxy;
     use monasca_test_programs::{free_port, kafka_behind_proxy};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     use rdkafka::ClientConfig;
@@ -293,7 +293,7 @@ async fn an_upstream_producer_losing_acknowledgements_leaves_each_measurement_on
     // The Monasca spec's test: the API's producer loses the acknowledgements
     // of part of a bulk and retries, so the topic holds some metrics twice.
     let broker_port = free_port();
-    let proxy = AckLosingProxy::start(broker_port).await.expect("proxy");
+    let proxy = KafkaProxy::start(broker_port).await.expect("proxy");
     let proxy_port = proxy.port();
     tokio::task::spawn_blocking(move || kafka_behind_proxy(broker_port, proxy_port)).await.expect("broker");
     let bootstrap = format!("127.0.0.1:{proxy_port}");

@@ -1,13 +1,17 @@
-//! A TCP proxy in front of a Kafka broker that can lose acknowledgements:
-//! when armed, it forwards a Produce request to the broker, lets the broker
-//! append it, and cuts the client's connection before the response arrives.
-//! The client then retries a request the broker has already appended — the
-//! case an idempotent producer must turn into no duplicate.
+//! A TCP proxy in front of a Kafka broker that can lose acknowledgements
+//! and go down:
+//! - when armed, it forwards a Produce request to the broker, lets the
+//!   broker append it, and cuts the client's connection before the response
+//!   arrives. The client then retries a request the broker has already
+//!   appended — the case an idempotent producer must turn into no duplicate;
+//! - when down, it drops every connection and refuses new ones, as a broker
+//!   that restarts does to its clients (its log is kept: nothing is lost
+//!   but the connections).
 //!
 //! The broker must advertise the proxy's port (`KAFKA_ADVERTISED_PORT`), so
 //! that every client connection goes through the proxy.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,9 +21,11 @@ use tokio::net::{TcpListener, TcpStream};
 const PRODUCE: i16 = 0;
 
 /// A running proxy.
-pub struct AckLosingProxy {
+pub struct KafkaProxy {
     port: u16,
     faults: Arc<Faults>,
+    /// Tells open relays that the proxy went down.
+    outage: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -32,26 +38,37 @@ struct Faults {
     seen: AtomicUsize,
     /// Cuts made.
     made: AtomicUsize,
+    /// Down: no connection is relayed.
+    down: AtomicBool,
 }
 
-impl AckLosingProxy {
+impl KafkaProxy {
     /// Listen on a free loopback port and forward to `127.0.0.1:upstream`.
     pub async fn start(upstream: u16) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let faults = Arc::new(Faults::default());
+        let (outage, watching) = tokio::sync::watch::channel(0u64);
         let shared = faults.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if shared.down.load(Ordering::SeqCst) {
+                    continue;
+                }
                 let faults = shared.clone();
+                let mut outages = watching.clone();
+                outages.mark_unchanged();
                 tokio::spawn(async move {
                     if let Ok(broker) = TcpStream::connect(("127.0.0.1", upstream)).await {
-                        let _ = relay(client, broker, faults).await;
+                        tokio::select! {
+                            _ = relay(client, broker, faults) => {}
+                            _ = outages.changed() => {}
+                        }
                     }
                 });
             }
         });
-        Ok(AckLosingProxy { port, faults })
+        Ok(KafkaProxy { port, faults, outage })
     }
 
     /// The port clients connect to.
@@ -65,6 +82,14 @@ impl AckLosingProxy {
         self.faults.remaining.store(cuts, Ordering::SeqCst);
         self.faults.seen.store(0, Ordering::SeqCst);
         self.faults.every.store(every, Ordering::SeqCst);
+    }
+
+    /// Go down (drop every connection, refuse new ones) or come back up.
+    pub fn set_down(&self, down: bool) {
+        self.faults.down.store(down, Ordering::SeqCst);
+        if down {
+            self.outage.send_modify(|n| *n += 1);
+        }
     }
 
     /// How many acknowledgements were lost so far.
@@ -91,10 +116,21 @@ impl Faults {
     }
 }
 
+/// A task aborted when its handle is dropped (a relay dropped at an outage
+/// takes its answer direction with it, so the client's socket closes).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn relay(client: TcpStream, broker: TcpStream, faults: Arc<Faults>) -> std::io::Result<()> {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut broker_read, mut broker_write) = broker.into_split();
-    let responses = tokio::spawn(async move { tokio::io::copy(&mut broker_read, &mut client_write).await });
+    let responses =
+        AbortOnDrop(tokio::spawn(async move { tokio::io::copy(&mut broker_read, &mut client_write).await }));
     loop {
         let mut length = [0u8; 4];
         if client_read.read_exact(&mut length).await.is_err() {
@@ -107,7 +143,7 @@ async fn relay(client: TcpStream, broker: TcpStream, faults: Arc<Faults>) -> std
         let cut = api_key == PRODUCE && faults.should_cut();
         if cut {
             // Stop relaying answers first, so this request's answer is lost.
-            responses.abort();
+            responses.0.abort();
         }
         broker_write.write_all(&length).await?;
         broker_write.write_all(&frame).await?;
@@ -117,6 +153,5 @@ async fn relay(client: TcpStream, broker: TcpStream, faults: Arc<Faults>) -> std
             return Ok(());
         }
     }
-    responses.abort();
     Ok(())
 }
