@@ -7,8 +7,8 @@
 mod common;
 
 use common::kafka::{config_head, consume_on, create_topics_on, spawn_host, terminate, Host};
-use monasca_test_programs::{kafka, unique, EVENTS_API, LOG_API, METRICS_API};
-use rdkafka::message::Message as _;
+use monasca_test_programs::{kafka, unique, EVENTS_API, HOSTILE, LOG_API, METRICS_API};
+use rdkafka::message::{Headers as _, Message as _};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -379,6 +379,49 @@ async fn a_broker_outage_answers_503_and_loses_or_doubles_no_acknowledged_record
         &lost[..lost.len().min(5)]
     );
     eprintln!("outage: {} accepted, {} answered 503, {} records", accepted.len(), refused.len(), seen.len());
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+}
+
+/// A request the guest fails on (it panics on it) is answered 500 and
+/// dead-lettered with the reason; the requests batched with it are
+/// answered as if it had not been there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_the_guest_fails_on_is_answered_500_and_dead_lettered() {
+    let (out, dlq) = (unique("poison-out"), unique("poison-dlq"));
+    create_topics_on(kafka(), &[&out, &dlq], 1).await;
+    let pipeline = api_pipeline("poisoned", HOSTILE, &dlq, "mode = \"poison\"", "")
+        .replace(&format!("dead_letter_topic = \"{dlq}\""), &format!("dead_letter_topic = \"{dlq}\"\noutput_topic = \"{out}\""));
+    let (host, urls, _dir) = start_host(kafka(), "", &pipeline, &["poisoned"]).await;
+    let url = format!("{}/anything", urls[0]);
+    let sends: Vec<_> = ["ok-1", "POISON-2", "ok-3", "ok-4"]
+        .into_iter()
+        .map(|body| {
+            let url = url.clone();
+            tokio::spawn(async move { (body, send(&url, AGENT, body.to_string()).await) })
+        })
+        .collect();
+    for s in sends {
+        let (body, status) = s.await.expect("task");
+        assert_eq!(status, if body.starts_with("POISON") { 500 } else { 204 }, "{body}");
+    }
+    let produced: Vec<String> = consume_on(kafka(), &out, 3)
+        .await
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+        .collect();
+    let mut sorted = produced.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["ok-1", "ok-3", "ok-4"]);
+    let letters = consume_on(kafka(), &dlq, 1).await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].payload(), Some(b"POISON-2".as_slice()));
+    let reason = letters[0]
+        .headers()
+        .and_then(|h| (0..h.count()).map(|i| h.get(i)).find(|h| h.key == "dlq.reason").and_then(|h| h.value))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    assert!(reason.contains("POISON") || reason.contains("panic"), "{reason}");
     let (status, stderr) = terminate(host);
     assert!(status.success(), "{stderr}");
 }
