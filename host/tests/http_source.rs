@@ -390,8 +390,10 @@ async fn a_broker_outage_answers_503_and_loses_or_doubles_no_acknowledged_record
 async fn a_request_the_guest_fails_on_is_answered_500_and_dead_lettered() {
     let (out, dlq) = (unique("poison-out"), unique("poison-dlq"));
     create_topics_on(kafka(), &[&out, &dlq], 1).await;
-    let pipeline = api_pipeline("poisoned", HOSTILE, &dlq, "mode = \"poison\"", "")
-        .replace(&format!("dead_letter_topic = \"{dlq}\""), &format!("dead_letter_topic = \"{dlq}\"\noutput_topic = \"{out}\""));
+    let pipeline = api_pipeline("poisoned", HOSTILE, &dlq, "mode = \"poison\"", "").replace(
+        &format!("dead_letter_topic = \"{dlq}\""),
+        &format!("dead_letter_topic = \"{dlq}\"\noutput_topic = \"{out}\""),
+    );
     let (host, urls, _dir) = start_host(kafka(), "", &pipeline, &["poisoned"]).await;
     let url = format!("{}/anything", urls[0]);
     let sends: Vec<_> = ["ok-1", "POISON-2", "ok-3", "ok-4"]
@@ -422,6 +424,107 @@ async fn a_request_the_guest_fails_on_is_answered_500_and_dead_lettered() {
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_default();
     assert!(reason.contains("POISON") || reason.contains("panic"), "{reason}");
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+}
+
+/// A stand-in for Keystone's token API: the service user `monasca` logs in
+/// with `secret`; `GET /v3/auth/tokens` knows the tokens of `users` (token,
+/// project, roles, expires_at) and counts the validations it answers.
+struct StubKeystone {
+    url: String,
+    validations: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StubKeystone {
+    async fn start(users: Vec<(&'static str, &'static str, &'static str, &'static str)>) -> Self {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::get;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let validations = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = validations.clone();
+        let login = |body: axum::Json<serde_json::Value>| async move {
+            let password = &body["auth"]["identity"]["password"]["user"];
+            if password["name"] != "monasca" || password["password"] != "secret" {
+                return (StatusCode::UNAUTHORIZED, HeaderMap::new(), String::new());
+            }
+            let mut headers = HeaderMap::new();
+            headers.insert("x-subject-token", "service-token".parse().unwrap());
+            (StatusCode::CREATED, headers, r#"{"token": {"expires_at": "2999-01-01T00:00:00.000000Z"}}"#.to_string())
+        };
+        let validate = move |headers: HeaderMap| {
+            let users = users.clone();
+            let counted = counted.clone();
+            async move {
+                if headers.get("x-auth-token").and_then(|v| v.to_str().ok()) != Some("service-token") {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let subject = headers.get("x-subject-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                match users.iter().find(|u| u.0 == subject) {
+                    Some((_, project, role, expires)) => (
+                        StatusCode::OK,
+                        serde_json::json!({ "token": {
+                            "expires_at": expires, "project": { "id": project },
+                            "roles": [{ "name": role }], "user": { "id": "u1" } } })
+                        .to_string(),
+                    ),
+                    None => (StatusCode::NOT_FOUND, String::new()),
+                }
+            }
+        };
+        let app = axum::Router::new().route("/v3/auth/tokens", get(validate).post(login));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        StubKeystone { url, validations, task }
+    }
+
+    fn validations(&self) -> usize {
+        self.validations.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keystone_tokens_are_validated_once_and_their_project_is_the_tenant() {
+    let keystone = StubKeystone::start(vec![
+        ("ks-agent", "ks-project", "monasca-agent", "2999-01-01T00:00:00.000000Z"),
+        ("ks-expired", "ks-project", "monasca-agent", "2001-01-01T00:00:00.000000Z"),
+    ])
+    .await;
+    let (metrics, dlq) = (unique("ks-metrics"), unique("ks-dlq"));
+    create_topics_on(kafka(), &[&metrics, &dlq], 1).await;
+    let http = format!(
+        "[pipeline.http.keystone]\nurl = \"{}\"\nusername = \"monasca\"\npassword = \"secret\"\nproject_name = \"service\"\n",
+        keystone.url
+    );
+    // After the tokens' tables: `[pipeline.http.keystone]` belongs to the last pipeline.
+    let pipeline = api_pipeline("metrics-api", METRICS_API, &dlq, &format!("topic = \"{metrics}\""), "") + &http;
+    let (host, urls, _dir) = start_host(kafka(), "", &pipeline, &["metrics-api"]).await;
+    let url = urls[0].as_str();
+    for i in 0..5 {
+        assert_eq!(post(url, "ks-agent", "", &metric("ks", i)).await.0, 204);
+    }
+    assert_eq!(keystone.validations(), 1, "a valid token is asked about once");
+    assert_eq!(post(url, "ks-expired", "", &metric("ks", 9)).await.0, 401);
+    assert_eq!(post(url, "ks-unknown", "", &metric("ks", 9)).await.0, 401);
+    assert_eq!(post(url, "ks-unknown", "", &metric("ks", 9)).await.0, 401);
+    assert_eq!(keystone.validations(), 3, "a refused token is remembered too");
+    assert_eq!(post(url, AGENT, "", &metric("static", 1)).await.0, 204, "static tokens still work");
+    // Keystone gone: a token it has not vouched for yet gets 503, not 401.
+    keystone.task.abort();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = post(url, "ks-new", "", &metric("ks", 10)).await;
+    assert_eq!(status, 503);
+    assert_eq!(post(url, "ks-agent", "", &metric("ks", 11)).await.0, 204, "a remembered token needs no Keystone");
+
+    let values = record_values(&consume_on(kafka(), &metrics, 7).await);
+    assert_eq!(values.len(), 7);
+    let ks = values.iter().filter(|v| v["meta"]["tenantId"] == "ks-project").count();
+    assert_eq!(ks, 6, "the Keystone token's project is the tenant");
     let (status, stderr) = terminate(host);
     assert!(status.success(), "{stderr}");
 }

@@ -60,9 +60,10 @@
 # simplejson 3.17.0, monasca-common 3.1.0, oslo.* of Ussuri, gunicorn 20.0.4),
 # raised only where Python 3.11 needs it: greenlet 2.0.2, wrapt 1.15.0 (the
 # 2023.2 pins; the 2020 ones do not build or import on 3.11), oslo.context
-# 3.2.0 (3.1.0 uses collections.MutableMapping; 3.2.0 differs only there)
-# and confluent-kafka 2.1.0 (for the replacement producer; 1.4.2 has no 3.11
-# wheel). events-api 8.0.0 (2023-10-04) installs as the 2023.2 constraints
+# 3.2.0 (3.1.0 uses collections.MutableMapping; 3.2.0 differs only there),
+# oslo.policy 3.6.1 (up to 3.6.0 every policy check fails on
+# collections.MutableMapping) and confluent-kafka 2.1.0 (for the replacement
+# producer; 1.4.2 has no 3.11 wheel). events-api 8.0.0 (2023-10-04) installs as the 2023.2 constraints
 # pin it (falcon 3.1.1, simplejson 3.19.1, voluptuous 0.13.1, monasca-common
 # 3.8.0, gunicorn 20.1.0). A few packages are built from source (simplejson,
 # msgpack, PyYAML, netifaces, MarkupSafe): gcc and the Python headers are
@@ -118,7 +119,7 @@ oslo.config==8.1.0
 oslo.i18n==5.0.0
 oslo.log==4.2.1
 oslo.middleware==4.1.0
-oslo.policy==3.2.0
+oslo.policy==3.6.1
 oslo.serialization==3.2.0
 oslo.utils==4.2.0
 Paste==3.4.1

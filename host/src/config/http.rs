@@ -44,6 +44,89 @@ pub struct HttpSourceConfig {
     /// for the embedded mode, tests, and sites without Keystone.
     #[serde(default)]
     pub tokens: Vec<StaticToken>,
+    /// Tokens validated by Keystone (checked after the static ones).
+    #[serde(default)]
+    pub keystone: Option<KeystoneConfig>,
+}
+
+/// `[pipeline.http.keystone]`: validate `X-Auth-Token` with Keystone's
+/// `GET /v3/auth/tokens`, as keystonemiddleware does, the host logging in
+/// with its own service user.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeystoneConfig {
+    /// Keystone's base URL, e.g. `http://keystone:5000` (`/v3/auth/tokens`
+    /// is appended).
+    pub url: String,
+    /// The service user's name...
+    pub username: String,
+    /// ...its password, written here...
+    #[serde(default)]
+    pub password: Option<String>,
+    /// ...or read from this environment variable at start-up.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The service user's domain.
+    #[serde(default = "default_domain")]
+    pub user_domain_name: String,
+    /// The project the service user's token is scoped to.
+    pub project_name: String,
+    /// That project's domain.
+    #[serde(default = "default_domain")]
+    pub project_domain_name: String,
+    /// The longest a validated token is trusted without asking Keystone
+    /// again, seconds (never past the token's own expiry).
+    #[serde(default = "default_cache_ttl_s")]
+    pub cache_ttl_s: u64,
+    /// Tokens remembered at most (valid and refused together).
+    #[serde(default = "default_cache_entries")]
+    pub cache_entries: usize,
+    /// How long a Keystone request may take, milliseconds (503 after).
+    #[serde(default = "default_keystone_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// Never print a password.
+impl std::fmt::Debug for KeystoneConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeystoneConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("password_env", &self.password_env)
+            .field("project_name", &self.project_name)
+            .field("cache_ttl_s", &self.cache_ttl_s)
+            .field("cache_entries", &self.cache_entries)
+            .finish()
+    }
+}
+
+impl KeystoneConfig {
+    /// The service user's password (from the file or its variable).
+    pub fn password(&self) -> Option<String> {
+        match (&self.password, &self.password_env) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(var)) => std::env::var(var).ok(),
+            (None, None) => None,
+        }
+    }
+
+    fn problem(&self, check_env: bool) -> Option<(&'static str, String)> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Some(("keystone.url", "must start with http:// or https://".into()));
+        }
+        if self.password.is_some() == self.password_env.is_some() {
+            return Some(("keystone.password", "give exactly one of `password` and `password_env`".into()));
+        }
+        if check_env && self.password().is_none() {
+            let var = self.password_env.as_deref().unwrap_or_default();
+            return Some(("keystone.password_env", format!("the environment variable `{var}` is not set")));
+        }
+        if self.cache_entries == 0 || self.timeout_ms == 0 {
+            return Some(("keystone.cache_entries", "cache_entries and timeout_ms must be at least 1".into()));
+        }
+        None
+    }
 }
 
 /// One `[[pipeline.http.tokens]]` entry.
@@ -110,8 +193,14 @@ impl HttpSourceConfig {
         if let Some((key, _)) = zero.iter().find(|(_, v)| *v == 0) {
             return Some((key, "must be at least 1".into()));
         }
-        if self.tokens.is_empty() {
-            return Some(("tokens", "at least one token is needed: every request is authenticated".into()));
+        if let Some(problem) = self.keystone.as_ref().and_then(|k| k.problem(check_env)) {
+            return Some(problem);
+        }
+        if self.tokens.is_empty() && self.keystone.is_none() {
+            return Some((
+                "tokens",
+                "give static tokens or [pipeline.http.keystone]: every request is authenticated".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, t) in self.tokens.iter().enumerate() {
@@ -160,4 +249,16 @@ fn default_ack_timeout_ms() -> u64 {
 }
 fn default_retry_after_s() -> u64 {
     5
+}
+fn default_domain() -> String {
+    "Default".into()
+}
+fn default_cache_ttl_s() -> u64 {
+    300
+}
+fn default_cache_entries() -> usize {
+    10_000
+}
+fn default_keystone_timeout_ms() -> u64 {
+    5_000
 }

@@ -13,7 +13,7 @@ mod restart;
 mod tests;
 
 pub use delivery::{Delivery, StateConfig, TransactionConfig};
-pub use http::{HttpSourceConfig, StaticToken};
+pub use http::{HttpSourceConfig, KeystoneConfig, StaticToken};
 pub use notifiers::{EmailConfig, JiraConfig, LedgerConfig, NotifiersConfig, SmtpTls};
 pub use restart::RestartConfig;
 use serde::Deserialize;

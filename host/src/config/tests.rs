@@ -137,7 +137,7 @@ fn an_http_source_is_checked() {
     refused(with("topics = [\"in\"]", token), "either topics or [pipeline.http]");
     refused(with("group_id = \"g\"", token), "consumes no group");
     refused(with("delivery = \"exactly-once\"", token), "at-least-once");
-    refused(with("", ""), "at least one token");
+    refused(with("", ""), "give static tokens or [pipeline.http.keystone]");
     refused(with("", &token.replace("0123456789abcdef", "short")), "at least 16 characters");
     refused(with("", &format!("{token}{token}")), "the same token");
     refused(with("", &token.replace("project_id = \"p\"", "project_id = \"\"")), "project_id");

@@ -1,5 +1,6 @@
 //! Who is calling: the `X-Auth-Token` of a request checked against the
-//! pipeline's static tokens (`[[pipeline.http.tokens]]`). The identity goes
+//! pipeline's static tokens (`[[pipeline.http.tokens]]`), then Keystone's
+//! (`[pipeline.http.keystone]`, see [`super::keystone`]). The identity goes
 //! to the guest as the `:project-id`, `:roles` and `:user-id` headers; what
 //! a role may do is the guest's policy, as in the originals.
 
@@ -23,14 +24,29 @@ pub struct Authenticator {
     /// Identities by the SHA-256 of their token: a lookup compares digests,
     /// so its time says nothing about how much of a guessed token matched.
     tokens: HashMap<[u8; 32], Identity>,
+    /// Keystone, when configured.
+    keystone: Option<super::keystone::Keystone>,
+}
+
+/// The outcome of checking a request's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// A caller we know.
+    Known(Identity),
+    /// No token, or one we do not accept.
+    Refused,
+    /// Keystone cannot say now (the request gets 503).
+    Unavailable(String),
 }
 
 /// The longest token looked at (Keystone's Fernet tokens are ~200 bytes).
 const MAX_TOKEN_BYTES: usize = 8192;
 
 impl Authenticator {
-    /// From the configured static tokens (their values already checked).
-    pub fn new(tokens: &[StaticToken]) -> Self {
+    /// From the configured static tokens (their values already checked)
+    /// and Keystone's settings.
+    pub fn new(tokens: &[StaticToken], keystone: Option<&crate::config::KeystoneConfig>) -> Result<Self, String> {
+        let keystone = keystone.map(super::keystone::Keystone::new).transpose()?;
         let tokens = tokens
             .iter()
             .filter_map(|t| {
@@ -39,15 +55,25 @@ impl Authenticator {
                 Some((digest(t.value()?.as_bytes()), identity))
             })
             .collect();
-        Authenticator { tokens }
+        Ok(Authenticator { tokens, keystone })
     }
 
-    /// The identity of `token`, if it is one we accept.
-    pub fn check(&self, token: &[u8]) -> Option<&Identity> {
-        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
-            return None;
+    /// Who `token` is: a static token, else what Keystone says.
+    pub async fn check(&self, token: Option<&[u8]>) -> Checked {
+        let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES) else {
+            return Checked::Refused;
+        };
+        if let Some(identity) = self.tokens.get(&digest(token)) {
+            return Checked::Known(identity.clone());
         }
-        self.tokens.get(&digest(token))
+        let (Some(keystone), Ok(token)) = (&self.keystone, std::str::from_utf8(token)) else {
+            return Checked::Refused;
+        };
+        match keystone.check(token).await {
+            Ok(super::keystone::Verdict::Valid(identity)) => Checked::Known(identity),
+            Ok(super::keystone::Verdict::Refused) => Checked::Refused,
+            Err(reason) => Checked::Unavailable(reason),
+        }
     }
 }
 
@@ -59,8 +85,8 @@ fn digest(token: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_configured_tokens_pass() {
+    #[tokio::test]
+    async fn only_configured_tokens_pass() {
         let token = StaticToken {
             token: Some("0123456789abcdef".into()),
             token_env: None,
@@ -68,10 +94,12 @@ mod tests {
             roles: vec!["monasca-agent".into()],
             user_id: None,
         };
-        let auth = Authenticator::new(&[token]);
-        assert_eq!(auth.check(b"0123456789abcdef").map(|i| i.project_id.as_str()), Some("p1"));
-        assert!(auth.check(b"0123456789abcdeF").is_none());
-        assert!(auth.check(b"").is_none());
-        assert!(auth.check(&vec![b'a'; MAX_TOKEN_BYTES + 1]).is_none());
+        let auth = Authenticator::new(&[token], None).unwrap();
+        let known = auth.check(Some(b"0123456789abcdef")).await;
+        assert!(matches!(&known, Checked::Known(i) if i.project_id == "p1"), "{known:?}");
+        assert_eq!(auth.check(Some(b"0123456789abcdeF")).await, Checked::Refused);
+        assert_eq!(auth.check(Some(b"")).await, Checked::Refused);
+        assert_eq!(auth.check(None).await, Checked::Refused);
+        assert_eq!(auth.check(Some(&vec![b'a'; MAX_TOKEN_BYTES + 1])).await, Checked::Refused);
     }
 }

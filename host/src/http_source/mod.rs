@@ -11,6 +11,7 @@
 //!   each request once its records are acknowledged (503 when one is not).
 
 pub mod auth;
+mod keystone;
 mod lanes;
 mod server;
 
@@ -162,7 +163,7 @@ impl HttpPipeline {
             limits,
             allowed_topics: parts.config.produce_allowlist(&parts.host_inputs),
         };
-        let auth = auth::Authenticator::new(&config.tokens);
+        let auth = auth::Authenticator::new(&config.tokens, config.keystone.as_ref()).map_err(failed)?;
         let queue = mpsc::channel(config.max_queued_requests);
         let isolation_budget = match parts.config.batch.isolation_budget_ms {
             0 => None,

@@ -4,6 +4,7 @@
 //! to the lanes, and the answer. `GET /healthcheck` is answered by the host
 //! without authentication; every other request goes to the guest.
 
+use super::auth::Checked;
 use super::{Answer, Pending, Shared, TOPIC};
 use crate::engine::types::{Header, Message};
 use axum::body::Body;
@@ -147,8 +148,13 @@ async fn handle(State(state): State<AppState>, request: axum::extract::Request) 
     };
     let (parts, body) = request.into_parts();
     let token = parts.headers.get("x-auth-token").map(HeaderValue::as_bytes);
-    let Some(identity) = token.and_then(|t| shared.auth.check(t)).cloned() else {
-        return answered(Answer::unauthorized());
+    let identity = match shared.auth.check(token).await {
+        Checked::Known(identity) => identity,
+        Checked::Refused => return answered(Answer::unauthorized()),
+        Checked::Unavailable(reason) => {
+            tracing::warn!(pipeline = %shared.name, %reason, "cannot authenticate a request now");
+            return answered(Answer::unavailable(shared.config.retry_after_s, "authentication is unavailable"));
+        }
     };
     let max = shared.config.max_body_bytes;
     let too_large = || Answer::error(413, "Request Entity Too Large", &format!("the body is over {max} bytes"));
