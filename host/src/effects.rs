@@ -193,6 +193,8 @@ pub fn reply_json(reply: &crate::engine::http_reply::Reply, origin: Origin) -> V
 }
 
 /// An HTTP API guest's answer as one readable line.
-pub fn reply_text(reply: &crate::engine::http_reply::Reply) -> String {
-    format!("{:<7} @{} {} {}", "reply", reply.offset, reply.status, String::from_utf8_lossy(&reply.body))
+pub fn reply_text(reply: &crate::engine::http_reply::Reply, origin: Origin) -> String {
+    let body = String::from_utf8_lossy(&reply.body);
+    let line = format!("{:<7} p{}@{} {} {body}", "reply", origin.partition, origin.offset, reply.status);
+    line.trim_end().to_string()
 }

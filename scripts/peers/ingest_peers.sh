@@ -53,7 +53,9 @@
 # eventlet, which the confluent-kafka flush would block anyway). Logs
 # (gunicorn's, the access log, oslo.log's and librdkafka's) go to
 # DIR/log-api.log and DIR/events-api.log. /healthcheck still uses the
-# originals' legacy Kafka client (not replaced): against Kafka 4 it answers 503.
+# originals' legacy Kafka client (not replaced; its metadata request works on
+# Kafka 4): log-api answers 200 once its topics exist, events-api always 503
+# (its topic check compares str with bytes).
 #
 # Versions. log-api 2.11.0 (2020-06-18) cannot run on falcon >= 3: its venv
 # follows openstack/requirements' upper-constraints of that day (falcon 2.0.0,
@@ -63,11 +65,19 @@
 # 3.2.0 (3.1.0 uses collections.MutableMapping; 3.2.0 differs only there),
 # oslo.policy 3.6.1 (up to 3.6.0 every policy check fails on
 # collections.MutableMapping) and confluent-kafka 2.1.0 (for the replacement
-# producer; 1.4.2 has no 3.11 wheel). events-api 8.0.0 (2023-10-04) installs as the 2023.2 constraints
-# pin it (falcon 3.1.1, simplejson 3.19.1, voluptuous 0.13.1, monasca-common
-# 3.8.0, gunicorn 20.1.0). A few packages are built from source (simplejson,
-# msgpack, PyYAML, netifaces, MarkupSafe): gcc and the Python headers are
-# needed on the first start.
+# producer; 1.4.2 has no 3.11 wheel). events-api 8.0.0 (2023-10-04)
+# installs as the 2023.2 constraints pin it (falcon 3.1.1, simplejson 3.19.1,
+# voluptuous 0.13.1, monasca-common 3.8.0, gunicorn 20.1.0). A few packages
+# are built from source (simplejson, msgpack, PyYAML, netifaces, MarkupSafe):
+# gcc and the Python headers are needed on the first start (46 s with an
+# empty pip cache; later starts 3-5 s).
+#
+# Under gunicorn, unlike in-process: a request whose exception escapes falcon
+# (log-api: a dimension value that is an object, a body that is a number or a
+# string containing "logs") gets no response at all (webob's
+# DisconnectionError is an IOError: gunicorn closes the connection), and a
+# log filling max_message_size exceeds a default broker's message.max.bytes
+# (1048588), so it gets 503.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -324,7 +334,9 @@ write_configs() {
 
 # The pid (= process group id) of a gunicorn master, or nothing.
 master_pid() { cat "$dir/$1.pid" 2>/dev/null || true; }
-group_alive() { kill -0 -- "-$1" 2>/dev/null; }
+# Is a process of the group (= session) still alive? Zombies do not count
+# (an orphaned master stays one until init reaps it).
+group_alive() { ps -o stat= -g "$1" 2>/dev/null | grep -qv '^Z'; }
 running() { local pid; pid=$(master_pid "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 start_server() {
@@ -385,14 +397,15 @@ wait_server() {
   die "$peer did not come up in 120 s; the end of $dir/$peer.log:"$'\n'"$(tail -30 "$dir/$peer.log")"
 }
 
-# SIGTERM to the master's group (gunicorn stops its workers gracefully),
-# SIGKILL to whatever survives 15 s.
+# SIGQUIT to the master (gunicorn's quick shutdown: the workers exit at
+# once; SIGTERM makes it wait seconds for idle sync workers), SIGKILL to
+# whatever of its process group survives 15 s.
 stop_server() {
   local peer=$1 pid
   pid=$(master_pid "$peer")
   [ -n "$pid" ] || return 0
   if group_alive "$pid"; then
-    kill -TERM -- "-$pid" 2>/dev/null || true
+    kill -QUIT "$pid" 2>/dev/null || true
     for _ in $(seq 1 75); do
       group_alive "$pid" || break
       sleep 0.2

@@ -127,7 +127,9 @@ impl EventsApi {
                 _ => return fail(400, "400 Bad Request", None),
             }
         }
-        let key = clock::now_ms().to_string().into_bytes();
+        // One key per request, its arrival time in milliseconds, as the
+        // original's producer keys a request's records.
+        let key = message.timestamp_ms.unwrap_or_else(clock::now_ms).to_string().into_bytes();
         let creation_time = clock::now_ms().div_euclid(1000);
         if let Some(project) = request.project_id() {
             for (event, dimensions) in prepared {

@@ -13,7 +13,10 @@
 //! 6. each log on its own: one without `message`, with bad local dimensions,
 //!    or that cannot be enveloped is left out (the original drops it too);
 //! 7. `{"log", "creation_time", "meta": {"region", "tenantId"}}` per log,
-//!    its message cut to fit `max_message_size` as the original cuts it,
+//!    its message cut to fit `max_message_size` as the original cuts it
+//!    (default 999,000 bytes, where the original's is 1,048,576: a record
+//!    must fit the producer's `message.max.bytes`, 1,000,000 by default, and
+//!    Kafka refused the original's largest ones anyway),
 //!    to every topic of `topics` (default `logs`), all of a request's
 //!    records under one key (the request time in milliseconds); then 204.
 //!
@@ -60,7 +63,7 @@ impl Processor for LogApi {
             post_roles: list(config, "post_roles", "monasca-user,admin").iter().map(|r| r.to_lowercase()).collect(),
             delegate_roles: list(config, "delegate_roles", "admin"),
             max_log_size: number(config, "max_log_size", 1_048_576)?,
-            max_message_size: number(config, "max_message_size", 1_048_576)?,
+            max_message_size: number(config, "max_message_size", 999_000)?,
             keep_logs_without_dimensions: config.get("keep_logs_without_dimensions") != Some("false"),
         };
         if api.topics.is_empty() {
@@ -174,7 +177,9 @@ impl LogApi {
             max_message_size: self.max_message_size,
             keep_logs_without_dimensions: self.keep_logs_without_dimensions,
         };
-        let key = clock::now_ms().to_string().into_bytes();
+        // One key per request, its arrival time in milliseconds, as the
+        // original's producer keys a request's records.
+        let key = message.timestamp_ms.unwrap_or_else(clock::now_ms).to_string().into_bytes();
         for item in items {
             let Some(record) = envelope::build(item, &context) else { continue };
             for topic in &self.topics {

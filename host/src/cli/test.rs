@@ -148,7 +148,7 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
             let origin = Origin { partition: args.partition, offset: reply.offset };
             let line = match args.format {
                 Format::Json => serde_json::to_vec(&effects::reply_json(&reply, origin))?,
-                Format::Text => effects::reply_text(&reply).into_bytes(),
+                Format::Text => effects::reply_text(&reply, origin).into_bytes(),
             };
             *counts.entry("reply").or_default() += 1;
             lines.push((origin, line));

@@ -122,8 +122,11 @@ impl KeystoneConfig {
             let var = self.password_env.as_deref().unwrap_or_default();
             return Some(("keystone.password_env", format!("the environment variable `{var}` is not set")));
         }
-        if self.cache_entries == 0 || self.timeout_ms == 0 {
-            return Some(("keystone.cache_entries", "cache_entries and timeout_ms must be at least 1".into()));
+        if self.cache_entries == 0 {
+            return Some(("keystone.cache_entries", "must be at least 1".into()));
+        }
+        if self.timeout_ms == 0 {
+            return Some(("keystone.timeout_ms", "must be at least 1".into()));
         }
         None
     }
