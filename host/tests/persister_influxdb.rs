@@ -11,7 +11,7 @@ use common::kafka::{
     committed_offsets, config_head, consume_on, create_topics_on, produce_values, spawn_host, terminate,
 };
 use monasca_test_programs::influx::{self, OwnInflux, StoredPoint};
-use monasca_test_programs::{fixture_lines, influxdb, kafka, unique, PERSISTER};
+use monasca_test_programs::{fixture_lines, influxdb, kafka, unique, METRICS_API, PERSISTER};
 use monasca_wasm::sinks::lines;
 use rdkafka::message::{Headers, Message};
 use serde_json::Value;
@@ -489,4 +489,79 @@ async fn sigterm_during_an_influxdb_outage_stops_the_host_without_storing_offset
     assert!(said.contains("the host is stopping while InfluxDB does not answer"), "{said}");
     let committed: i64 = committed_offsets(kafka(), &group, &metrics, 1).values().sum();
     assert_eq!(committed, 0, "no offset stored for what InfluxDB never took");
+}
+
+/// The whole stack: metrics posted to the metrics API (monasca-api's `POST
+/// /v2.0/metrics`, a pipeline with an HTTP source) reach `metrics` and the
+/// persister pipeline stores each in InfluxDB once; a refused one nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_posted_to_the_api_are_stored_once_in_influxdb() {
+    const REQUESTS: usize = 200;
+    const PER_REQUEST: usize = 10;
+    let url = influxdb();
+    let db = database("api");
+    let (metrics, dlq) = (unique("api-metrics"), unique("api-dlq"));
+    create_topics_on(kafka(), &[&metrics, &dlq], 3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), url, &db, &[&metrics], &unique("api"), &dlq);
+    let api = format!(
+        "\n[[pipeline]]\nname = \"metrics-api\"\nmodule = \"{METRICS_API}\"\ndead_letter_topic = \"{dlq}\"\n\
+         [pipeline.config]\ntopic = \"{metrics}\"\nregion = \"RegionOne\"\n[pipeline.http]\nlisten = \"127.0.0.1:0\"\n\
+         [[pipeline.http.tokens]]\ntoken = \"agent-token-0123456789\"\nproject_id = \"p1\"\nroles = [\"monasca-agent\"]\n"
+    );
+    let text = std::fs::read_to_string(&config).expect("config") + &api;
+    std::fs::write(&config, text).expect("config");
+    let mut host = spawn_host(&config);
+    let started = Instant::now();
+    let api_url = loop {
+        let stderr = host.stderr();
+        let marker = "pipeline `metrics-api`: serving HTTP on ";
+        if let Some(at) = stderr.find(marker) {
+            break stderr[at + marker.len()..].split_whitespace().next().unwrap_or_default().to_string();
+        }
+        assert!(host.running() && started.elapsed() < Duration::from_secs(60), "no API:\n{stderr}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let client = reqwest::Client::new();
+    let mut posts = Vec::new();
+    for r in 0..REQUESTS {
+        let metrics: Vec<String> = (0..PER_REQUEST)
+            .map(|m| {
+                format!(
+                    r#"{{"name": "api.test", "value": {m}, "timestamp": 1700000000000, "dimensions": {{"hostname": "h{r}-{m}"}}}}"#
+                )
+            })
+            .collect();
+        let (client, url) = (client.clone(), format!("{api_url}/v2.0/metrics"));
+        posts.push(tokio::spawn(async move {
+            let body = format!("[{}]", metrics.join(", "));
+            let sent = client
+                .post(url)
+                .header("X-Auth-Token", "agent-token-0123456789")
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await;
+            sent.map(|r| r.status().as_u16()).unwrap_or(0)
+        }));
+    }
+    for p in posts {
+        assert_eq!(p.await.expect("post"), 204);
+    }
+    let refused = client
+        .post(format!("{api_url}/v2.0/metrics"))
+        .header("X-Auth-Token", "agent-token-0123456789")
+        .header("Content-Type", "application/json")
+        .body(r#"{"name": "api test", "value": 1, "timestamp": 1700000000000}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status().as_u16(), 422);
+    let n = REQUESTS * PER_REQUEST;
+    let stored = wait_for_points(url, &db, n, 120).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, stderr) = terminate(host);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stored, n, "every posted metric stored\n{stderr}");
+    assert_eq!(influx::count(url, &db).await, n, "and each once");
 }
