@@ -7,7 +7,8 @@
 //!    their legacy producer replaced by a synchronous confluent-kafka one);
 //! 2. this host with the log-api and events-api guests;
 //! 3. a raw Rust client producing the same records straight to Kafka
-//!    (`rdkafka`, idempotent, `acks=all` as the host), a request's records
+//!    (`rdkafka` with the host's producer settings: idempotent, `acks=all`,
+//!    5 ms linger, LZ4), a request's records
 //!    awaited together, as many requests in flight as `wrk` has
 //!    connections: what the broker and librdkafka allow here.
 //!
@@ -26,7 +27,6 @@ mod common;
 use common::env_number;
 use monasca_test_programs::{kafka, unique, EVENTS_API, LOG_API};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -127,13 +127,14 @@ fn wrk(url: &str, body: &str, dir: &Path, seconds: u64, connections: usize) -> F
 /// The raw client: `records` per request, `in_flight` requests at once,
 /// for `seconds`; requests per second and the latency of a request.
 async fn raw(topic: &str, records: usize, record: &str, seconds: u64, in_flight: usize) -> Figures {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
+    // The host's own producer settings (idempotent, acks=all, linger 5 ms, LZ4).
+    let settings = monasca_wasm::config::KafkaConfig {
+        bootstrap: kafka().to_string(),
+        properties: Default::default(),
+        embedded_partitions: 1,
+        instance_id: None,
+    };
+    let producer: FutureProducer = monasca_wasm::kafka::producer_config(&settings, kafka()).create().expect("producer");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let workers: Vec<_> = (0..in_flight)
         .map(|_| {

@@ -169,6 +169,11 @@ impl<'a> Json<'a> {
         out
     }
 
+    /// Append [`Json::dumps`] to `out`.
+    pub fn write_to(&self, out: &mut String) {
+        self.write(out, false, None, 0);
+    }
+
     /// `simplejson.dumps(value, ensure_ascii=False)`.
     pub fn dumps(&self) -> String {
         let mut out = String::new();

@@ -140,16 +140,19 @@ impl EventsApi {
                 if has_non_finite(&event) {
                     continue;
                 }
-                let mut value = String::from("{\"event\": ");
-                value.push_str(&event.dumps());
+                let mut value = String::with_capacity(512);
+                value.push_str("{\"event\": ");
+                event.write_to(&mut value);
                 value.push_str(&format!(", \"creation_time\": {creation_time}, \"meta\": {{\"project_id\": "));
                 pyjson::write_string(&mut value, project);
                 value.push_str("}}");
-                for topic in &self.topics {
+                let mut value = Some(value.into_bytes());
+                for (i, topic) in self.topics.iter().enumerate() {
+                    let value = if i + 1 == self.topics.len() { value.take() } else { value.clone() };
                     out.push(Effect::Produce(OutputRecord {
                         topic: Some(topic.clone()),
                         key: Some(key.clone()),
-                        value: value.clone().into_bytes(),
+                        value: value.unwrap_or_default(),
                         headers: Vec::new(),
                         origin: message.origin(),
                     }));

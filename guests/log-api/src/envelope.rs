@@ -47,7 +47,7 @@ fn truthy(value: &Json) -> bool {
 }
 
 /// Set `key` in an object: in its place if present, else at the end.
-fn set(members: &mut Vec<(Cow<'_, str>, Json<'static>)>, key: &str, value: Json<'static>) {
+fn set<'a>(members: &mut Vec<(Cow<'a, str>, Json<'a>)>, key: &str, value: Json<'a>) {
     match members.iter_mut().find(|(k, _)| k == key) {
         Some((_, v)) => *v = value,
         None => members.push((Cow::Owned(key.to_string()), value)),
@@ -55,8 +55,8 @@ fn set(members: &mut Vec<(Cow<'_, str>, Json<'static>)>, key: &str, value: Json<
 }
 
 /// The log's envelope as published, or `None` when the original leaves the
-/// log out.
-pub fn build(item: &Json, context: &Context<'_>) -> Option<String> {
+/// log out. Strings stay borrowed from the request's body throughout.
+pub fn build<'a>(item: &Json<'a>, context: &Context<'a>) -> Option<String> {
     let Json::Object(members) = item else { return None };
     if !members.iter().any(|(k, _)| k == "message") {
         return None;
@@ -67,21 +67,20 @@ pub fn build(item: &Json, context: &Context<'_>) -> Option<String> {
     }
     // `global.copy().update(local)`: a falsy local that is no mapping and
     // no sequence (null, false, 0) cannot update anything.
-    let mut merged: Vec<(Cow<'_, str>, Json<'static>)> = match context.global {
-        Json::Object(global) => global.iter().map(|(k, v)| (k.clone(), v.clone().into_owned())).collect(),
+    let mut merged: Vec<(Cow<'a, str>, Json<'a>)> = match context.global {
+        Json::Object(global) => global.clone(),
         _ => Vec::new(),
     };
     match local {
         Json::Object(local) => {
             for (k, v) in local {
-                set(&mut merged, k, v.clone().into_owned());
+                set(&mut merged, k, v.clone());
             }
         }
         Json::Str(_) | Json::Array(_) => {}
         _ => return None,
     }
-    let mut log: Vec<(Cow<'_, str>, Json<'static>)> =
-        members.iter().map(|(k, v)| (Cow::Owned(k.to_string()), v.clone().into_owned())).collect();
+    let mut log = members.clone();
     if !merged.is_empty() {
         match log.iter_mut().find(|(k, _)| k == "dimensions") {
             Some((_, Json::Object(own))) => {
@@ -91,19 +90,20 @@ pub fn build(item: &Json, context: &Context<'_>) -> Option<String> {
             }
             Some(_) => return None,
             None if context.keep_logs_without_dimensions => {
-                let merged = merged.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v)).collect();
                 log.push((Cow::Borrowed("dimensions"), Json::Object(merged)));
             }
             None => return None,
         }
     }
     let tenant = context.tenant?;
+    let mut log = Json::Object(log);
     let mut text = write(&log, tenant, context);
     let size = text.len() + KEY_AND_METADATA;
     let over = (size + SAFE_OFFSET).saturating_sub(context.max_message_size);
     if over > 1 {
         let cut = over + TRUNCATED_PROPERTY;
-        let shortened = match log.iter().find(|(k, _)| k == "message").map(|(_, v)| v) {
+        let Json::Object(members) = &mut log else { return None };
+        let shortened = match members.iter().find(|(k, _)| k == "message").map(|(_, v)| v) {
             Some(Json::Str(message)) => {
                 let keep = message.chars().count().saturating_sub(cut);
                 Json::Str(Cow::Owned(message.chars().take(keep).collect()))
@@ -112,19 +112,20 @@ pub fn build(item: &Json, context: &Context<'_>) -> Option<String> {
             // `message[:-n]` fails on anything else: the log is left out.
             _ => return None,
         };
-        set(&mut log, "message", shortened);
-        set(&mut log, "truncated", Json::Bool(true));
+        set(members, "message", shortened);
+        set(members, "truncated", Json::Bool(true));
         text = write(&log, tenant, context);
     }
     Some(text)
 }
 
-fn write(log: &[(Cow<'_, str>, Json<'static>)], tenant: &str, context: &Context<'_>) -> String {
-    let log = Json::Object(log.iter().map(|(k, v)| (Cow::Borrowed(k.as_ref()), v.clone())).collect());
-    let mut out = String::with_capacity(256);
+fn write(log: &Json<'_>, tenant: &str, context: &Context<'_>) -> String {
+    let mut out = String::with_capacity(512);
     out.push_str("{\"log\": ");
-    out.push_str(&log.dumps());
-    out.push_str(&format!(", \"creation_time\": {}, \"meta\": {{\"region\": ", context.creation_time));
+    log.write_to(&mut out);
+    out.push_str(", \"creation_time\": ");
+    out.push_str(&context.creation_time.to_string());
+    out.push_str(", \"meta\": {\"region\": ");
     match context.region {
         Some(region) => monasca_guest_sdk::pyjson::write_string(&mut out, region),
         None => out.push_str("null"),

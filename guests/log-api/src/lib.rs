@@ -182,11 +182,13 @@ impl LogApi {
         let key = message.timestamp_ms.unwrap_or_else(clock::now_ms).to_string().into_bytes();
         for item in items {
             let Some(record) = envelope::build(item, &context) else { continue };
-            for topic in &self.topics {
+            let mut record = Some(record.into_bytes());
+            for (i, topic) in self.topics.iter().enumerate() {
+                let value = if i + 1 == self.topics.len() { record.take() } else { record.clone() };
                 out.push(Effect::Produce(OutputRecord {
                     topic: Some(topic.clone()),
                     key: Some(key.clone()),
-                    value: record.clone().into_bytes(),
+                    value: value.unwrap_or_default(),
                     headers: Vec::new(),
                     origin: message.origin(),
                 }));
