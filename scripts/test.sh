@@ -8,8 +8,10 @@
 # postgresql packages when missing), then runs every test. Tests start their
 # own SMTP servers (scripts/smtp.sh); the transform's differential test runs
 # monasca-transform 2.0.0 on a local Spark (scripts/peers/transform_oracle.sh:
-# Python 3 and Java 17, a venv from PyPI made on first use). Extra arguments
-# go to `cargo test`.
+# Python 3 and Java 17, a venv from PyPI made on first use); the ingest APIs'
+# differential test runs monasca-log-api 2.11.0 and monasca-events-api 8.0.0
+# under gunicorn (scripts/peers/ingest_peers.sh: Python 3, venvs from PyPI
+# made on first use). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stops=()
