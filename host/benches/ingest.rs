@@ -18,7 +18,9 @@
 //!
 //! Run: `cargo bench -p monasca-wasm --bench ingest` (env `SECONDS`, per run,
 //! default 10; `CONNECTIONS`, default 64; `SIZES`, default `1,10,100`;
-//! `VARIANTS`, a subset of `original,host,raw`). Needs Java 17 + Maven (the
+//! `VARIANTS`, a subset of `original,host,raw`; `LINGER_MS`, the producer's
+//! `linger.ms` for the host and the raw client alike, default the host's
+//! own, 5). Needs Java 17 + Maven (the
 //! broker) and Python 3 with pip. Prints the table and writes
 //! `target/bench-reports/ingest.md`.
 
@@ -130,7 +132,7 @@ async fn raw(topic: &str, records: usize, record: &str, seconds: u64, in_flight:
     // The host's own producer settings (idempotent, acks=all, linger 5 ms, LZ4).
     let settings = monasca_wasm::config::KafkaConfig {
         bootstrap: kafka().to_string(),
-        properties: Default::default(),
+        properties: linger().map(|ms| [("linger.ms".to_string(), ms)].into_iter().collect()).unwrap_or_default(),
         embedded_partitions: 1,
         instance_id: None,
     };
@@ -170,6 +172,11 @@ async fn raw(topic: &str, records: usize, record: &str, seconds: u64, in_flight:
     Figures { requests_per_s: latencies.len() as f64 / seconds as f64, p50_ms: at(0.5), p99_ms: at(0.99), non_2xx: 0 }
 }
 
+/// `LINGER_MS`, when set.
+fn linger() -> Option<String> {
+    std::env::var("LINGER_MS").ok().filter(|v| !v.is_empty())
+}
+
 fn start_host(dir: &Path, logs: &str, events: &str) -> (Child, String, String) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let pipeline = |name: &str, module: &str, config: &str| {
@@ -179,8 +186,9 @@ fn start_host(dir: &Path, logs: &str, events: &str) -> (Child, String, String) {
              project_id = \"bench\"\nroles = [\"monasca-user\"]\n"
         )
     };
+    let properties = linger().map(|ms| format!("[kafka.properties]\n\"linger.ms\" = \"{ms}\"\n")).unwrap_or_default();
     let config = format!(
-        "[kafka]\nbootstrap = \"{}\"\n[engine]\ncache_dir = \"{}\"\n{}{}",
+        "[kafka]\nbootstrap = \"{}\"\n{properties}[engine]\ncache_dir = \"{}\"\n{}{}",
         kafka(),
         root.join("target/bench-cache").display(),
         pipeline("log-api", LOG_API, &format!("topics = \"{logs}\"")),
@@ -189,7 +197,7 @@ fn start_host(dir: &Path, logs: &str, events: &str) -> (Child, String, String) {
     let path = dir.join("host.toml");
     std::fs::write(&path, config).expect("config");
     let log = std::fs::File::create(dir.join("host.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
         .args(["run", "--summary-every", "0", "--config"])
         .arg(&path)
         .env("RUST_LOG", "warn")
@@ -209,7 +217,11 @@ fn start_host(dir: &Path, logs: &str, events: &str) -> (Child, String, String) {
         if let (Some(l), Some(e)) = (url("log-api"), url("events-api")) {
             return (child, format!("{l}/v3.0/logs"), format!("{e}/v1.0/events"));
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "the host did not start:\n{text}");
+        if started.elapsed() > Duration::from_secs(120) || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the host did not start:\n{text}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -316,7 +328,10 @@ async fn main() {
     for row in rows {
         table.push_str(&format!("| {} |\n", row.join(" | ")));
     }
-    table.push_str(&format!("\nItems per second (requests per second; wrk's p50 and p99), {seconds} s per run, {connections} connections, 2 wrk threads.\n"));
+    let linger = linger().unwrap_or_else(|| "5".into());
+    table.push_str(&format!(
+        "\nItems per second (requests per second; wrk's p50 and p99), {seconds} s per run, {connections} connections, 2 wrk threads, linger.ms {linger}.\n"
+    ));
     println!("{table}");
     let reports = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-reports");
     std::fs::create_dir_all(&reports).expect("reports");
