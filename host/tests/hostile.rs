@@ -257,5 +257,8 @@ async fn a_batch_of_hanging_messages_is_held_no_longer_than_the_isolation_budget
     let took = started.elapsed();
     assert_eq!(poison, (0..40).collect::<Vec<_>>(), "every message dead-lettered");
     assert!(failed <= 2_000 / 300 + 1, "{failed} failed calls");
-    assert!(took < Duration::from_secs(2) + DEADLINE * 2, "the partition was held {took:?}");
+    // The budget, the call running when it ran out, and slack for rebuilding
+    // trapped instances on a busy machine: far below the 40 deadlines (12 s)
+    // the batch would take without a budget.
+    assert!(took < Duration::from_secs(2) + DEADLINE * 2 + Duration::from_secs(2), "the partition was held {took:?}");
 }
