@@ -23,7 +23,7 @@ impl Sqlite {
             rusqlite::Connection::open_with_flags(path, flags).map_err(|e| format!("{}: {e}", path.display()))?;
         if writable {
             connection
-                .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+                .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
         Ok(Sqlite { connection: Mutex::new(connection) })

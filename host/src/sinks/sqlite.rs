@@ -50,6 +50,21 @@ pub struct SqliteSink {
     connection: Arc<Mutex<Connection>>,
 }
 
+/// Open `path` in WAL mode with the sink's schema.
+fn prepare(path: &std::path::Path) -> Result<Connection, rusqlite::Error> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(30))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.execute_batch(SCHEMA)?;
+    Ok(connection)
+}
+
+/// Whether `error` is another connection's lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
 impl SqliteSink {
     /// Open (or create) the file and its table.
     pub fn open(name: &str, config: &SqliteConfig) -> Result<Self, SinkError> {
@@ -63,11 +78,19 @@ impl SqliteSink {
                 reason: format!("cannot create {}: {e}", dir.display()),
             })?;
         }
-        let connection = Connection::open(&config.path).map_err(setup)?;
-        connection.pragma_update(None, "journal_mode", "WAL").map_err(setup)?;
-        connection.pragma_update(None, "synchronous", "NORMAL").map_err(setup)?;
-        connection.busy_timeout(std::time::Duration::from_secs(30)).map_err(setup)?;
-        connection.execute_batch(SCHEMA).map_err(setup)?;
+        // Another process setting up the same file at the same moment (a
+        // second host beside this one) holds locks that SQLite does not wait
+        // for while the journal mode changes: try again for a while.
+        let started = std::time::Instant::now();
+        let connection = loop {
+            match prepare(&config.path) {
+                Ok(connection) => break connection,
+                Err(e) if is_busy(&e) && started.elapsed() < std::time::Duration::from_secs(30) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(setup(e)),
+            }
+        };
         Ok(SqliteSink {
             name: name.to_string(),
             path: config.path.clone(),
@@ -137,6 +160,33 @@ mod tests {
             .expect("rows")
             .collect::<Result<_, _>>()
             .expect("rows")
+    }
+
+    /// Two hosts beside each other open the same file at once (the default
+    /// sink of a directory): the second waits for the first's lock instead
+    /// of failing with "database is locked".
+    #[test]
+    fn sinks_opened_at_once_on_one_file_all_open() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().to_path_buf();
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || {
+                        let config = SqliteConfig {
+                            path: path.join("points.sqlite"),
+                            database: "mon".into(),
+                            db_per_tenant: false,
+                        };
+                        SqliteSink::open("tsdb", &config).map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().expect("thread").expect("every sink opens");
+            }
+        }
     }
 
     #[tokio::test]
