@@ -7,6 +7,29 @@ use crate::engine::types::Cell;
 use std::path::Path;
 use std::sync::Mutex;
 
+/// `set_up()`, again while it fails on another connection's lock, for up
+/// to 30 seconds: SQLite does not wait on the lock a second process holds
+/// while it switches the same file to WAL (two hosts started beside each
+/// other, opening one file), it answers "database is locked" at once.
+pub(crate) fn retry_while_busy<T>(
+    mut set_up: impl FnMut() -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match set_up() {
+            Err(e) if is_busy(&e) && started.elapsed() < std::time::Duration::from_secs(30) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether `error` is another connection's lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
 pub(super) struct Sqlite {
     connection: Mutex<rusqlite::Connection>,
 }
@@ -19,13 +42,16 @@ impl Sqlite {
         } else {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         };
-        let connection =
-            rusqlite::Connection::open_with_flags(path, flags).map_err(|e| format!("{}: {e}", path.display()))?;
-        if writable {
-            connection
-                .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
+        let connection = retry_while_busy(|| {
+            let connection = rusqlite::Connection::open_with_flags(path, flags)?;
+            if writable {
+                connection.execute_batch(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )?;
+            }
+            Ok(connection)
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Sqlite { connection: Mutex::new(connection) })
     }
 

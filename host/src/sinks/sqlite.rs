@@ -60,11 +60,6 @@ fn prepare(path: &std::path::Path) -> Result<Connection, rusqlite::Error> {
     Ok(connection)
 }
 
-/// Whether `error` is another connection's lock.
-fn is_busy(error: &rusqlite::Error) -> bool {
-    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
-}
-
 impl SqliteSink {
     /// Open (or create) the file and its table.
     pub fn open(name: &str, config: &SqliteConfig) -> Result<Self, SinkError> {
@@ -78,19 +73,7 @@ impl SqliteSink {
                 reason: format!("cannot create {}: {e}", dir.display()),
             })?;
         }
-        // Another process setting up the same file at the same moment (a
-        // second host beside this one) holds locks that SQLite does not wait
-        // for while the journal mode changes: try again for a while.
-        let started = std::time::Instant::now();
-        let connection = loop {
-            match prepare(&config.path) {
-                Ok(connection) => break connection,
-                Err(e) if is_busy(&e) && started.elapsed() < std::time::Duration::from_secs(30) => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => return Err(setup(e)),
-            }
-        };
+        let connection = crate::databases::sqlite::retry_while_busy(|| prepare(&config.path)).map_err(setup)?;
         Ok(SqliteSink {
             name: name.to_string(),
             path: config.path.clone(),
