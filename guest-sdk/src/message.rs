@@ -218,6 +218,12 @@ impl Config {
         }
     }
 
+    /// The value of a key as a comma-separated list (items trimmed, empty
+    /// ones dropped), or `default` read the same way when the key is absent.
+    pub fn list_or(&self, key: &str, default: &str) -> Vec<String> {
+        self.get_or(key, default).split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    }
+
     /// All entries in the order given.
     pub fn entries(&self) -> &[(String, String)] {
         &self.entries

@@ -32,23 +32,12 @@ pub struct EventsApi {
     max_request_body_size: u64,
 }
 
-fn list(config: &Config, key: &str, default: &str) -> Vec<String> {
-    config.get(key).unwrap_or(default).split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect()
-}
-
 impl Processor for EventsApi {
     fn init(config: &Config) -> Result<Self, String> {
-        let max_request_body_size = match config.get("max_request_body_size") {
-            None => 114_688,
-            Some(text) => text
-                .trim()
-                .parse()
-                .map_err(|_| format!("option `max_request_body_size` must be a number, not `{text}`"))?,
-        };
         let api = EventsApi {
-            topics: list(config, "topics", "monevents"),
-            post_roles: list(config, "post_roles", "monasca-user,admin").iter().map(|r| r.to_lowercase()).collect(),
-            max_request_body_size,
+            topics: config.list_or("topics", "monevents"),
+            post_roles: config.list_or("post_roles", "monasca-user,admin").iter().map(|r| r.to_lowercase()).collect(),
+            max_request_body_size: config.parse_or("max_request_body_size", 114_688)?,
         };
         if api.topics.is_empty() {
             return Err("option `topics` must name at least one topic".to_string());

@@ -44,26 +44,15 @@ pub struct LogApi {
     keep_logs_without_dimensions: bool,
 }
 
-fn list(config: &Config, key: &str, default: &str) -> Vec<String> {
-    config.get(key).unwrap_or(default).split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect()
-}
-
-fn number<T: std::str::FromStr>(config: &Config, key: &str, default: T) -> Result<T, String> {
-    match config.get(key) {
-        None => Ok(default),
-        Some(text) => text.trim().parse().map_err(|_| format!("option `{key}` must be a number, not `{text}`")),
-    }
-}
-
 impl Processor for LogApi {
     fn init(config: &Config) -> Result<Self, String> {
         let api = LogApi {
             region: config.get("region").map(str::to_string),
-            topics: list(config, "topics", "logs"),
-            post_roles: list(config, "post_roles", "monasca-user,admin").iter().map(|r| r.to_lowercase()).collect(),
-            delegate_roles: list(config, "delegate_roles", "admin"),
-            max_log_size: number(config, "max_log_size", 1_048_576)?,
-            max_message_size: number(config, "max_message_size", 999_000)?,
+            topics: config.list_or("topics", "logs"),
+            post_roles: config.list_or("post_roles", "monasca-user,admin").iter().map(|r| r.to_lowercase()).collect(),
+            delegate_roles: config.list_or("delegate_roles", "admin"),
+            max_log_size: config.parse_or("max_log_size", 1_048_576)?,
+            max_message_size: config.parse_or("max_message_size", 999_000)?,
             keep_logs_without_dimensions: config.get("keep_logs_without_dimensions") != Some("false"),
         };
         if api.topics.is_empty() {

@@ -37,17 +37,17 @@ pub struct MetricsApi {
     delegate_roles: Vec<String>,
 }
 
-fn roles(config: &Config, key: &str, default: &str) -> Vec<String> {
-    config.get(key).unwrap_or(default).split(',').map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty()).collect()
-}
-
 impl Processor for MetricsApi {
     fn init(config: &Config) -> Result<Self, String> {
         let api = MetricsApi {
             region: config.get("region").map(str::to_string),
             topic: config.get("topic").unwrap_or("metrics").to_string(),
-            post_roles: roles(config, "post_roles", "monasca-user,monasca-agent"),
-            delegate_roles: roles(config, "delegate_roles", "admin"),
+            post_roles: config
+                .list_or("post_roles", "monasca-user,monasca-agent")
+                .iter()
+                .map(|r| r.to_lowercase())
+                .collect(),
+            delegate_roles: config.list_or("delegate_roles", "admin").iter().map(|r| r.to_lowercase()).collect(),
         };
         if api.topic.is_empty() {
             return Err("option `topic` must not be empty".to_string());
