@@ -124,6 +124,7 @@ fn host_batch_of(topic: &str, values: &[Vec<u8>]) -> Vec<Message> {
             key: None,
             value: bytes::Bytes::from(v.clone()),
             headers: vec![],
+            tombstone: false,
         })
         .collect()
 }

@@ -48,6 +48,7 @@ fn messages(n: usize, value: &str) -> Vec<Message> {
             key: None,
             value: bytes::Bytes::from(format!("{value}-{i}")),
             headers: Vec::new(),
+            tombstone: false,
         })
         .collect()
 }

@@ -17,10 +17,12 @@
 //! - [`pipeline`]: consume, batch per partition, run the guest, carry out the
 //!   effects, store offsets; poison isolation and dead-lettering.
 //! - [`generate`]: synthetic Monasca traffic.
+//! - [`import`]: `import-config`, a monasca-persister or monasca-notification
+//!   configuration file turned into the equivalent `host.toml`.
 //! - [`effects`]: the host's view of guest effects, and their JSON rendering.
 //! - [`sinks`]: where `store` effects go; `sinks::influxdb::encode` renders
 //!   points as InfluxDB line protocol.
-//! - [`cli`]: the `monasca-wasm` subcommands (`run`, `generate`, `inspect`, `test`, `new`).
+//! - [`cli`]: the `monasca-wasm` subcommands (`run`, `generate`, `inspect`, `test`, `new`, `import-config`, ...).
 //! - [`telemetry`]: logging set-up.
 //!
 //! Errors: library modules return typed errors (`thiserror`) that callers can
@@ -36,6 +38,7 @@ pub mod effects;
 pub mod engine;
 pub mod generate;
 pub mod http_source;
+pub mod import;
 pub mod kafka;
 pub mod lookup_cache;
 pub mod lookups;

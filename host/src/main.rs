@@ -95,6 +95,8 @@ enum Command {
     Rollback(cli::admin::RollbackArgs),
     /// Show what a running host runs (admin API).
     Status(cli::admin::StatusArgs),
+    /// Write the host configuration equivalent to a monasca-persister or monasca-notification configuration file.
+    ImportConfig(cli::import_config::ImportConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
         Command::Deploy(a) => runtime().and_then(|rt| rt.block_on(cli::admin::deploy(a))),
         Command::Rollback(a) => runtime().and_then(|rt| rt.block_on(cli::admin::rollback(a))),
         Command::Status(a) => runtime().and_then(|rt| rt.block_on(cli::admin::status(a))),
+        Command::ImportConfig(a) => cli::import_config::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

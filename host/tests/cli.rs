@@ -1,4 +1,4 @@
-//! The `monasca-wasm` binary end to end: `test`, `inspect` and `new`, with
+//! The `monasca-wasm` binary end to end: `test`, `inspect`, `new` and `import-config`, with
 //! their output formats and exit codes.
 
 use monasca_test_programs::{fixture, HOSTILE, KEYED_COUNTER, METRICS_API, PERSISTER, WRONG_VERSION};
@@ -241,4 +241,47 @@ fn test_runs_an_http_api_guest_with_request_headers_and_prints_its_answers() {
         lines[2]["body"],
         r#"{"title": "Unprocessable Entity", "description": "invalid characters in metric name: a=b"}"#
     );
+}
+
+#[test]
+fn import_config_writes_a_host_configuration_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("host.toml");
+    let conf = fixture("import/notification.conf");
+    let output = Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
+        .args(["import-config", conf.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("monasca-notification 9.0.0") && stderr.contains("not mapped"), "{stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let config = monasca_wasm::config::HostConfig::parse(&text, "host.toml").unwrap();
+    config.validate("host.toml", false).unwrap();
+    assert_eq!(config.pipelines[0].group_id, "monasca-notification");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the file holds passwords: owner only");
+    }
+
+    // Without -o the TOML goes to stdout; --kind overrides the guess.
+    let output = Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
+        .args(["import-config", fixture("import/persister.conf").to_str().unwrap(), "--kind", "persister"])
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("bootstrap = \"192.168.10.6:9092,192.168.10.7:9092\""), "{stdout}");
+
+    // A file oslo.config cannot read either is an error naming its line.
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "[kafka]\nurl = k:9092\nno separator here\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
+        .args(["import-config", bad.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    let stderr = assert_clean_failure(&output);
+    assert!(stderr.contains("line 3"), "{stderr}");
 }

@@ -6,8 +6,6 @@ mod common;
 
 use common::{engine, messages, METRIC};
 use monasca_test_programs::{fixture, fixture_lines, PERSISTER};
-use monasca_wasm::engine::types::Effect;
-use monasca_wasm::sinks::influxdb::encode;
 
 /// Run the persister on a fixture and return one rendered line (or reject
 /// reason) per message, in message order. `encoding` is the persister's
@@ -19,39 +17,8 @@ async fn run(topic: &str, file: &str, encoding: &str) -> Vec<Result<String, Stri
 
 /// [`run`] on values given in place of a fixture file.
 async fn run_values(topic: &str, lines: &[Vec<u8>], encoding: &str) -> Vec<Result<String, String>> {
-    let module = engine().load_file(PERSISTER).expect("persister loads");
-    let config = vec![("encoding".to_string(), encoding.to_string())];
-    let mut instance = module.instantiate("fixtures", config).await.expect("persister starts");
-    let effects = instance.process(&messages(topic, lines)).await.expect("batch processed");
-    let mut results: Vec<Option<Result<String, String>>> = vec![None; lines.len()];
-    let mut put = |offset: i64, result: Result<String, String>| {
-        let slot = &mut results[offset as usize];
-        assert!(slot.is_none(), "two effects for offset {offset}");
-        *slot = Some(result);
-    };
-    for effect in &effects {
-        match effect {
-            Effect::Store(batch) => {
-                assert_eq!(encoding, "points");
-                assert_eq!(batch.sink, "tsdb");
-                assert_eq!(batch.points.len(), 1);
-                put(batch.origin.offset, Ok(encode::line(&batch.points[0])));
-            }
-            Effect::StoreEncoded(encoded) => {
-                assert_eq!(encoding, "line-protocol");
-                assert_eq!(encoded.sink, "tsdb");
-                let mut previous = -1;
-                for (origin, line) in monasca_wasm::effects::encoded_lines(encoded) {
-                    assert!(origin.offset > previous, "lines keep message order");
-                    previous = origin.offset;
-                    put(origin.offset, Ok(line));
-                }
-            }
-            Effect::Reject(r) => put(r.origin.offset, Err(r.reason.clone())),
-            other => panic!("unexpected effect {other:?}"),
-        }
-    }
-    results.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|| panic!("no effect for message {i}"))).collect()
+    let outcomes = common::persister::outcomes(topic, lines, encoding).await;
+    outcomes.into_iter().map(|o| o.map(|stored| stored.line)).collect()
 }
 
 fn expected(file: &str) -> Vec<String> {

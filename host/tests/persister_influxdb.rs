@@ -276,6 +276,15 @@ async fn fixtures_and_edge_cases_land_as_monasca_persister_stores_them() {
         reasons.iter().any(|r| r.contains("refused the point") && r.contains("invalid tag format")),
         "the trailing-backslash case carries InfluxDB's reason: {reasons:?}"
     );
+    // Each dead letter is logged with where it came from and why.
+    let logged = |what: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.contains(what) && l.contains("partition=") && l.contains("offset=") && l.contains("reason="))
+            .count()
+    };
+    assert_eq!(logged("message rejected by the guest; dead-lettered"), 14, "{stderr}");
+    assert_eq!(logged("point refused; message dead-lettered"), 1, "{stderr}");
 }
 
 /// Envelopes `from..to` of the generator, all on one tenant's database.
@@ -403,6 +412,10 @@ async fn an_influxdb_outage_loses_nothing_and_holds_the_offsets_back() {
     let (status, stderr) = terminate(host);
     assert!(status.success(), "the host did not stop cleanly: {status}\n{stderr}");
     assert_eq!(stored, N as usize, "the backlog drained after the outage\n{stderr}");
+    // The recovery is said once for the whole outage, with its count.
+    let recovered: Vec<&str> = stderr.lines().filter(|l| l.contains("InfluxDB writes go through again")).collect();
+    assert_eq!(recovered.len(), 1, "{stderr}");
+    assert!(recovered[0].contains("failed_attempts="), "{}", recovered[0]);
     let committed: i64 = committed_offsets(kafka(), &group, &metrics, 3).values().sum();
     assert_eq!(committed, N as i64, "every offset committed once stored");
 }
@@ -459,6 +472,13 @@ async fn one_database_per_tenant_with_the_default_retention_policy() {
     }
     let (status, stderr) = terminate(host);
     assert!(status.success(), "the host did not stop cleanly: {status}\n{stderr}");
+    for db in expected.keys() {
+        let said = stderr
+            .lines()
+            .filter(|l| l.contains("created InfluxDB database") && l.contains(&format!("database={db} ")))
+            .count();
+        assert_eq!(said, 1, "\"created\" said once for {db}:\n{stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,6 +159,15 @@ impl<'a> MetricEnvelope<'a> {
         self.plain_strings && self.key_plain_strings
     }
 
+    /// The fast path alone: the envelope when it has the plain shape that
+    /// nearly all of Monasca's traffic has (no escapes, no duplicate keys,
+    /// string dimensions, numbers read exactly), `None` for anything else.
+    /// A guest that must read the rest its own way (as Python does, say)
+    /// calls this first.
+    pub fn scan(bytes: &'a [u8]) -> Option<Self> {
+        scan::metric_envelope(bytes)
+    }
+
     /// Parse and check an envelope: valid UTF-8, JSON object, required keys
     /// present, non-empty name, numeric value and timestamp. The error is a
     /// reason a person can read.

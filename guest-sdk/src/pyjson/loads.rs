@@ -64,9 +64,24 @@ pub fn utf8_error_message(bytes: &[u8]) -> Option<String> {
     Some(format!("'utf-8' codec can't decode byte 0x{byte:02x} in position {at}: {reason}"))
 }
 
+/// The most digits of an integer Python converts (`sys.get_int_max_str_digits()`).
+pub const MAX_INT_DIGITS: usize = 4300;
+
 /// Read `text` as one JSON document, as `json.loads` would.
 pub fn loads(text: &str) -> Result<Json<'_>, LoadError> {
-    let mut parser = Parser { text, bytes: text.as_bytes(), at: 0, depth: 0 };
+    parse(text, true)
+}
+
+/// Read `text` as simplejson 3.19 and later read it by default: as
+/// [`loads`], but `NaN`, `Infinity` and `-Infinity` are not JSON
+/// (`allow_nan=False`). A number too large for a float is still read, as
+/// infinity.
+pub fn loads_strict(text: &str) -> Result<Json<'_>, LoadError> {
+    parse(text, false)
+}
+
+fn parse(text: &str, allow_nan: bool) -> Result<Json<'_>, LoadError> {
+    let mut parser = Parser { text, bytes: text.as_bytes(), at: 0, depth: 0, allow_nan };
     parser.skip_whitespace();
     let value = parser.value()?;
     parser.skip_whitespace();
@@ -81,6 +96,7 @@ struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
     depth: usize,
+    allow_nan: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -111,9 +127,9 @@ impl<'a> Parser<'a> {
             Some(b't') => self.literal("true", Json::Bool(true)),
             Some(b'f') => self.literal("false", Json::Bool(false)),
             Some(b'n') => self.literal("null", Json::Null),
-            Some(b'N') => self.literal("NaN", Json::Float(f64::NAN)),
-            Some(b'I') => self.literal("Infinity", Json::Float(f64::INFINITY)),
-            Some(b'-') if self.text[self.at..].starts_with("-Infinity") => {
+            Some(b'N') if self.allow_nan => self.literal("NaN", Json::Float(f64::NAN)),
+            Some(b'I') if self.allow_nan => self.literal("Infinity", Json::Float(f64::INFINITY)),
+            Some(b'-') if self.allow_nan && self.text[self.at..].starts_with("-Infinity") => {
                 self.literal("-Infinity", Json::Float(f64::NEG_INFINITY))
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -171,6 +187,10 @@ impl<'a> Parser<'a> {
             }
         }
         let text = &self.text[start..self.at];
+        if !float && text.trim_start_matches('-').len() > MAX_INT_DIGITS {
+            self.at = start;
+            return Err(self.error("Exceeds the limit (4300 digits) for integer string conversion"));
+        }
         if float {
             return text.parse::<f64>().map(Json::Float).map_err(|_| self.error("Expecting value"));
         }
@@ -403,6 +423,14 @@ mod tests {
         ] {
             assert!(loads(bad).is_err(), "{bad:?} was read");
         }
+        for literal in ["NaN", "[Infinity]", "{\"a\": -Infinity}"] {
+            assert!(loads(literal).is_ok(), "{literal}");
+            assert!(loads_strict(literal).is_err(), "{literal} was read strictly");
+        }
+        assert!(loads_strict("1e400").is_ok_and(|v| v.has_non_finite()));
+        let many = "9".repeat(MAX_INT_DIGITS);
+        assert!(loads(&many).is_ok());
+        assert!(loads(&format!("-{many}9")).unwrap_err().message.starts_with("Exceeds the limit"));
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert_eq!(loads(&deep).unwrap_err().message, "Nested too deeply");
         assert!(loads(&("[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH))).is_ok());

@@ -6,11 +6,13 @@
 //! Python's `repr`. Other tools read those strings back, so a faithful
 //! replacement writes them byte for byte the same.
 
+mod convert;
 mod loads;
 mod repr;
 mod tree;
 
-pub use loads::{loads, utf8_error_message, LoadError, MAX_DEPTH};
+pub use convert::ConvertError;
+pub use loads::{loads, loads_strict, utf8_error_message, LoadError, MAX_DEPTH, MAX_INT_DIGITS};
 pub use repr::write_str_repr;
 pub use tree::Json;
 

@@ -4,8 +4,7 @@
 //! requires, and judged valid (actions enabled, not older than the TTL).
 
 use crate::fields::Fields;
-use crate::python;
-use monasca_guest_sdk::pyjson::Json;
+use monasca_guest_sdk::pyjson::{self, Json};
 
 /// The keys monasca-notification requires (their presence only).
 const REQUIRED: [&str; 12] = [
@@ -47,7 +46,8 @@ impl<'a> Alarm<'a> {
     /// Parse a message value; the error is the reason to dead-letter it.
     pub fn parse(value: &'a [u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(value).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
-        let mut message = Json::parse_str(text).map_err(|e| format!("message is not valid JSON: {e}"))?;
+        let mut message =
+            pyjson::loads(text).map_err(|e| format!("message is not valid JSON: {}", e.python_message(text)))?;
         if !matches!(message, Json::Object(_)) {
             return Err("message is not a JSON object".to_string());
         }
@@ -73,7 +73,7 @@ impl<'a> Alarm<'a> {
 
     /// Whether it is to be notified at `now_ms` with `ttl_seconds` (0: no TTL).
     pub fn check(&self, now_ms: i64, ttl_seconds: u64) -> Result<(), Skip> {
-        if !python::truthy(self.member("actionsEnabled")) {
+        if !self.member("actionsEnabled").py_truthy() {
             return Err(Skip::ActionsDisabled);
         }
         let age = (now_ms as f64 - self.timestamp_ms as f64) / 1000.0;

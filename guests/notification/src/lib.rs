@@ -52,6 +52,7 @@ mod fields;
 mod notice;
 mod payloads;
 mod python;
+mod slack;
 
 pub use alarm::{Alarm, Skip};
 pub use email::{compose as compose_email, Mail};
@@ -110,8 +111,15 @@ impl Processor for NotificationGuest {
             .map(|t| t.trim().to_ascii_lowercase())
             .filter(|t| !t.is_empty())
             .collect();
-        if let Some(unknown) = enabled.iter().find(|t| !payloads::TYPES.contains(&t.as_str())) {
-            return Err(format!("enabled-types: `{unknown}` is not one of {}", payloads::TYPES.join(", ")));
+        // The original ignores a plugin it does not know (`hipchat` is in
+        // many 9.0.0 configurations): so does the guest, saying so.
+        let (enabled, unknown): (Vec<String>, Vec<String>) =
+            enabled.into_iter().partition(|t| payloads::TYPES.contains(&t.as_str()));
+        for kind in unknown {
+            log::warn(&format!(
+                "enabled-types: `{kind}` is not supported (supported: {}): its methods are dropped",
+                payloads::TYPES.join(", ")
+            ));
         }
         Ok(NotificationGuest {
             alarm_topic: config.get_or("alarm-topic", "alarm-state-transitions").to_string(),

@@ -117,11 +117,13 @@ pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, Strin
             })
         }
         "slack" => {
-            let body = object(vec![("text", text(&common_body(n).dumps_indented_ascii(3)))]);
+            let message = common_body(n).dumps_indented_ascii(3);
+            let form = ("form-fallback".to_string(), crate::slack::form_body(&message));
+            let body = object(vec![("text", text(&message))]);
             Ok(Delivery {
                 channel: "slack",
-                destination: n.address.replace('#', "%23"),
-                attributes: vec![json],
+                destination: crate::slack::url(&n.address),
+                attributes: vec![json, form],
                 body: body.dumps_ascii().into_bytes(),
             })
         }

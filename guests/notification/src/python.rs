@@ -1,36 +1,13 @@
 //! How Python prints values into text (`str(x)`, `time.asctime`), for the
 //! email templates monasca-notification fills with `str.format`.
 
-use monasca_guest_sdk::pyjson::{self, Json};
+use monasca_guest_sdk::pyjson::Json;
 
 /// `str(value)` of a JSON value as Python would hold it: strings as they
-/// are, `None`, `True`/`False`, integers as digits, floats as `repr`;
-/// containers as JSON (rare in dimensions).
+/// are, `None`, `True`/`False`, integers as digits (of any size), floats as
+/// `repr`, lists and dicts as their `repr` (`[1, 'two']`, `{'a': 1}`).
 pub fn str_of(value: &Json) -> String {
-    match value {
-        Json::Str(s) => s.to_string(),
-        Json::Null => "None".to_string(),
-        Json::Bool(true) => "True".to_string(),
-        Json::Bool(false) => "False".to_string(),
-        Json::Int(i) => i.to_string(),
-        Json::UInt(u) => u.to_string(),
-        Json::Float(f) => pyjson::float_repr(*f),
-        other => other.dumps(),
-    }
-}
-
-/// Python truthiness of a JSON value (`actionsEnabled`).
-pub fn truthy(value: &Json) -> bool {
-    match value {
-        Json::Null => false,
-        Json::Bool(b) => *b,
-        Json::Int(i) => *i != 0,
-        Json::UInt(_) | Json::BigInt(_) => true,
-        Json::Float(f) => *f != 0.0,
-        Json::Str(s) => !s.is_empty(),
-        Json::Array(a) => !a.is_empty(),
-        Json::Object(o) => !o.is_empty(),
-    }
+    value.py_str()
 }
 
 /// `time.asctime(time.gmtime(seconds))`: `Tue Nov 14 22:13:20 2023`, the
@@ -66,13 +43,12 @@ mod tests {
     }
 
     #[test]
-    fn python_str_and_truth() {
-        let json = |text: &'static str| Json::parse(text.as_bytes()).expect("json");
+    fn python_str() {
+        let json = |text: &'static str| monasca_guest_sdk::pyjson::loads(text).expect("json");
         assert_eq!(str_of(&json("1")), "1");
         assert_eq!(str_of(&json("2.0")), "2.0");
+        assert_eq!(str_of(&json("18446744073709551616")), "18446744073709551616");
+        assert_eq!(str_of(&json(r#"[1, "two", {"a": null}]"#)), "[1, 'two', {'a': None}]");
         assert_eq!(str_of(&Json::Null), "None");
-        assert!(!truthy(&json("0")));
-        assert!(!truthy(&json("0.0")));
-        assert!(truthy(&json("\"false\"")));
     }
 }

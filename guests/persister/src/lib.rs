@@ -17,6 +17,12 @@
 //! one `store` effect per message. A message that cannot be parsed is rejected
 //! with a reason; its neighbours are stored.
 //!
+//! Most envelopes have one plain shape, which a fast path reads and renders;
+//! every other message is read by [`original`], which follows the original's
+//! own steps, so that whatever monasca-persister stores is stored the same
+//! (a boolean value, numbers as strings, numeric dimensions, repeated keys),
+//! and whatever it crashes on, or InfluxDB would drop, is rejected.
+//!
 //! Options (`[pipeline.config]` or `--config key=value`):
 //! | key | default | meaning |
 //! |---|---|---|
@@ -28,9 +34,11 @@
 //!
 //! A message on any other topic is recognised by its content.
 
-use monasca_guest_sdk::monasca::{AlarmTransitionedEnvelope, MetricEnvelope};
-use monasca_guest_sdk::{lineproto, pyjson, Config, Effects, LineBatch, Message, Point, ProcessError, Processor};
-use serde_json::Value;
+pub mod original;
+
+use monasca_guest_sdk::monasca::MetricEnvelope;
+use monasca_guest_sdk::pyjson::{self, Json};
+use monasca_guest_sdk::{lineproto, Config, Effects, LineBatch, Message, Point, ProcessError, Processor};
 
 /// The persister's settings.
 pub struct Persister {
@@ -73,9 +81,20 @@ impl Persister {
 
     /// The point for one message, or the reason it cannot be stored.
     pub fn point_for(&self, message: &Message) -> Result<Point, String> {
+        Ok(self.render(message)?.point)
+    }
+
+    /// The point for one message with its tenant, or the reason it cannot be stored.
+    pub fn render(&self, message: &Message) -> Result<original::Rendered, String> {
         match self.check_size(message)? {
-            Kind::Metric => metric_point(&message.value),
-            Kind::AlarmTransition => alarm_point(&message.value),
+            Kind::Metric => match fast_envelope(&message.value) {
+                Some(envelope) => {
+                    let tenant = envelope.meta.tenant_id.to_string();
+                    Ok(original::Rendered { point: envelope_point(&envelope)?, tenant })
+                }
+                None => original::metric(&message.value),
+            },
+            Kind::AlarmTransition => original::alarm(&message.value),
         }
     }
 }
@@ -98,10 +117,9 @@ impl Processor for Persister {
     fn process(&mut self, batch: Vec<Message>, out: &mut Effects) -> Result<(), ProcessError> {
         if !self.encoded {
             for message in &batch {
-                match self.point_for(message) {
-                    Ok(point) => {
-                        let tenant = tenant_of(&point).to_string();
-                        out.store_for_tenant(message, self.sink.as_str(), &tenant, vec![point]);
+                match self.render(message) {
+                    Ok(rendered) => {
+                        out.store_for_tenant(message, self.sink.as_str(), &rendered.tenant, vec![rendered.point]);
                     }
                     Err(reason) => out.reject(message, reason),
                 }
@@ -112,12 +130,15 @@ impl Processor for Persister {
         for message in &batch {
             let written = match self.check_size(message) {
                 Err(reason) => Err(reason),
-                Ok(Kind::Metric) => MetricEnvelope::parse(&message.value).and_then(|envelope| {
-                    tenants.get(&envelope.meta.tenant_id).push_with(message, |out| write_envelope_line(out, &envelope))
-                }),
-                Ok(Kind::AlarmTransition) => {
-                    alarm_point(&message.value).map(|point| tenants.get(tenant_of(&point)).push(message, &point))
-                }
+                Ok(Kind::Metric) => match fast_envelope(&message.value) {
+                    Some(envelope) => tenants
+                        .get(&envelope.meta.tenant_id)
+                        .push_with(message, |out| write_envelope_line(out, &envelope)),
+                    None => original::metric(&message.value)
+                        .map(|rendered| tenants.get(&rendered.tenant).push(message, &rendered.point)),
+                },
+                Ok(Kind::AlarmTransition) => original::alarm(&message.value)
+                    .map(|rendered| tenants.get(&rendered.tenant).push(message, &rendered.point)),
             };
             if let Err(reason) = written {
                 out.reject(message, reason);
@@ -128,11 +149,6 @@ impl Processor for Persister {
         }
         Ok(())
     }
-}
-
-/// The tenant of a point: its `_tenant_id` (metrics) or `tenant_id` (alarms) tag.
-fn tenant_of(point: &Point) -> &str {
-    point.tags.iter().find(|(k, _)| k == "_tenant_id" || k == "tenant_id").map(|(_, v)| v.as_str()).unwrap_or_default()
 }
 
 /// A batch's lines, one [`LineBatch`] per tenant (so that a sink with one
@@ -183,23 +199,32 @@ fn looks_like_alarm(value: &[u8]) -> bool {
     rest[skip..].starts_with(b"\"alarm-transitioned\"")
 }
 
-/// A metric envelope → its point (monasca-persister's
+/// The envelope when the fast path can render it: the plain shape, a name
+/// InfluxDB keeps (not empty, not a `#` comment). `None` sends the message
+/// to [`original`].
+pub fn fast_envelope(value: &[u8]) -> Option<MetricEnvelope<'_>> {
+    MetricEnvelope::scan(value).filter(|e| !e.metric.name.is_empty() && !e.metric.name.starts_with('#'))
+}
+
+/// A plain envelope → its point (monasca-persister's
 /// `MetricInfluxdbRepository.process_message`).
-pub fn metric_point(value: &[u8]) -> Result<Point, String> {
-    let envelope = MetricEnvelope::parse(value)?;
-    refuse_line_breaks(&envelope)?;
-    let value_meta = value_meta_text(&envelope)?.into_owned();
+fn envelope_point(envelope: &MetricEnvelope<'_>) -> Result<Point, String> {
+    refuse_line_breaks(envelope)?;
+    let value_meta = value_meta_text(envelope)?.into_owned();
     let mut point = Point::new(envelope.metric.name.as_ref(), envelope.metric.timestamp)
         .field("value", envelope.metric.value)
         .field("value_meta", value_meta);
-    for_each_tag(&envelope, |k, v| point.tags.push((k.to_string(), v.to_string())));
+    for_each_tag(envelope, |k, v| point.tags.push((k.to_string(), v.to_string())));
     Ok(point)
 }
 
-/// A metric envelope → its line-protocol line, appended to `out` (the same
-/// bytes as `metric_point` rendered, without building the point).
+/// A metric envelope → its line-protocol line, appended to `out`, by the
+/// fast path when it can, else by [`original`].
 pub fn write_metric_line(out: &mut String, value: &[u8]) -> Result<(), String> {
-    write_envelope_line(out, &MetricEnvelope::parse(value)?)
+    match fast_envelope(value) {
+        Some(envelope) => write_envelope_line(out, &envelope),
+        None => original::metric(value).map(|rendered| original::write_line(out, &rendered.point)),
+    }
 }
 
 /// A parsed metric envelope → its line-protocol line, appended to `out`.
@@ -289,51 +314,10 @@ fn value_meta_text<'e>(envelope: &MetricEnvelope<'e>) -> Result<std::borrow::Cow
     match envelope.metric.value_meta {
         None => Ok("{}".into()),
         Some(raw) => {
-            let meta: Value = serde_json::from_str(raw.get())
-                .map_err(|e| format!("invalid metric envelope: metric.value_meta: {e}"))?;
-            Ok(if is_falsy(&meta) { "{}".into() } else { pyjson::dumps(&meta).into() })
+            let meta: Json<'_> =
+                pyjson::loads(raw.get()).map_err(|e| format!("invalid metric envelope: metric.value_meta: {e}"))?;
+            Ok(if meta.py_truthy() { meta.dumps().into() } else { "{}".into() })
         }
-    }
-}
-
-/// An `alarm-transitioned` message → its `alarm_state_history` point
-/// (monasca-persister's `AlarmStateHistInfluxdbRepository.process_message`).
-pub fn alarm_point(value: &[u8]) -> Result<Point, String> {
-    let alarm = AlarmTransitionedEnvelope::parse(value)?.alarm_transitioned;
-    let sub_alarms = if is_falsy(&alarm.sub_alarms) {
-        "[]".to_string()
-    } else {
-        // The original renames these keys by text replacement on the dumped JSON.
-        pyjson::dumps(&alarm.sub_alarms)
-            .replace("\"subAlarmExpression\":", "\"sub_alarm_expression\":")
-            .replace("\"currentValues\":", "\"current_values\":")
-            .replace("\"metricDefinition\":", "\"metric_definition\":")
-            .replace("\"subAlarmState\":", "\"sub_alarm_state\":")
-    };
-    let tenant_id = alarm.tenant_id.into_owned();
-    Ok(Point::new("alarm_state_history", alarm.timestamp)
-        .tag("tenant_id", tenant_id.as_str())
-        .field("tenant_id", tenant_id)
-        .field("alarm_id", alarm.alarm_id.into_owned())
-        .field("metrics", pyjson::dumps(&alarm.metrics))
-        .field("new_state", alarm.new_state.into_owned())
-        .field("old_state", alarm.old_state.into_owned())
-        .field("link", alarm.link.map(|s| s.into_owned()).unwrap_or_default())
-        .field("lifecycle_state", alarm.lifecycle_state.map(|s| s.into_owned()).unwrap_or_default())
-        .field("reason", alarm.state_change_reason.into_owned())
-        .field("reason_data", "{}")
-        .field("sub_alarms", sub_alarms))
-}
-
-/// Python truthiness of a JSON value, as `if not value_meta:` tests it.
-fn is_falsy(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
     }
 }
 
@@ -347,7 +331,7 @@ mod tests {
 
     #[test]
     fn metric_becomes_point_with_meta_tags_merged_in_order() {
-        let point = metric_point(METRIC.as_bytes()).unwrap();
+        let point = envelope_point(&fast_envelope(METRIC.as_bytes()).unwrap()).unwrap();
         assert_eq!(point.measurement, "cpu.idle_perc");
         let keys: Vec<&str> = point.tags.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["_region", "_tenant_id", "hostname", "zone"]);

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod generate;
+pub mod import_config;
 pub mod inspect;
 pub mod new;
 pub mod run;

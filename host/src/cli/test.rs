@@ -108,6 +108,7 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
                     .iter()
                     .map(|(k, v)| crate::engine::types::Header { key: k.clone(), value: v.as_bytes().to_vec() })
                     .collect(),
+                tombstone: false,
             }
         })
         .collect();

@@ -303,6 +303,14 @@ pub struct InfluxDbConfig {
     /// doubles from 100 ms up to this).
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
+    /// PEM file of certificate authorities trusted for an `https` URL, in
+    /// addition to the system's (relative to the configuration file).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate for an `https` URL (monasca-persister's
+    /// `verify_ssl = false`): encrypted but not authenticated.
+    #[serde(default)]
+    pub tls_insecure: bool,
 }
 
 /// `type = "sqlite"`: points in a SQLite file (see `docs/configuration.md`
@@ -625,10 +633,14 @@ impl HostConfig {
             }
         }
         for sink in config.sinks.values_mut() {
-            if let SinkConfig::Sqlite(sqlite) = sink {
-                if sqlite.path.is_relative() {
-                    sqlite.path = base.join(&sqlite.path);
+            match sink {
+                SinkConfig::Sqlite(sqlite) if sqlite.path.is_relative() => sqlite.path = base.join(&sqlite.path),
+                SinkConfig::Influxdb(influx) => {
+                    if let Some(ca) = influx.ca_file.as_mut().filter(|f| f.is_relative()) {
+                        *ca = base.join(&*ca);
+                    }
                 }
+                _ => {}
             }
         }
         config.engine.module_store = Some(match config.engine.module_store.take() {

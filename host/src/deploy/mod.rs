@@ -301,6 +301,7 @@ fn canary_messages(topic: &str, fixture: &[u8]) -> Vec<Message> {
             key: None,
             value: bytes::Bytes::copy_from_slice(value),
             headers: Vec::new(),
+            tombstone: false,
         })
         .collect()
 }

@@ -27,6 +27,10 @@ pub struct Message {
     pub value: bytes::Bytes,
     /// Record headers.
     pub headers: Vec<Header>,
+    /// The record had no value at all (a Kafka tombstone, `null`), not an
+    /// empty one: `value` is then empty, and a dead letter of it is a
+    /// tombstone too.
+    pub tombstone: bool,
 }
 
 /// `messages` as the contract's batches: one per run of messages of the same
@@ -121,6 +125,7 @@ mod tests {
             key: None,
             value: bytes::Bytes::copy_from_slice(value.as_bytes()),
             headers: Vec::new(),
+            tombstone: false,
         }
     }
 

@@ -92,6 +92,7 @@ pub(crate) mod tests {
             key: None,
             value: bytes::Bytes::from_static(b"x"),
             headers: Vec::new(),
+            tombstone: false,
         };
         let effects = instance.process(&[message]).await.expect("probing does not trap");
         GRANT_EVERYTHING.store(false, Ordering::Relaxed);

@@ -191,6 +191,7 @@ async fn handle(State(state): State<AppState>, request: axum::extract::Request) 
         key: None,
         value: body,
         headers,
+        tombstone: false,
     };
     let (tx, rx) = oneshot::channel();
     if state.queue.try_send(Pending { message, answer: tx, arrived }).is_err() {

@@ -5,7 +5,9 @@
 //! `application/json`), `header.<Name>` for more headers, `expect-status`
 //! (comma-separated codes; default any 2xx, PagerDuty's 200/201/204) and
 //! `expect-body` = `slack-ok` (Slack: the answer must be `ok` or JSON with a
-//! true `ok`, the default for `slack`).
+//! true `ok`, the default for `slack`) and `form-fallback` (a form-encoded
+//! body posted when the JSON one fails, as monasca-notification's Slack
+//! plugin does).
 
 use super::allow::Allowlist;
 use super::plain::PlainHttp;
@@ -20,6 +22,10 @@ use std::time::Duration;
 /// The most of an answer's body read (for Slack's check and error messages).
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// Slack URLs remembered as taking only forms (monasca-notification's
+/// `MAX_CACHE_SIZE`).
+const FORM_ONLY_URLS: usize = 100;
+
 /// Destinations remembered as checked URLs (parsing one, with its host's
 /// IDNA rules, costs more than the rest of a request's set-up).
 const REMEMBERED_URLS: usize = 4096;
@@ -33,6 +39,8 @@ pub struct Http {
     timeout: Duration,
     /// Destinations the allowlist let through, parsed.
     urls: Mutex<HashMap<String, reqwest::Url>>,
+    /// Slack URLs that refused JSON and took the form fallback.
+    form_only: Mutex<Vec<reqwest::Url>>,
 }
 
 impl Http {
@@ -63,7 +71,7 @@ impl Http {
         }
         let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
         let plain = config.proxy.is_none().then(|| PlainHttp::new(config.max_in_flight));
-        Ok(Http { client, plain, timeout, urls: Mutex::new(HashMap::new()) })
+        Ok(Http { client, plain, timeout, urls: Mutex::new(HashMap::new()), form_only: Mutex::new(Vec::new()) })
     }
 
     /// [`checked_url`], remembered for destinations that passed (the
@@ -95,12 +103,58 @@ impl Http {
             Ok(headers) => headers,
             Err(refusal) => return refusal,
         };
+        let json = bytes::Bytes::copy_from_slice(&n.body);
+        let Some(form) = attribute(n, "form-fallback") else {
+            return self.exchange(n, method, &url, headers, json).await;
+        };
+        // Slack: the original posts JSON, and when that fails the same
+        // message as a form; URLs that took only the form are remembered (the
+        // first ones: a flood of new URLs does not push them out).
+        let form_only = self.lock_form_only().contains(&url);
+        let mut first_failure = None;
+        if !form_only {
+            match self.exchange(n, method.clone(), &url, headers.clone(), json).await {
+                Outcome::Failed(reason) => {
+                    tracing::info!(channel = %n.channel, reason = %reason, "refused as JSON: trying again as a form");
+                    first_failure = Some(reason);
+                }
+                other => return other,
+            }
+        }
+        let mut headers = headers;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        let body = bytes::Bytes::copy_from_slice(form.as_bytes());
+        match (self.exchange(n, method, &url, headers, body).await, first_failure) {
+            (Outcome::Sent, Some(_)) => {
+                let mut remembered = self.lock_form_only();
+                if remembered.len() < FORM_ONLY_URLS {
+                    remembered.push(url);
+                }
+                Outcome::Sent
+            }
+            (Outcome::Failed(reason), Some(first)) => Outcome::Failed(format!("{first}; as a form: {reason}")),
+            (outcome, _) => outcome,
+        }
+    }
+
+    fn lock_form_only(&self) -> std::sync::MutexGuard<'_, Vec<reqwest::Url>> {
+        self.form_only.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One request and the judgement of its answer.
+    async fn exchange(
+        &self,
+        n: &Notification,
+        method: reqwest::Method,
+        url: &reqwest::Url,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    ) -> Outcome {
         // Credentials in the URL (Basic authentication) are the general client's to send.
         let plain = self.plain.as_ref().filter(|_| url.username().is_empty() && url.password().is_none());
-        let (status, body) = match (plain, url.scheme()) {
+        let (status, answer_body) = match (plain, url.scheme()) {
             (Some(plain), "http") => {
-                let body = bytes::Bytes::copy_from_slice(&n.body);
-                match tokio::time::timeout(self.timeout, plain.send(method, &url, headers, body, MAX_ANSWER)).await {
+                match tokio::time::timeout(self.timeout, plain.send(method, url, headers, body, MAX_ANSWER)).await {
                     Ok(Ok(answer)) => (answer.status, answer.body),
                     Ok(Err(e)) => return Outcome::Failed(format!("{} request failed: {e}", n.channel)),
                     Err(_) => {
@@ -113,7 +167,7 @@ impl Http {
                 }
             }
             _ => {
-                let request = self.client.request(method, url).headers(headers).body(n.body.clone());
+                let request = self.client.request(method, url.clone()).headers(headers).body(body);
                 match request.send().await {
                     Ok(answer) => (answer.status(), read_capped(answer).await),
                     // Without the URL: webhook URLs often hold a secret (Slack's do).
@@ -127,11 +181,11 @@ impl Http {
             None => status.is_success(),
         };
         if !expected {
-            return Outcome::Failed(format!("{} answered {status}: {}", n.channel, snippet(&body)));
+            return Outcome::Failed(format!("{} answered {status}: {}", n.channel, snippet(&answer_body)));
         }
         let slack_check = attribute(n, "expect-body").or((n.channel == "slack").then_some("slack-ok"));
-        if slack_check == Some("slack-ok") && !slack_ok(&body) {
-            return Outcome::Failed(format!("{} answered {status} but not ok: {}", n.channel, snippet(&body)));
+        if slack_check == Some("slack-ok") && !slack_ok(&answer_body) {
+            return Outcome::Failed(format!("{} answered {status} but not ok: {}", n.channel, snippet(&answer_body)));
         }
         Outcome::Sent
     }

@@ -67,6 +67,7 @@ pub(super) fn fetched(m: &Fetched<'_>, topics: &mut TopicNames, values: &mut Val
         key: m.key().map(<[u8]>::to_vec),
         value: values.copy(m.payload()),
         headers,
+        tombstone: m.payload().is_none(),
     }
 }
 
@@ -88,6 +89,7 @@ pub(super) fn owned(m: &BorrowedMessage<'_>, topics: &mut TopicNames, values: &m
         key: m.key().map(<[u8]>::to_vec),
         value: values.copy(m.payload()),
         headers,
+        tombstone: m.payload().is_none(),
     }
 }
 

@@ -158,7 +158,7 @@ impl Pending {
             for (origin, reason) in refused_letters {
                 let message = origin.and_then(|o| find_message(batch, o.partition, o.offset).ok());
                 let Some(message) = message else { continue };
-                tracing::warn!(pipeline = %executor.pipeline, offset = message.offset, %reason, "point refused; message dead-lettered");
+                executor.log_dead_letter(message, &reason, "point refused; message dead-lettered");
                 deliveries.push(executor.dead_letter(&DeadLetter { message, reason }, &self.module_id).await?);
                 dead_lettered += 1;
             }
@@ -305,6 +305,7 @@ impl Executor {
             }
         }
         for letter in &dead {
+            self.log_dead_letter(letter.message, &letter.reason, "message rejected by the guest; dead-lettered");
             let delivery = self.dead_letter(letter, &pending.module_id).await?;
             pending.deliveries.push(delivery);
         }
@@ -364,6 +365,24 @@ impl Executor {
         let delivery =
             self.enqueue(record).await.map_err(|error| EffectError::Delivery { topic: topic.to_string(), error })?;
         Ok((topic, delivery))
+    }
+
+    /// Log a dead-lettered message with where it came from and why, within
+    /// the pipeline's log budget (the reason is the guest's or a sink's
+    /// text: escaped and capped).
+    pub(crate) fn log_dead_letter(&self, message: &Message, reason: &str, what: &str) {
+        if let super::log_budget::Admit::Log { suppressed } = self.stats.log_budget.admit() {
+            let reason = crate::text::escape_capped(reason, 512);
+            tracing::warn!(
+                pipeline = %self.pipeline,
+                topic = %message.topic,
+                partition = message.partition,
+                offset = message.offset,
+                %reason,
+                suppressed_since_last = suppressed,
+                "{what}"
+            );
+        }
     }
 
     /// Enqueue the dead letter of one message.
@@ -458,7 +477,10 @@ impl Executor {
         if !truncated.is_empty() {
             headers = headers.insert(Header { key: headers::TRUNCATED, value: Some(truncated.as_bytes()) });
         }
-        let mut record = FutureRecord::to(&self.dead_letter_topic).payload(value).headers(headers);
+        let mut record = FutureRecord::to(&self.dead_letter_topic).headers(headers);
+        if !m.tombstone {
+            record = record.payload(value);
+        }
         if let (true, Some(key)) = (keep_key, &m.key) {
             record = record.key(key.as_slice());
         }

@@ -16,6 +16,7 @@ mod copy;
 pub mod executor;
 pub mod isolate;
 mod keyed;
+pub mod log_budget;
 pub mod notifications;
 pub mod pool;
 mod rebalance;

@@ -58,6 +58,8 @@ impl Histogram {
 /// What a pipeline has done so far.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Log lines left for rejected messages and refused points.
+    pub log_budget: super::log_budget::LogBudget,
     /// Messages consumed.
     pub consumed: AtomicU64,
     /// Batches whose effects are all done.

@@ -66,7 +66,7 @@ pub struct Refused {
 /// One configured sink.
 enum Sink {
     Null { points: AtomicU64 },
-    Influxdb(influxdb::InfluxDb),
+    Influxdb(Box<influxdb::InfluxDb>),
     Sqlite(sqlite::SqliteSink),
 }
 
@@ -110,7 +110,7 @@ impl Sinks {
         for (name, sink) in config {
             let sink = match sink {
                 SinkConfig::Null => Sink::Null { points: AtomicU64::new(0) },
-                SinkConfig::Influxdb(c) => Sink::Influxdb(influxdb::InfluxDb::new(name, c, stop.clone())?),
+                SinkConfig::Influxdb(c) => Sink::Influxdb(Box::new(influxdb::InfluxDb::new(name, c, stop.clone())?)),
                 SinkConfig::Sqlite(c) => Sink::Sqlite(sqlite::SqliteSink::open(name, c)?),
             };
             sinks.insert(name.clone(), sink);

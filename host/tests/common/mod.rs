@@ -4,6 +4,7 @@
 pub mod counter;
 pub mod kafka;
 pub mod notify;
+pub mod persister;
 pub mod receiver;
 pub mod transform;
 
@@ -40,6 +41,7 @@ pub fn messages<V: AsRef<[u8]>>(topic: &str, values: &[V]) -> Vec<Message> {
             key: None,
             value: bytes::Bytes::copy_from_slice(value.as_ref()),
             headers: Vec::new(),
+            tombstone: false,
         })
         .collect()
 }

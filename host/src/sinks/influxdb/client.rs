@@ -35,12 +35,26 @@ pub struct Client {
 impl Client {
     /// A client for the configured server (credentials from the environment
     /// win over the file).
-    pub fn new(config: &InfluxDbConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    pub fn new(config: &InfluxDbConfig) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .connect_timeout(Duration::from_millis(config.timeout_ms.min(5_000)))
-            .pool_max_idle_per_host(config.max_in_flight.max(1))
-            .build()?;
+            .pool_max_idle_per_host(config.max_in_flight.max(1));
+        if let Some(file) = &config.ca_file {
+            let pem = std::fs::read(file).map_err(|e| format!("ca_file {}: {e}", file.display()))?;
+            let certificates =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca_file {}: {e}", file.display()))?;
+            if certificates.is_empty() {
+                return Err(format!("ca_file {}: no PEM certificate in it", file.display()));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        if config.tls_insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
         let user = std::env::var("MONASCA_WASM_INFLUXDB_USER").ok().or_else(|| config.user.clone());
         let password =
             std::env::var("MONASCA_WASM_INFLUXDB_PASSWORD").ok().or_else(|| config.password.clone().map(|s| s.0));

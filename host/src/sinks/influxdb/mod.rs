@@ -75,7 +75,16 @@ pub struct InfluxDb {
     retries: AtomicU64,
     /// True once the host stops: no more retries.
     stop: tokio::sync::watch::Receiver<bool>,
+    /// The outage under way: when its first failure was and how many
+    /// attempts failed since (`None`: writes go through).
+    outage: std::sync::Mutex<Option<(Instant, u64)>>,
+    /// Databases this sink created (logged once each; forgotten past
+    /// [`REMEMBERED_DATABASES`]).
+    created: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Databases remembered as created (one per tenant with `per_tenant`).
+const REMEMBERED_DATABASES: usize = 10_000;
 
 /// Least time between two "retrying" warnings of one sink.
 const WARNING_EVERY: Duration = Duration::from_secs(5);
@@ -87,8 +96,7 @@ impl InfluxDb {
         config: &InfluxDbConfig,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self, SinkError> {
-        let client = Client::new(config)
-            .map_err(|e| SinkError::Setup { sink: name.to_string(), reason: format!("HTTP client: {e}") })?;
+        let client = Client::new(config).map_err(|reason| SinkError::Setup { sink: name.to_string(), reason })?;
         Ok(InfluxDb {
             name: name.to_string(),
             client,
@@ -101,6 +109,8 @@ impl InfluxDb {
             last_warning_ms: AtomicU64::new(0),
             started: Instant::now(),
             retries: AtomicU64::new(0),
+            outage: std::sync::Mutex::new(None),
+            created: std::sync::Mutex::new(std::collections::HashSet::new()),
             stop,
         })
     }
@@ -173,7 +183,7 @@ impl InfluxDb {
             let trouble = match answer {
                 Answer::Stored => {
                     if failures > 0 {
-                        tracing::info!(sink = %self.name, %database, failures, "InfluxDB write went through after retries");
+                        self.outage_over();
                     }
                     return Ok(None);
                 }
@@ -187,6 +197,7 @@ impl InfluxDb {
             };
             failures += 1;
             self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.lock_outage().get_or_insert((Instant::now(), 0)).1 += 1;
             if self.warning_due() {
                 tracing::warn!(sink = %self.name, %database, failures, retry_in_ms = backoff.as_millis() as u64, reason = %trouble, "InfluxDB write failed; retrying (offsets wait)");
             }
@@ -216,8 +227,35 @@ impl InfluxDb {
             }
         };
         self.client.query(&statement).await?;
-        tracing::info!(sink = %self.name, %database, retention_hours = self.retention_hours, "created InfluxDB database");
+        // Requests racing to a new database each ask for it: say it once.
+        let first = {
+            let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+            if created.len() >= REMEMBERED_DATABASES {
+                created.clear();
+            }
+            created.insert(database.to_string())
+        };
+        if first {
+            tracing::info!(sink = %self.name, %database, retention_hours = self.retention_hours, "created InfluxDB database");
+        }
         Ok(())
+    }
+
+    fn lock_outage(&self) -> std::sync::MutexGuard<'_, Option<(Instant, u64)>> {
+        self.outage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A write went through after failures: the first request to see it
+    /// says so once for the whole outage, with its length and count.
+    fn outage_over(&self) {
+        if let Some((since, failed_attempts)) = self.lock_outage().take() {
+            tracing::info!(
+                sink = %self.name,
+                failed_attempts,
+                outage_ms = since.elapsed().as_millis() as u64,
+                "InfluxDB writes go through again"
+            );
+        }
     }
 
     /// True at most once per [`WARNING_EVERY`].
