@@ -8,7 +8,8 @@
 mod common;
 
 use common::kafka::{
-    committed_offsets, config_head, consume_on, create_topics_on, produce_values, spawn_host, terminate,
+    committed_offsets, config_head, consume_on, create_topics_on, produce_values, spawn_host, spawn_host_logging,
+    terminate,
 };
 use monasca_test_programs::influx::{self, OwnInflux, StoredPoint};
 use monasca_test_programs::{fixture_lines, influxdb, kafka, unique, METRICS_API, PERSISTER};
@@ -453,7 +454,7 @@ async fn one_database_per_tenant_with_the_default_retention_policy() {
         .expect("config")
         .replace("batch_points = 1000", "batch_points = 1000\ndb_per_tenant = true\ndefault_retention_hours = 87600");
     std::fs::write(&path, text).expect("config");
-    let host = spawn_host(&path);
+    let host = spawn_host_logging(&path, "warn,monasca_wasm::sinks=info");
     for (db, identities) in &expected {
         let stored = wait_for_points(url, db, identities.len(), 60).await;
         assert_eq!(stored, identities.len(), "points in {db}\n{}", host.stderr());

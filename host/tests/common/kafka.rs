@@ -138,10 +138,15 @@ impl Host {
 
 /// Start `monasca-wasm run --config <config>` (warnings only on stderr).
 pub fn spawn_host(config: &Path) -> Host {
+    spawn_host_logging(config, &std::env::var("MONASCA_WASM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+}
+
+/// [`spawn_host`] with the log filter `filter` (`RUST_LOG`).
+pub fn spawn_host_logging(config: &Path, filter: &str) -> Host {
     let mut child = Command::new(env!("CARGO_BIN_EXE_monasca-wasm"))
         .args(["run", "--summary-every", "0", "--config"])
         .arg(config)
-        .env("RUST_LOG", std::env::var("MONASCA_WASM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env("RUST_LOG", filter)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -249,7 +249,7 @@ impl InfluxDb {
     /// says so once for the whole outage, with its length and count.
     fn outage_over(&self) {
         if let Some((since, failed_attempts)) = self.lock_outage().take() {
-            tracing::info!(
+            tracing::warn!(
                 sink = %self.name,
                 failed_attempts,
                 outage_ms = since.elapsed().as_millis() as u64,
