@@ -29,8 +29,8 @@ pub struct Alarm<'a> {
     pub raw: Json<'a>,
     /// Where its fields are.
     pub fields: Fields,
-    /// `timestamp`, ms since the epoch.
-    pub timestamp_ms: i64,
+    /// `timestamp`, ms since the epoch (`None`: not a number).
+    pub timestamp_ms: Option<i64>,
 }
 
 /// Why an alarm is not notified.
@@ -40,14 +40,20 @@ pub enum Skip {
     ActionsDisabled,
     /// Older than the TTL (age in seconds).
     Expired(f64),
+    /// Its actions are enabled but its time is not a number: the original
+    /// crashes on it (`TypeError`); the reason to dead-letter it.
+    Unreadable(String),
 }
 
 impl<'a> Alarm<'a> {
     /// Parse a message value; the error is the reason to dead-letter it.
     pub fn parse(value: &'a [u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(value).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
+        // simplejson skips a byte-order mark and, since 3.19, refuses `NaN`
+        // and `Infinity`.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut message =
-            pyjson::loads(text).map_err(|e| format!("message is not valid JSON: {}", e.python_message(text)))?;
+            pyjson::loads_strict(text).map_err(|e| format!("message is not valid JSON: {}", e.python_message(text)))?;
         if !matches!(message, Json::Object(_)) {
             return Err("message is not a JSON object".to_string());
         }
@@ -61,13 +67,9 @@ impl<'a> Alarm<'a> {
         if !missing.is_empty() {
             return Err(format!("alarm transition lacks {}", quoted(&missing)));
         }
-        for key in ["alarmId", "alarmDefinitionId", "newState"] {
-            if !fields.member(&raw, key).is_string() {
-                return Err(format!("alarm transition: `{key}` is not a string"));
-            }
-        }
-        let timestamp_ms =
-            millis(fields.member(&raw, "timestamp")).ok_or("alarm transition: `timestamp` is not a number")?;
+        // The original takes any JSON for the ids and the state (they go
+        // into SQL parameters and texts as they are).
+        let timestamp_ms = millis(fields.member(&raw, "timestamp"));
         Ok(Alarm { raw, fields, timestamp_ms })
     }
 
@@ -76,7 +78,10 @@ impl<'a> Alarm<'a> {
         if !self.member("actionsEnabled").py_truthy() {
             return Err(Skip::ActionsDisabled);
         }
-        let age = (now_ms as f64 - self.timestamp_ms as f64) / 1000.0;
+        let Some(timestamp_ms) = self.timestamp_ms else {
+            return Err(Skip::Unreadable("alarm transition: `timestamp` is not a number".to_string()));
+        };
+        let age = (now_ms as f64 - timestamp_ms as f64) / 1000.0;
         if ttl_seconds > 0 && age > ttl_seconds as f64 {
             return Err(Skip::Expired(age));
         }
@@ -99,10 +104,12 @@ impl<'a> Alarm<'a> {
     }
 }
 
-/// A JSON number as whole milliseconds (floats truncated).
+/// A JSON number (or boolean, a number to Python) as whole milliseconds
+/// (floats truncated).
 pub fn millis(value: &Json) -> Option<i64> {
     match *value {
         Json::Int(i) => Some(i),
+        Json::Bool(b) => Some(i64::from(b)),
         Json::UInt(_) | Json::Float(_) => value.as_f64().filter(|f| f.is_finite() && f.abs() < 9e15).map(|f| f as i64),
         _ => None,
     }
@@ -123,7 +130,7 @@ mod tests {
     #[test]
     fn valid_alarms_and_reasons() {
         let alarm = Alarm::parse(OK.as_bytes()).expect("valid");
-        assert_eq!(alarm.timestamp_ms, 1_700_000_000_000);
+        assert_eq!(alarm.timestamp_ms, Some(1_700_000_000_000));
         assert_eq!(alarm.check(1_700_000_100_000, 14_400), Ok(()));
         assert_eq!(alarm.check(1_700_014_400_000, 14_400), Ok(()), "exactly the TTL is still valid");
         assert!(matches!(alarm.check(1_700_014_400_001, 14_400), Err(Skip::Expired(_))));

@@ -18,14 +18,14 @@ pub struct Mail {
 /// The mail for `n`.
 pub fn compose(n: &Notice, grafana_url: Option<&str>) -> Mail {
     let metrics = n.alarm("metrics").as_array().unwrap_or_default();
-    let mut hosts: Vec<String> = Vec::new();
-    let mut targets: Vec<String> = Vec::new();
+    let mut hosts: Vec<&Json> = Vec::new();
+    let mut targets: Vec<&Json> = Vec::new();
     for metric in metrics {
         let dimensions = metric.member("dimensions");
         for (key, seen) in [("hostname", &mut hosts), ("target_host", &mut targets)] {
             if let Some(value) = dimensions.get(key) {
-                let value = str_of(value);
-                if !seen.contains(&value) {
+                // A set in the original: `1`, `1.0` and `true` are one host.
+                if !seen.iter().any(|s| crate::python::equal(s, value)) {
                     seen.push(value);
                 }
             }
@@ -41,6 +41,8 @@ pub fn compose(n: &Notice, grafana_url: Option<&str>) -> Mail {
         _ => "None".to_string(),
     };
     let dimensions = format_dimensions(metrics);
+    let hosts: Vec<String> = hosts.into_iter().map(str_of).collect();
+    let targets: Vec<String> = targets.into_iter().map(str_of).collect();
     let (first_line, id_label, dims_label, subject) = match (hosts.as_slice(), targets.first()) {
         ([host], Some(target)) => (
             format!("On host \"{host}\" for target \"{target}\" {message}"),
@@ -79,9 +81,13 @@ fn one_line(subject: &str) -> String {
     let breaks =
         |c: char| matches!(c, '\n' | '\r' | '\x0b' | '\x0c' | '\x1c'..='\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}');
     let normalised = subject.replace("\r\n", "\n");
-    let mut pieces = normalised.split(breaks);
-    let mut line = pieces.next().unwrap_or_default().to_string();
-    for piece in pieces {
+    let mut pieces: Vec<&str> = normalised.split(breaks).collect();
+    // A break at the end leaves nothing after it: no piece, no space.
+    while pieces.len() > 1 && pieces.last().is_some_and(|p| p.trim_start().is_empty()) {
+        pieces.pop();
+    }
+    let mut line = pieces.first().copied().unwrap_or_default().to_string();
+    for piece in &pieces[1..] {
         line.push(' ');
         line.push_str(piece.trim_start());
     }

@@ -132,9 +132,9 @@ impl<'a> Notice<'a> {
         self.alarm(key).as_str().unwrap_or_default()
     }
 
-    /// The alarm id.
-    pub fn alarm_id(&self) -> &str {
-        self.alarm_text("alarmId")
+    /// The alarm id, as Python's `str()` writes it (`None` for null).
+    pub fn alarm_id(&self) -> String {
+        self.alarm("alarmId").py_str()
     }
 
     /// The stable identity of this notification: alarm, transition time,

@@ -10,6 +10,29 @@ pub fn str_of(value: &Json) -> String {
     value.py_str()
 }
 
+/// Python's `==` between two values `json.loads` made: numbers and
+/// booleans by value (`1 == 1.0 == True`), strings by text, lists in order,
+/// dicts whatever their order.
+pub fn equal(a: &Json, b: &Json) -> bool {
+    let number = |v: &Json| match v {
+        Json::Bool(b) => Some(f64::from(u8::from(*b))),
+        Json::Int(_) | Json::UInt(_) | Json::Float(_) => v.as_f64(),
+        _ => None,
+    };
+    match (a, b) {
+        (Json::Null, Json::Null) => true,
+        (Json::Str(x), Json::Str(y)) => x == y,
+        (Json::BigInt(x), Json::BigInt(y)) => x == y,
+        (Json::Int(x), Json::Int(y)) => x == y,
+        (Json::UInt(x), Json::UInt(y)) => x == y,
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q)),
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(l, w)| k == l && equal(v, w)))
+        }
+        _ => matches!((number(a), number(b)), (Some(x), Some(y)) if x == y),
+    }
+}
+
 /// `time.asctime(time.gmtime(seconds))`: `Tue Nov 14 22:13:20 2023`, the
 /// day of the month padded with a space.
 pub fn asctime(seconds: i64) -> String {

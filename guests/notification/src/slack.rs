@@ -14,15 +14,78 @@ pub fn url(address: &str) -> String {
     // With every `#` escaped, the address has no fragment.
     let address = address.replace('#', "%23");
     let (base, query) = address.split_once('?').unwrap_or((&address, ""));
+    let base = requote(&join_path(base));
     let params = parse_qs(query);
     if params.is_empty() {
-        return base.to_string();
+        return base;
     }
     let encoded: Vec<String> = params
         .iter()
         .flat_map(|(key, values)| values.iter().map(move |v| format!("{}={}", quote_plus(key), quote_plus(v))))
         .collect();
     format!("{base}?{}", encoded.join("&"))
+}
+
+/// `urljoin(address, urlparse(address).path)` on the part before the
+/// query: the last segment's `;parameters` dropped, empty segments between
+/// others dropped, `.` and `..` resolved. An address without a path stays.
+fn join_path(base: &str) -> String {
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let Some(slash) = base[after_scheme..].find('/').map(|i| i + after_scheme) else {
+        return base.to_string();
+    };
+    let (origin, mut path) = base.split_at(slash);
+    let last_slash = path.rfind('/').unwrap_or(0);
+    if let Some(semicolon) = path[last_slash..].find(';') {
+        path = &path[..last_slash + semicolon];
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len() - 1;
+    let mut resolved: Vec<&str> = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        match *segment {
+            "" if i > 0 && i < last => {}
+            ".." => {
+                resolved.pop();
+            }
+            "." => {}
+            other => resolved.push(other),
+        }
+    }
+    if matches!(segments[last], "." | "..") {
+        resolved.push("");
+    }
+    let joined = resolved.join("/");
+    format!("{origin}{}", if joined.is_empty() { "/" } else { joined.as_str() })
+}
+
+/// `requests.utils.requote_uri`: escapes of unreserved characters decoded,
+/// then every character outside the unreserved and the URL's delimiters
+/// escaped (a space, a quote, non-ASCII as UTF-8 bytes).
+fn requote(uri: &str) -> String {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let safe = |b: u8| unreserved(b) || b"!#$%&'()*+,/:;=?@[]~".contains(&b);
+    let bytes = uri.as_bytes();
+    let mut out = String::with_capacity(uri.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(decoded) = hex.filter(|d| unreserved(*d)) {
+                out.push(char::from(decoded));
+                i += 3;
+                continue;
+            }
+        }
+        if safe(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+        i += 1;
+    }
+    out
 }
 
 /// The form body of the fallback post: `urlencode({'text': text})`.
@@ -101,6 +164,10 @@ mod tests {
         assert_eq!(url("http://h/p?a=1&b=&c&a=3&d=x+y%2Fz"), "http://h/p?a=1&a=3&d=x+y%2Fz");
         assert_eq!(url("http://h/p?b=&c"), "http://h/p");
         assert_eq!(url("http://h/p?q=%E2%9C%93%ZZ"), "http://h/p?q=%E2%9C%93%25ZZ");
+        assert_eq!(url("https://s/api/chat.postMessage;v=1?token=a"), "https://s/api/chat.postMessage?token=a");
+        assert_eq!(url("https://s/a/../api/./chat.postMessage?token=a"), "https://s/api/chat.postMessage?token=a");
+        assert_eq!(url("https://s//x//y/.."), "https://s/x/");
+        assert_eq!(url("https://s/caf\u{e9} x/%41"), "https://s/caf%C3%A9%20x/A");
     }
 
     #[test]

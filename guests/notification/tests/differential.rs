@@ -1,0 +1,277 @@
+//! The guest against monasca-notification 9.0.0's own code on generated
+//! alarm transitions: `scripts/peers/notification_oracle.sh` generates them
+//! (plain ones and every odd class: integers beyond 64 bits, list and dict
+//! dimension values, `alarmId: null`, unicode and escapes, repeated and
+//! missing keys, odd timestamps, Slack URLs with query strings, ...) and runs
+//! the original's engine, processors and plugins on each with every side
+//! effect recorded (see `scripts/peers/notification_expected.py`).
+//!
+//! The rule, per message:
+//! - the original crashes on it or cannot read it: ours dead-letters it with
+//!   a reason and sends nothing;
+//! - the original reads it and skips it (actions disabled, too old, no
+//!   methods): ours does nothing with it either;
+//! - otherwise ours makes one notification per method the original's plugins
+//!   got, with the same URL and body (HTTP), subject and body (email),
+//!   summary and comment (Jira), and the same Kafka records.
+//!
+//! Where ours still differs, [`KNOWN`] names the class, the words of our
+//! dead-letter reason and why; the test fails on any other difference, and
+//! when a known one no longer occurs (then it is to be taken off the list).
+
+use base64::Engine as _;
+use monasca_guest_sdk::testing::Harness;
+use monasca_guest_sdk::{Cell, Effect, Notification};
+use notification::NotificationGuest;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+const SEED: u64 = 20_261_206;
+const COUNT: usize = 1_500;
+
+/// Known differences: (class, words of ours' dead-letter reason, why). In
+/// each, ours dead-letters a message the original sends; nothing is lost
+/// silently.
+const KNOWN: &[(&str, &str, &str)] = &[
+    (
+        "lone-surrogates",
+        "Lone surrogate",
+        "a string holding a lone surrogate (`\\ud800`) cannot be read into a Rust string; the original sends it          (as `\\ud800` in JSON bodies; its email fails)",
+    ),
+    (
+        "timestamps",
+        "`timestamp` is not a number",
+        "a transition time of 2^64 ms or more (year 584 million): the original sends it (a negative age)",
+    ),
+    ("odd-types", "no `metrics` list", "`metrics` given as an object: the original sends its webhook with it"),
+    (
+        "dimension-structured",
+        "Nested too deeply",
+        "nesting deeper than 128 levels is refused (a bound of ours); Python reads about 900",
+    ),
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn oracle() -> Vec<Value> {
+    let out = tempfile::tempdir().expect("tempdir");
+    let file = out.path().join("cases.jsonl");
+    let status = Command::new("bash")
+        .arg(root().join("scripts/peers/notification_oracle.sh"))
+        .arg(root().join("target/peers/notification-oracle-venv"))
+        .arg(SEED.to_string())
+        .arg(COUNT.to_string())
+        .arg(&file)
+        .status()
+        .expect("scripts/peers/notification_oracle.sh runs");
+    assert!(status.success(), "scripts/peers/notification_oracle.sh failed: {status}");
+    let text = std::fs::read_to_string(&file).expect("oracle output");
+    text.lines().map(|l| serde_json::from_str(l).expect("oracle output is JSON")).collect()
+}
+
+fn methods() -> Value {
+    let path = root().join("tests/fixtures/notification/methods.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("methods.json")).expect("methods JSON")
+}
+
+/// The guest as the original was configured, its `alarm_actions` lookup
+/// answering with `methods` (no rows for the definition without actions).
+fn guest(methods: Value) -> Harness<NotificationGuest> {
+    let config = [
+        ("enabled-types", "email,pagerduty,webhook,slack,jira"),
+        ("grafana-url", "http://grafana.example:3000"),
+        ("ttl-seconds", "14400"),
+    ];
+    let mut harness =
+        Harness::<NotificationGuest>::new(&config).expect("init").with_lookup("alarm_actions", move |params| {
+            if params[0] == "00000000-0000-0000-0000-000000000000" {
+                return Ok(Vec::new());
+            }
+            let rows = methods.as_array().expect("rows").iter().map(|m| {
+                ["id", "type", "name", "address"]
+                    .iter()
+                    .map(|k| (k.to_string(), Cell::Text(m[*k].as_str().unwrap_or_default().to_string())))
+                    .chain([("period".to_string(), Cell::Integer(m["period"].as_i64().unwrap_or_default()))])
+                    .collect()
+            });
+            Ok(rows.collect())
+        });
+    harness.at_time(1_700_000_100_000);
+    harness
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn same(what: &str, ours: &str, original: Option<&str>) -> Result<(), String> {
+    match original {
+        Some(want) if want == ours => Ok(()),
+        want => Err(format!("{what}: ours {ours:?}, the original's {want:?}")),
+    }
+}
+
+/// One notification against what the original's plugin did with it.
+fn compare(ours: &Notification, original: &Value) -> Result<(), String> {
+    let calls = original["calls"].as_array().cloned().unwrap_or_default();
+    let call = |k: &str| calls.iter().find(|c| c["kind"] == k).cloned();
+    let attribute = |k: &str| ours.attributes.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    match original["type"].as_str().unwrap_or_default() {
+        "webhook" | "pagerduty" | "slack" => {
+            let Some(http) = call("http") else { return Ok(()) };
+            same("URL", &ours.destination, http["url"].as_str())?;
+            // A Slack URL known to take only forms gets the form body first
+            // (the host keeps that list, as the original's plugin does).
+            let form = http["headers"].as_array().into_iter().flatten().any(|h| {
+                h[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case("content-type"))
+                    && h[1].as_str().is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+            });
+            let body = if form { attribute("form-fallback").unwrap_or_default() } else { text(&ours.body) };
+            same("body", &body, http["body"].as_str())?;
+            // The fallback after a refused JSON post: the same message as a form.
+            let posts: Vec<&Value> = calls.iter().filter(|c| c["kind"] == "http").collect();
+            if let [_, second, ..] = posts.as_slice() {
+                same("form fallback", &attribute("form-fallback").unwrap_or_default(), second["body"].as_str())?;
+            }
+            Ok(())
+        }
+        "email" => {
+            let Some(mail) = call("smtp.sendmail") else { return Ok(()) };
+            same("to", &ours.destination, mail["to_addrs"].as_str())?;
+            same("subject", &attribute("subject").unwrap_or_default(), mail["subject_decoded"].as_str())?;
+            same("mail body", &text(&ours.body), mail["body_decoded"].as_str())
+        }
+        "jira" => {
+            if let Some(create) = call("jira.create_issue") {
+                same("summary", &attribute("summary").unwrap_or_default(), create["fields"]["summary"].as_str())?;
+            }
+            match call("jira.add_comment") {
+                Some(comment) => same("comment", &text(&ours.body), comment["body"].as_str()),
+                None => Ok(()),
+            }
+        }
+        other => Err(format!("unexpected type {other}")),
+    }
+}
+
+/// Ours on one case against the original's record of it.
+fn check(case: &Value, effects: &[Effect]) -> Result<(), String> {
+    let ours: Vec<&Notification> =
+        effects.iter().filter_map(|e| if let Effect::Notify(n) = e { Some(n) } else { None }).collect();
+    let rejected = effects.iter().any(|e| matches!(e, Effect::Reject(_)));
+    let parsed = case["processor"]["parsed"].as_bool() == Some(true);
+    let valid = case["processor"]["valid"].as_bool() == Some(true);
+    if !case["crash"].is_null() || !parsed {
+        return match (rejected, ours.len()) {
+            (true, 0) => Ok(()),
+            _ => Err(format!("the original fails ({}), ours did {} notifications", case["crash"], ours.len())),
+        };
+    }
+    if rejected {
+        return Err(format!("ours dead-letters what the original takes: {:?}", effects));
+    }
+    if !valid {
+        return match effects.is_empty() {
+            true => Ok(()),
+            false => Err(format!("the original skips it, ours did {effects:?}")),
+        };
+    }
+    let originals = case["notifications"].as_array().cloned().unwrap_or_default();
+    if ours.len() != originals.len() {
+        return Err(format!("{} notifications, the original's {}", ours.len(), originals.len()));
+    }
+    for (n, original) in ours.iter().zip(&originals) {
+        let id = original["method_id"].as_str().unwrap_or_default();
+        if !n.idempotency_key.ends_with(id) {
+            return Err(format!("notification for {} where the original had {id}", n.idempotency_key));
+        }
+        compare(n, original).map_err(|e| format!("{} ({}): {e}", original["method_name"], original["type"]))?;
+    }
+    for record in case["kafka_out"].as_array().into_iter().flatten() {
+        let topic = record["topic"].as_str().unwrap_or_default();
+        if topic == "60-seconds-notifications" {
+            continue; // their timestamp is the original's clock (see original.rs)
+        }
+        let id = record["method_id"].as_str().unwrap_or_default();
+        let Some(n) = ours.iter().find(|n| n.idempotency_key.ends_with(id)) else {
+            return Err(format!("no notification for the {topic} record of {id}"));
+        };
+        let follow = if topic == "alarm-notifications" { &n.on_sent } else { &n.on_failed };
+        let Some(ours_record) = follow.iter().find(|r| r.topic.as_deref() == Some(topic)) else {
+            return Err(format!("no {topic} record for {id}"));
+        };
+        same(&format!("{topic} record"), &text(&ours_record.value), record["value"].as_str())?;
+    }
+    Ok(())
+}
+
+#[test]
+fn notifications_match_monasca_notification_on_generated_alarms() {
+    let cases = oracle();
+    assert_eq!(cases.len(), COUNT, "oracle cases");
+    let base_methods = methods();
+    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new(); // (agree, differ)
+    let mut examples: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut notified = 0;
+    for case in &cases {
+        let class = case["class"].as_str().unwrap_or("?").to_string();
+        let value = base64::engine::general_purpose::STANDARD
+            .decode(case["input"]["value_b64"].as_str().expect("input"))
+            .expect("base64 input");
+        let mut methods = base_methods.clone();
+        if case["variant"]["kind"] == "method-address" {
+            for m in methods.as_array_mut().expect("rows") {
+                if m["id"] == case["variant"]["method_id"] {
+                    m["address"] = case["variant"]["address"].clone();
+                }
+            }
+        }
+        let mut harness = guest(methods);
+        let effects = harness.run_values("alarm-state-transitions", std::slice::from_ref(&value)).expect("process");
+        let entry = tally.entry(class.clone()).or_default();
+        match check(case, &effects) {
+            Ok(()) => {
+                entry.0 += 1;
+                notified += usize::from(effects.iter().any(|e| matches!(e, Effect::Notify(_))));
+            }
+            Err(problem) => {
+                entry.1 += 1;
+                let shown: String = text(&value).chars().take(240).collect();
+                examples.entry(class).or_default().push(format!("{}: {problem}\n    input {shown:?}", case["case"]));
+            }
+        }
+    }
+    eprintln!("class: agree / differ");
+    for (class, (agree, differ)) in &tally {
+        eprintln!("  {class}: {agree} / {differ}");
+    }
+    let mut unexpected = Vec::new();
+    let mut seen_known = vec![0usize; KNOWN.len()];
+    for (class, list) in &examples {
+        let mut other = Vec::new();
+        for problem in list {
+            match KNOWN.iter().position(|(c, words, _)| c == class && problem.contains(words)) {
+                Some(k) => seen_known[k] += 1,
+                None => other.push(problem.clone()),
+            }
+        }
+        if !other.is_empty() {
+            unexpected.push(format!(
+                "[{class}] {} differ, e.g.\n  {}",
+                other.len(),
+                other[..other.len().min(3)].join("\n  ")
+            ));
+        }
+    }
+    for ((class, _, why), n) in KNOWN.iter().zip(&seen_known) {
+        eprintln!("known difference in {class} ({n} messages): {why}");
+    }
+    let healed: Vec<&str> = KNOWN.iter().zip(&seen_known).filter(|(_, n)| **n == 0).map(|(k, _)| k.0).collect();
+    assert!(unexpected.is_empty(), "differences from monasca-notification 9.0.0:\n{}", unexpected.join("\n"));
+    assert!(healed.is_empty(), "classes listed as differing now agree: take them off KNOWN: {healed:?}");
+    assert!(notified >= COUNT / 2, "only {notified} alarms notified");
+}
