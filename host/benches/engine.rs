@@ -204,24 +204,43 @@ fn main() -> anyhow::Result<()> {
     }
     anyhow::ensure!(lines == BATCH, "native persister: {lines} lines for {BATCH} messages");
 
-    let mut series = [
+    // Another build of the persister guest, side by side (to weigh a
+    // change: build the old guest elsewhere and name its .wasm in
+    // `COMPARE_PERSISTER`).
+    let mut other = match std::env::var("COMPARE_PERSISTER") {
+        Ok(path) => {
+            let mut other = runtime.block_on(engine.load_file(&path)?.instantiate("bench", vec![]))?;
+            let effects = runtime.block_on(other.process(&batch))?;
+            anyhow::ensure!(!effects.is_empty(), "COMPARE_PERSISTER guest: no effects");
+            Some(other)
+        }
+        Err(_) => None,
+    };
+    let mut series = vec![
         Series { name: "persister, native (the limit)", per_message_ns: vec![] },
         Series { name: "persister guest, wasm", per_message_ns: vec![] },
         Series { name: "persister guest, wasm, `encoding=points`", per_message_ns: vec![] },
         Series { name: "passthrough guest, wasm", per_message_ns: vec![] },
     ];
+    if other.is_some() {
+        series.push(Series { name: "persister guest, wasm, `COMPARE_PERSISTER` build", per_message_ns: vec![] });
+    }
     for round in 0..rounds + 3 {
         let warmup = round < 3;
         let native_elapsed = time_native(&mut native, "metrics", &values)?;
         let wasm_elapsed = time_guest(&runtime, &mut persister, &batch)?;
         let points_elapsed = time_guest(&runtime, &mut persister_points, &batch)?;
         let pass_elapsed = time_guest(&runtime, &mut passthrough, &batch)?;
+        let other_elapsed = other.as_mut().map(|other| time_guest(&runtime, other, &batch)).transpose()?;
 
         if !warmup {
             series[0].record(native_elapsed);
             series[1].record(wasm_elapsed);
             series[2].record(points_elapsed);
             series[3].record(pass_elapsed);
+            if let Some(elapsed) = other_elapsed {
+                series[4].record(elapsed);
+            }
         }
     }
 

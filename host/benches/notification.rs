@@ -21,7 +21,9 @@
 //! Run: `cargo bench -p monasca-wasm --bench notification` (env
 //! `TRANSITIONS`, default 200000, for the host and the raw clients;
 //! `PEER_TRANSITIONS`, default 2000, for monasca-notification, which is far
-//! slower; `VARIANTS`, a comma-separated subset of `peer,host,raw,raw-hyper`;
+//! slower; `VARIANTS`, a comma-separated subset of
+//! `peer,host,raw,raw-hyper,host-compare`; `COMPARE_NOTIFICATION`, the .wasm
+//! of another build of the guest, run as `host-compare` beside this build's;
 //! `METHODS`, the methods per alarm to run, default `1,3`; `HOST_IN_FLIGHT`,
 //! the host's `[notifiers] max_in_flight`, default its own default, 128;
 //! `HOST_CONCURRENCY`, the host pipeline's `concurrency`, default 4, one
@@ -68,7 +70,9 @@ const PARTITIONS: i32 = 4;
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Variant {
     Peer,
-    Host,
+    /// The host with the notification guest; `true`: the guest build named
+    /// by `COMPARE_NOTIFICATION` (another build, to weigh a change side by side).
+    Host(bool),
     Raw,
     RawHyper,
 }
@@ -77,7 +81,8 @@ impl Variant {
     fn name(self) -> String {
         match self {
             Variant::Peer => "monasca-notification 9.0.0, 4 engines".to_string(),
-            Variant::Host => "monasca-wasm + notification guest".to_string(),
+            Variant::Host(false) => "monasca-wasm + notification guest".to_string(),
+            Variant::Host(true) => "monasca-wasm + notification guest, `COMPARE_NOTIFICATION` build".to_string(),
             Variant::Raw => format!("raw async HTTP client (reqwest, {} in flight)", raw_in_flight()),
             Variant::RawHyper => format!("raw async HTTP client (hyper connections, {} in flight)", raw_in_flight()),
         }
@@ -85,17 +90,26 @@ impl Variant {
 }
 
 fn selected() -> Vec<Variant> {
-    let all =
-        [("peer", Variant::Peer), ("host", Variant::Host), ("raw", Variant::Raw), ("raw-hyper", Variant::RawHyper)];
+    let all = [
+        ("peer", Variant::Peer),
+        ("host", Variant::Host(false)),
+        ("raw", Variant::Raw),
+        ("raw-hyper", Variant::RawHyper),
+        ("host-compare", Variant::Host(true)),
+    ];
     let wanted = std::env::var("VARIANTS").unwrap_or_default();
     let wanted: Vec<&str> = wanted.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
     for w in &wanted {
         assert!(
             all.iter().any(|(n, _)| n == w),
-            "VARIANTS: unknown variant {w:?} (expected peer, host, raw, raw-hyper)"
+            "VARIANTS: unknown variant {w:?} (expected peer, host, raw, raw-hyper, host-compare)"
         );
     }
-    all.into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)).map(|(_, v)| v).collect()
+    let compare = std::env::var_os("COMPARE_NOTIFICATION").is_some();
+    all.into_iter()
+        .filter(|(n, v)| (wanted.is_empty() && (*v != Variant::Host(true) || compare)) || wanted.contains(n))
+        .map(|(_, v)| v)
+        .collect()
 }
 
 /// A CPU figure to three places, or `–` when there is none.
@@ -255,7 +269,13 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> R
         return Running::Peer { dir: peer_dir, pid };
     }
     let mut command = match variant {
-        Variant::Host => {
+        Variant::Host(compare) => {
+            let module = match compare {
+                true => {
+                    std::env::var("COMPARE_NOTIFICATION").expect("host-compare needs COMPARE_NOTIFICATION (a .wasm)")
+                }
+                false => NOTIFICATION.to_string(),
+            };
             let config = dir.join(format!("{group}.toml"));
             let db = mariadb();
             std::fs::write(
@@ -263,7 +283,7 @@ fn spawn(variant: Variant, dir: &std::path::Path, topic: &str, group: &str) -> R
                 format!(
                     "[kafka]\nbootstrap = \"{}\"\n[databases.mon]\ntype = \"mysql\"\nurl = \"{db}\"\n\
                      [notifiers]\nallow = [\"127.0.0.1\"]\n{}[notifiers.ledger]\n{}table = \"ledger_{}\"\n\
-                     [[pipeline]]\nname = \"notification\"\nmodule = \"{NOTIFICATION}\"\ntopics = [\"{topic}\"]\n\
+                     [[pipeline]]\nname = \"notification\"\nmodule = \"{module}\"\ntopics = [\"{topic}\"]\n\
                      group_id = \"{group}\"\nconcurrency = {concurrency}\n[pipeline.config]\nalarm-topic = \"{topic}\"\n\
                      notification-topic = \"{topic}-sent\"\nretry-topic = \"{topic}-retry\"\nperiodic = \"\"\n\
                      [pipeline.lookups.alarm_actions]\ndatabase = \"mon\"\nquery = \"SELECT id, type, name, address, period \

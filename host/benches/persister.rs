@@ -9,8 +9,10 @@
 //!
 //! Run: `cargo bench -p monasca-wasm --bench persister` (env `MESSAGES`,
 //! default 1000000; `LATENCY_RATE`, default 5000 metrics/s; `VARIANTS`, a
-//! comma-separated subset of `persister1,persister2,host,raw`, default all;
-//! the ratio column is then to the first variant run). Needs Java 17 +
+//! comma-separated subset of `persister1,persister2,host,raw,host-compare`,
+//! default all; the ratio column is then to the first variant run;
+//! `COMPARE_PERSISTER`, the .wasm of another build of the persister guest,
+//! run as `host-compare` beside this build's). Needs Java 17 +
 //! Maven (broker), Debian's `influxdb` (installed by `scripts/influxdb.sh`
 //! when missing) and Python 3 with pip: monasca-persister is installed into
 //! a virtualenv under `~/.cache/monasca-wasm/persister-venv` on first use.
@@ -44,7 +46,9 @@ const PARTITIONS: i32 = 6;
 #[derive(Clone, Copy, PartialEq)]
 enum Variant {
     Persister(u32),
-    Host,
+    /// The host with the persister guest; `true`: the guest build named by
+    /// `COMPARE_PERSISTER` (another build, to weigh a change side by side).
+    Host(bool),
     Raw,
 }
 
@@ -53,25 +57,31 @@ fn selected_variants() -> Vec<Variant> {
     let all = [
         ("persister1", Variant::Persister(1)),
         ("persister2", Variant::Persister(2)),
-        ("host", Variant::Host),
+        ("host", Variant::Host(false)),
         ("raw", Variant::Raw),
+        ("host-compare", Variant::Host(true)),
     ];
     let wanted = std::env::var("VARIANTS").unwrap_or_default();
     let wanted: Vec<&str> = wanted.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
     for w in &wanted {
         assert!(
             all.iter().any(|(name, _)| name == w),
-            "VARIANTS: unknown variant {w:?} (expected persister1, persister2, host, raw)"
+            "VARIANTS: unknown variant {w:?} (expected persister1, persister2, host, raw, host-compare)"
         );
     }
-    all.into_iter().filter(|(name, _)| wanted.is_empty() || wanted.contains(name)).map(|(_, v)| v).collect()
+    let compare = std::env::var_os("COMPARE_PERSISTER").is_some();
+    all.into_iter()
+        .filter(|(name, v)| (wanted.is_empty() && (*v != Variant::Host(true) || compare)) || wanted.contains(name))
+        .map(|(_, v)| v)
+        .collect()
 }
 
 impl Variant {
     fn name(self) -> String {
         match self {
             Variant::Persister(n) => format!("monasca-persister 9.0.0, num_processors={n}"),
-            Variant::Host => "monasca-wasm + persister guest".into(),
+            Variant::Host(false) => "monasca-wasm + persister guest".into(),
+            Variant::Host(true) => "monasca-wasm + persister guest, `COMPARE_PERSISTER` build".into(),
             Variant::Raw => "raw Rust consumer, pre-rendered line protocol".into(),
         }
     }
@@ -124,13 +134,17 @@ fn spawn(variant: Variant, setup: &Setup, topic: &str, group: &str, database: &s
             c.arg("--config-file").arg(conf);
             c
         }
-        Variant::Host => {
+        Variant::Host(compare) => {
+            let module = match compare {
+                true => std::env::var("COMPARE_PERSISTER").expect("host-compare needs COMPARE_PERSISTER (a .wasm)"),
+                false => PERSISTER.to_string(),
+            };
             let config = setup.dir.path().join(format!("{group}.toml"));
             std::fs::write(
                 &config,
                 format!(
                     "[kafka]\nbootstrap = \"{}\"\n[sinks.tsdb]\ntype = \"influxdb\"\nurl = \"{url}\"\ndatabase = \"{database}\"\n\
-                     batch_points = 5000\n[[pipeline]]\nname = \"persister\"\nmodule = \"{PERSISTER}\"\ntopics = [\"{topic}\"]\n\
+                     batch_points = 5000\n[[pipeline]]\nname = \"persister\"\nmodule = \"{module}\"\ntopics = [\"{topic}\"]\n\
                      group_id = \"{group}\"\nconcurrency = 2\n[pipeline.batch]\nmax_messages = 5000\n",
                     kafka()
                 ),

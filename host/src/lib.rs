@@ -5,7 +5,7 @@
 //! the effects they return.
 //!
 //! Layout, one job per module:
-//! - [`config`]: the service configuration (`host.toml`), validated at start-up.
+//! - [`config`]: the service configuration (`host.toml`), validated at start-up (`config::check`: every problem at once).
 //! - [`databases`]: the SQL databases of `[databases]` (SQLite, MariaDB/MySQL, PostgreSQL).
 //! - [`deploy`]: deploy modules to running pipelines, roll back, the module store.
 //! - [`engine`]: load, check, cache and run guest components. The sandbox
@@ -22,7 +22,7 @@
 //! - [`effects`]: the host's view of guest effects, and their JSON rendering.
 //! - [`sinks`]: where `store` effects go; `sinks::influxdb::encode` renders
 //!   points as InfluxDB line protocol.
-//! - [`cli`]: the `monasca-wasm` subcommands (`run`, `generate`, `inspect`, `test`, `new`, `import-config`, ...).
+//! - [`cli`]: the `monasca-wasm` subcommands (`run`, `validate`, `generate`, `inspect`, `test`, `new`, `import-config`, ...).
 //! - [`telemetry`]: logging set-up.
 //!
 //! Errors: library modules return typed errors (`thiserror`) that callers can

@@ -85,8 +85,11 @@ enum Command {
     Generate(cli::generate::GenerateArgs),
     /// Show a module's world, version, exports, imports, digest and size.
     Inspect(cli::inspect::InspectArgs),
-    /// Run a guest on a file of messages (one value per line) and print its effects as JSON lines.
+    /// Run a guest on a file of messages (one value per line) and print its effects as JSON lines
+    /// (with --host-config and --pipeline: as that pipeline's guest, its lookups answered from its databases).
     Test(cli::test::TestArgs),
+    /// Check a configuration file: every problem at once with its line, then (unless --offline) its modules, Kafka topics, databases and sinks.
+    Validate(cli::validate::ValidateArgs),
     /// Create a new guest crate from the template.
     New(cli::new::NewArgs),
     /// Deploy a module to a pipeline of a running host (admin API).
@@ -102,8 +105,12 @@ enum Command {
 fn main() -> ExitCode {
     tune_allocator();
     let args = Cli::parse();
-    let default_filter =
-        if matches!(args.command, Command::Run(_)) { "info,librdkafka=warn,rdkafka=warn" } else { "warn" };
+    let default_filter = match args.command {
+        Command::Run(_) => "info,librdkafka=warn,rdkafka=warn",
+        // Its own lines say what is wrong with the brokers.
+        Command::Validate(_) => "warn,librdkafka=off,rdkafka=off",
+        _ => "warn",
+    };
     monasca_wasm::telemetry::init(matches!(args.log_format, LogFormat::Json), default_filter);
     let result = match &args.command {
         Command::Run(a) => runtime().and_then(|rt| rt.block_on(cli::run::run(a))),
@@ -111,6 +118,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => runtime().and_then(|rt| rt.block_on(cli::inspect::run(a))),
         Command::New(a) => cli::new::run(a),
         Command::Test(a) => runtime().and_then(|rt| rt.block_on(cli::test::run(a))),
+        Command::Validate(a) => runtime().and_then(|rt| rt.block_on(cli::validate::run(a))),
         Command::Deploy(a) => runtime().and_then(|rt| rt.block_on(cli::admin::deploy(a))),
         Command::Rollback(a) => runtime().and_then(|rt| rt.block_on(cli::admin::rollback(a))),
         Command::Status(a) => runtime().and_then(|rt| rt.block_on(cli::admin::status(a))),

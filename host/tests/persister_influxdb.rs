@@ -8,8 +8,8 @@
 mod common;
 
 use common::kafka::{
-    committed_offsets, config_head, consume_on, create_topics_on, produce_values, spawn_host, spawn_host_logging,
-    terminate,
+    committed_offsets, config_head, consume_on, create_topics_on, produce_tombstone, produce_values, spawn_host,
+    spawn_host_logging, terminate,
 };
 use monasca_test_programs::influx::{self, OwnInflux, StoredPoint};
 use monasca_test_programs::{fixture_lines, influxdb, kafka, unique, METRICS_API, PERSISTER};
@@ -206,6 +206,7 @@ async fn fixtures_and_edge_cases_land_as_monasca_persister_stores_them() {
     metric_values.extend(edge.iter().cloned());
     metric_values.extend(fixture_lines("metrics-invalid.jsonl"));
     produce_values(kafka(), &metrics, &metric_values).await;
+    produce_tombstone(kafka(), &metrics, "deleted").await;
     produce_values(kafka(), &alarms, &fixture_lines("alarm-transitions.jsonl")).await;
 
     // What InfluxDB must end up holding: the original's lines (a later line
@@ -230,8 +231,9 @@ async fn fixtures_and_edge_cases_land_as_monasca_persister_stores_them() {
     let host = spawn_host(&config);
     let total = expected.len() + edge_expected.len();
     let stored = wait_for_points(url, &db, total, 60).await;
-    // 13 invalid envelopes, the newline (guest) and the trailing backslash (InfluxDB).
-    let dead = consume_on(kafka(), &dlq, 15).await;
+    // 13 invalid envelopes, the newline and the tombstone (guest) and the
+    // trailing backslash (InfluxDB).
+    let dead = consume_on(kafka(), &dlq, 16).await;
     let (status, stderr) = terminate(host);
     assert!(status.success(), "the host did not stop cleanly: {status}\n{stderr}");
     let mut got = by_identity(influx::points(url, &db).await);
@@ -263,7 +265,11 @@ async fn fixtures_and_edge_cases_land_as_monasca_persister_stores_them() {
         }
     }
 
-    assert_eq!(dead.len(), 15, "dead-lettered messages");
+    assert_eq!(dead.len(), 16, "dead-lettered messages");
+    // The tombstone's dead letter is a tombstone too; the others carry their value.
+    let tombstones: Vec<_> = dead.iter().filter(|m| m.payload().is_none()).collect();
+    assert_eq!(tombstones.len(), 1, "one dead letter without a value");
+    assert_eq!(tombstones[0].key(), Some(&b"deleted"[..]), "with the tombstone's key");
     let reasons: Vec<String> = dead
         .iter()
         .map(|m| {
@@ -284,7 +290,7 @@ async fn fixtures_and_edge_cases_land_as_monasca_persister_stores_them() {
             .filter(|l| l.contains(what) && l.contains("partition=") && l.contains("offset=") && l.contains("reason="))
             .count()
     };
-    assert_eq!(logged("message rejected by the guest; dead-lettered"), 14, "{stderr}");
+    assert_eq!(logged("message rejected by the guest; dead-lettered"), 15, "{stderr}");
     assert_eq!(logged("point refused; message dead-lettered"), 1, "{stderr}");
 }
 

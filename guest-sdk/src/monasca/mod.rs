@@ -3,7 +3,7 @@
 //! The types borrow from the message bytes where they can (`Cow<str>`), so
 //! parsing a metric envelope allocates only for escaped strings.
 
-mod scan;
+pub(crate) mod scan;
 pub mod versions;
 
 use serde::de::{MapAccess, Visitor};

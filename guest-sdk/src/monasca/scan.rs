@@ -58,9 +58,9 @@ struct Scanner<'a> {
 }
 
 /// What [`scan_string`] found before the byte that stopped it.
-struct StringScan {
+pub(crate) struct StringScan {
     /// Bytes before the stop (`"`, `\` or a control character).
-    len: usize,
+    pub(crate) len: usize,
     /// Some byte was not ASCII.
     non_ascii: bool,
     /// Some byte was a space, a comma or an equals sign.
@@ -70,7 +70,7 @@ struct StringScan {
 /// Scan a string's bytes to the first `"`, `\` or control character,
 /// sixteen bytes at a time with wasm SIMD, else eight at a time in a word.
 /// `None` when no byte stops the scan.
-fn scan_string(rest: &[u8]) -> Option<StringScan> {
+pub(crate) fn scan_string(rest: &[u8]) -> Option<StringScan> {
     let mut scan = StringScan { len: 0, non_ascii: false, key_specials: false };
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {

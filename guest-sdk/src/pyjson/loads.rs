@@ -214,17 +214,19 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, LoadError> {
         self.at += 1;
         let start = self.at;
-        // The plain run up to the first quote, backslash or control character.
-        while let Some(&b) = self.bytes.get(self.at) {
-            match b {
-                b'"' => {
-                    self.at += 1;
-                    return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
-                }
-                b'\\' => break,
-                0x00..=0x1f => return Err(self.error("Invalid control character at")),
-                _ => self.at += 1,
+        // The plain run up to the first quote, backslash or control
+        // character, found a word (or a SIMD vector) at a time.
+        self.at = match crate::monasca::scan::scan_string(&self.bytes[start..]) {
+            Some(found) => start + found.len,
+            None => self.bytes.len(),
+        };
+        match self.bytes.get(self.at) {
+            Some(b'"') => {
+                self.at += 1;
+                return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
             }
+            Some(0x00..=0x1f) => return Err(self.error("Invalid control character at")),
+            _ => {}
         }
         if self.at == self.bytes.len() {
             return Err(LoadError { message: "Unterminated string starting at", at: start - 1 });

@@ -15,9 +15,14 @@ impl Json<'_> {
 
     /// Python's `str()`: a string as it is, anything else as its `repr()`.
     pub fn py_str(&self) -> String {
+        self.py_text().into_owned()
+    }
+
+    /// [`Json::py_str`], borrowing a string instead of copying it.
+    pub fn py_text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Json::Str(s) => s.to_string(),
-            other => other.py_repr(),
+            Json::Str(s) => std::borrow::Cow::Borrowed(s),
+            other => std::borrow::Cow::Owned(other.py_repr()),
         }
     }
 }

@@ -197,7 +197,7 @@ impl NotificationGuest {
             }
         }
         // Any JSON, as the original's SQL parameters take it.
-        let (definition, state) = (alarm.member("alarmDefinitionId").py_str(), alarm.member("newState").py_str());
+        let (definition, state) = (alarm.member("alarmDefinitionId").py_text(), alarm.member("newState").py_text());
         let methods = actions.of(&self.actions_lookup, &definition, &state)?;
         if !methods.is_empty() && !alarm.member("metrics").is_array() {
             return Err(Handling::Reject("alarm transition has no `metrics` list".to_string()));
@@ -278,7 +278,7 @@ impl NotificationGuest {
     /// A periodic notification, due again.
     fn periodic_round(&self, message: &Message, period: i64, out: &mut Effects) -> Result<(), Handling> {
         let mut notice = Notice::from_json(&message.value).map_err(Handling::Reject)?;
-        let rows = lookup::query(&self.alarm_state_lookup, &[notice.alarm_id().as_str()])
+        let rows = lookup::query(&self.alarm_state_lookup, &[notice.alarm_id().as_ref()])
             .map_err(|e| Handling::Retry(format!("lookup `{}` failed: {e}", self.alarm_state_lookup)))?;
         let state = rows.first().and_then(|row| text(row, "state", 0));
         if state.as_deref() != Some(notice.alarm_text("newState")) {

@@ -133,8 +133,8 @@ impl<'a> Notice<'a> {
     }
 
     /// The alarm id, as Python's `str()` writes it (`None` for null).
-    pub fn alarm_id(&self) -> String {
-        self.alarm("alarmId").py_str()
+    pub fn alarm_id(&self) -> std::borrow::Cow<'_, str> {
+        self.alarm("alarmId").py_text()
     }
 
     /// The stable identity of this notification: alarm, transition time,

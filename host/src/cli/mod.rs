@@ -9,6 +9,7 @@ pub mod new;
 pub mod run;
 pub mod supervise;
 pub mod test;
+pub mod validate;
 
 use crate::engine::{Engine, EngineSettings};
 use std::path::PathBuf;

@@ -312,7 +312,11 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
 /// The module a pipeline starts on: the one last deployed to it (from the
 /// module store), else the one its configuration names; and the deployment
 /// record that describes it.
-fn starting_module(engine: &Engine, store: &ModuleStore, p: &PipelineConfig) -> anyhow::Result<(Module, Deployment)> {
+pub(crate) fn starting_module(
+    engine: &Engine,
+    store: &ModuleStore,
+    p: &PipelineConfig,
+) -> anyhow::Result<(Module, Deployment)> {
     if let Some(deployment) = store.deployment(&p.name)? {
         let bytes = store.get(&deployment.current.digest)?;
         let module = engine.load_bytes(&deployment.current.name, &bytes)?;

@@ -6,33 +6,45 @@
 //! API guest gets each line as a request's body, with the request headers
 //! `--header` gives (`:method=POST`, `:path=/v2.0/metrics`, `:roles=...`),
 //! and its answers print as `reply` objects.
+//!
+//! With `--host-config host.toml --pipeline NAME` the guest runs as that
+//! pipeline's: its module, its `[pipeline.config]`, and its lookups answered
+//! from its `[databases]` (a SQLite file is enough), so the notification
+//! guest can run on a file of alarms and print the notifications it would
+//! send. Nothing is sent, produced or stored.
 
 use super::EngineArgs;
+use crate::config::{HostConfig, PipelineConfig};
 use crate::effects;
 use crate::engine::types::{Message, Origin};
+use crate::engine::{Lookups, NoLookups};
+use crate::lookups::SqlLookups;
 use crate::state::PartitionStore;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Arguments of `test`.
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
-    /// The guest component.
+    /// The guest component [default with --host-config: the pipeline's `module`].
     #[arg(long, short)]
-    pub module: PathBuf,
+    pub module: Option<PathBuf>,
     /// Messages, one value per line (`-` reads stdin). Empty lines are skipped.
     #[arg(long, short)]
     pub input: PathBuf,
-    /// Topic the messages appear to come from.
-    #[arg(long, short, default_value = "test")]
-    pub topic: String,
+    /// Topic the messages appear to come from [default: the pipeline's first
+    /// topic with --host-config, else `test`].
+    #[arg(long, short)]
+    pub topic: Option<String>,
     /// Partition the messages appear to come from; offsets are line numbers from 0.
     #[arg(long, default_value_t = 0)]
     pub partition: i32,
-    /// Guest configuration entry, `key=value` (repeatable).
+    /// Guest configuration entry, `key=value` (repeatable); with
+    /// --host-config, added to the pipeline's `[pipeline.config]` (and wins).
     #[arg(long = "config", short = 'c', value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub config: Vec<(String, String)>,
     /// Messages per `process` call.
@@ -59,9 +71,19 @@ pub struct TestArgs {
     /// `:roles`, `content-type`...
     #[arg(long = "header", short = 'H', value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub headers: Vec<(String, String)>,
-    /// Pipeline name shown in logs and errors.
-    #[arg(long, default_value = "test")]
-    pub pipeline: String,
+    /// Pipeline name shown in logs and errors [default: `test`]; with
+    /// --host-config, the `[[pipeline]]` to run (may be left out when the
+    /// file has only one).
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    /// A host configuration (`host.toml`): run the guest of its pipeline
+    /// `--pipeline` as the host would, with that pipeline's module (unless
+    /// --module), options (`[pipeline.config]` and `config_files`) and
+    /// lookups, answered from its `[databases]` (SQLite, MariaDB/MySQL,
+    /// PostgreSQL). Notifications print as `notify` objects; nothing is sent,
+    /// produced or stored, and Kafka is not contacted.
+    #[arg(long, value_name = "FILE")]
+    pub host_config: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -87,8 +109,9 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
+    let setup = setup(args)?;
     let input = read_input(&args.input)?;
-    let topic: std::sync::Arc<str> = args.topic.as_str().into();
+    let topic: std::sync::Arc<str> = setup.topic.as_str().into();
     let messages: Vec<Message> = input
         .split(|b| *b == b'\n')
         .enumerate()
@@ -114,8 +137,8 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
         .collect();
 
     let engine = args.engine.engine()?;
-    let module = engine.load_file(&args.module)?;
-    let mut instance = module.instantiate(&args.pipeline, args.config.clone()).await?;
+    let module = engine.load_file(&setup.module)?;
+    let mut instance = module.instantiate_with(&setup.pipeline, setup.config, setup.lookups).await?;
 
     let keyed = module.world().is_keyed();
     let mut state = PartitionStore::default();
@@ -128,7 +151,7 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
     for batch in calls {
         let effects = match batch {
             Some(batch) => instance.process_with(batch, keyed.then_some(&mut state)).await?,
-            None => instance.tick(&args.topic, args.partition, &mut state).await?,
+            None => instance.tick(&setup.topic, args.partition, &mut state).await?,
         };
         state.take_changes();
         batches += 1;
@@ -195,6 +218,86 @@ pub async fn run(args: &TestArgs) -> anyhow::Result<()> {
         eprintln!("monasca-wasm test: partition state holds {} keys, {} bytes", state.len(), state.bytes());
     }
     Ok(())
+}
+
+/// What the guest runs as: its module, pipeline, topic, options, lookups.
+struct Setup {
+    module: PathBuf,
+    pipeline: String,
+    topic: String,
+    config: Vec<(String, String)>,
+    lookups: Arc<dyn Lookups>,
+}
+
+/// The run's set-up: from the arguments alone, or from a pipeline of
+/// `--host-config` (the arguments win).
+fn setup(args: &TestArgs) -> anyhow::Result<Setup> {
+    let Some(file) = &args.host_config else {
+        let Some(module) = args.module.clone() else {
+            bail!("give the guest with --module, or a pipeline with --host-config FILE --pipeline NAME");
+        };
+        return Ok(Setup {
+            module,
+            pipeline: args.pipeline.clone().unwrap_or_else(|| "test".to_string()),
+            topic: args.topic.clone().unwrap_or_else(|| "test".to_string()),
+            config: args.config.clone(),
+            lookups: Arc::new(NoLookups),
+        });
+    };
+    let host = host_config(file)?;
+    let p = choose(&host, args.pipeline.as_deref(), file)?;
+    // Only the databases this pipeline's lookups query are opened.
+    let used: BTreeMap<String, crate::config::DatabaseConfig> = host
+        .databases
+        .iter()
+        .filter(|(name, _)| p.lookups.values().any(|l| &l.database == *name))
+        .map(|(name, database)| (name.clone(), database.clone()))
+        .collect();
+    let databases = crate::databases::open_all(&used)?;
+    let lookups = SqlLookups::new(&p.lookups, &databases)?;
+    let mut config = p.config.clone();
+    config.extend(args.config.iter().cloned());
+    let topic = args.topic.clone().or_else(|| p.topics.first().cloned()).unwrap_or_else(|| {
+        if p.http.is_some() {
+            crate::http_source::TOPIC.to_string()
+        } else {
+            "test".to_string()
+        }
+    });
+    Ok(Setup {
+        module: args.module.clone().unwrap_or_else(|| p.module.clone()),
+        pipeline: p.name.clone(),
+        topic,
+        config: config.into_iter().collect(),
+        lookups: Arc::new(Arc::new(lookups)),
+    })
+}
+
+/// A host configuration as `run` reads it, except that its modules need not
+/// exist (`--module` may stand in) and nothing from the environment is needed.
+fn host_config(file: &Path) -> anyhow::Result<HostConfig> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {shown}"))?;
+    let mut host = HostConfig::parse(&text, &shown)?;
+    if let Some((_, error)) = host.resolve(file.parent().unwrap_or(Path::new(".")), &shown).into_iter().next() {
+        return Err(error.into());
+    }
+    host.validate(&shown, false)?;
+    Ok(host)
+}
+
+/// The pipeline named `name`, or the only one.
+fn choose<'h>(host: &'h HostConfig, name: Option<&str>, file: &Path) -> anyhow::Result<&'h PipelineConfig> {
+    let names = || host.pipelines.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+    match name {
+        Some(name) => host
+            .pipelines
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("{} has no pipeline `{name}` (it has {})", file.display(), names())),
+        None if host.pipelines.len() == 1 => Ok(&host.pipelines[0]),
+        None => bail!("{} has several pipelines ({}): name one with --pipeline", file.display(), names()),
+    }
 }
 
 /// A line's key and value: split at the first `delimiter` when there is one.

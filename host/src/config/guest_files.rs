@@ -4,38 +4,56 @@
 
 use super::{ConfigError, PipelineConfig};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The largest file a guest option may hold.
 pub const MAX_BYTES: u64 = 1 << 20;
 
-/// Read each `config_files` entry (relative to `base`) into `config`.
-pub(super) fn read_into_config(pipeline: &mut PipelineConfig, base: &Path, origin: &str) -> Result<(), ConfigError> {
+/// Read each `config_files` entry (relative to `base`) into `config`. What
+/// could not be read, by its key under `config_files`.
+pub(super) fn read_into_config(pipeline: &mut PipelineConfig, base: &Path, origin: &str) -> Vec<(String, ConfigError)> {
+    let mut problems = Vec::new();
     for (key, file) in std::mem::take(&mut pipeline.config_files) {
-        let path = if file.is_relative() { base.join(&file) } else { file };
-        let invalid = |message: String| ConfigError::Invalid {
-            path: origin.to_string(),
-            key: format!("pipeline `{}`: config_files.{key}", pipeline.name),
-            message,
-        };
-        if pipeline.config.contains_key(&key) {
-            return Err(invalid("the option is in [pipeline.config] too; give it once".into()));
+        match read_one(pipeline, &key, file, base, origin) {
+            Ok((path, text)) => {
+                pipeline.config.insert(key.clone(), text);
+                pipeline.config_files.insert(key, path);
+            }
+            Err(error) => problems.push((key, error)),
         }
-        let shown = path.display().to_string();
-        let read = std::fs::File::open(&path).and_then(|f| {
-            let mut bytes = Vec::new();
-            f.take(MAX_BYTES + 1).read_to_end(&mut bytes)?;
-            Ok(bytes)
-        });
-        let bytes = read.map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-        if bytes.len() as u64 > MAX_BYTES {
-            return Err(invalid(format!("{shown} is over {MAX_BYTES} bytes")));
-        }
-        let text = String::from_utf8(bytes).map_err(|e| invalid(format!("{shown} is not UTF-8: {e}")))?;
-        pipeline.config.insert(key.clone(), text);
-        pipeline.config_files.insert(key, path);
     }
-    Ok(())
+    problems
+}
+
+/// One entry: the file's path and its text.
+fn read_one(
+    pipeline: &PipelineConfig,
+    key: &str,
+    file: PathBuf,
+    base: &Path,
+    origin: &str,
+) -> Result<(PathBuf, String), ConfigError> {
+    let path = if file.is_relative() { base.join(&file) } else { file };
+    let invalid = |message: String| ConfigError::Invalid {
+        path: origin.to_string(),
+        key: format!("pipeline `{}`: config_files.{key}", pipeline.name),
+        message,
+    };
+    if pipeline.config.contains_key(key) {
+        return Err(invalid("the option is in [pipeline.config] too; give it once".into()));
+    }
+    let shown = path.display().to_string();
+    let read = std::fs::File::open(&path).and_then(|f| {
+        let mut bytes = Vec::new();
+        f.take(MAX_BYTES + 1).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    });
+    let bytes = read.map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(invalid(format!("{shown} is over {MAX_BYTES} bytes")));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| invalid(format!("{shown} is not UTF-8: {e}")))?;
+    Ok((path, text))
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //!
 //! Every field is documented here; `docs/configuration.md` is the reference
 //! made from these comments. Unknown keys are errors, and [`HostConfig::load`]
-//! names the file, the line and the key of any problem.
+//! names the file, the line and the key of any problem; [`check`] finds every
+//! problem of a file at once, each with its line (`monasca-wasm validate`).
 
+pub mod check;
 mod delivery;
 mod guest_files;
 mod http;
@@ -11,7 +13,9 @@ mod notifiers;
 mod restart;
 #[cfg(test)]
 mod tests;
+mod validate;
 
+pub use check::{KeyPath, Problem};
 pub use delivery::{Delivery, StateConfig, TransactionConfig};
 pub use http::{HttpSourceConfig, KeystoneConfig, StaticToken};
 pub use notifiers::{EmailConfig, JiraConfig, LedgerConfig, NotifiersConfig, SmtpTls};
@@ -20,6 +24,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use validate::Invalid;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -606,23 +611,38 @@ impl HostConfig {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
         let mut config = Self::parse(&text, &shown)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for pipeline in &mut config.pipelines {
+        if let Some((_, error)) = config.resolve(base, &shown).into_iter().next() {
+            return Err(error);
+        }
+        config.validate(&shown, true)?;
+        Ok(config)
+    }
+
+    /// Make the file's relative paths relative to `base` (its directory),
+    /// read `[pipeline.config_files]` into the guests' options, and add the
+    /// default sink when none is configured. What could not be read, each
+    /// with the key that names it (`origin` names the file in the errors).
+    pub fn resolve(&mut self, base: &Path, origin: &str) -> Vec<(KeyPath, ConfigError)> {
+        let mut problems = Vec::new();
+        for (i, pipeline) in self.pipelines.iter_mut().enumerate() {
             if pipeline.module.is_relative() {
                 pipeline.module = base.join(&pipeline.module);
             }
             if let Some(dir) = pipeline.watch_dir.as_mut().filter(|d| d.is_relative()) {
                 *dir = base.join(&*dir);
             }
-            guest_files::read_into_config(pipeline, base, &shown)?;
+            for (key, error) in guest_files::read_into_config(pipeline, base, origin) {
+                problems.push((KeyPath::top("pipeline").at(i).child("config_files").child(&key), error));
+            }
         }
-        for database in config.databases.values_mut() {
+        for database in self.databases.values_mut() {
             if let DatabaseConfig::Sqlite { path } = database {
                 if path.is_relative() {
                     *path = base.join(&*path);
                 }
             }
         }
-        if let Some(notifiers) = config.notifiers.as_mut() {
+        if let Some(notifiers) = self.notifiers.as_mut() {
             notifiers.ledger.path = Some(match notifiers.ledger.path.take() {
                 Some(file) if file.is_relative() => base.join(file),
                 Some(file) => file,
@@ -632,7 +652,7 @@ impl HostConfig {
                 *ca = base.join(&*ca);
             }
         }
-        for sink in config.sinks.values_mut() {
+        for sink in self.sinks.values_mut() {
             match sink {
                 SinkConfig::Sqlite(sqlite) if sqlite.path.is_relative() => sqlite.path = base.join(&sqlite.path),
                 SinkConfig::Influxdb(influx) => {
@@ -643,131 +663,21 @@ impl HostConfig {
                 _ => {}
             }
         }
-        config.engine.module_store = Some(match config.engine.module_store.take() {
+        self.engine.module_store = Some(match self.engine.module_store.take() {
             Some(dir) if dir.is_relative() => base.join(dir),
             Some(dir) => dir,
             None => base.join("monasca-wasm-modules"),
         });
-        if config.sinks.is_empty() {
+        if self.sinks.is_empty() {
             let path = base.join("monasca-wasm.sqlite");
             let sqlite = SqliteConfig { path, database: default_database(), db_per_tenant: false };
-            config.sinks.insert(DEFAULT_SINK.to_string(), SinkConfig::Sqlite(sqlite));
+            self.sinks.insert(DEFAULT_SINK.to_string(), SinkConfig::Sqlite(sqlite));
         }
-        config.validate(&shown, true)?;
-        Ok(config)
+        problems
     }
 
     /// Parse a configuration from text (`origin` names it in errors).
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })
-    }
-
-    /// Check what parsing cannot: at least one pipeline, unique names,
-    /// non-empty topics, sane limits, and (when `check_files`) that modules exist.
-    pub fn validate(&self, origin: &str, check_files: bool) -> Result<(), ConfigError> {
-        let invalid = |key: String, message: &str| ConfigError::Invalid {
-            path: origin.to_string(),
-            key,
-            message: message.to_string(),
-        };
-        if self.kafka.bootstrap.trim().is_empty() {
-            return Err(invalid("kafka.bootstrap".into(), "must name brokers or be \"embedded\""));
-        }
-        if self.pipelines.is_empty() {
-            return Err(invalid("pipeline".into(), "at least one [[pipeline]] is needed"));
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for (i, p) in self.pipelines.iter().enumerate() {
-            let key = |field: &str| format!("pipeline[{i}].{field}");
-            if p.name.is_empty() || !names.insert(p.name.as_str()) {
-                return Err(invalid(key("name"), "must be non-empty and unique"));
-            }
-            if let Some(http) = &p.http {
-                if !p.topics.is_empty() {
-                    return Err(invalid(key("topics"), "a pipeline reads either topics or [pipeline.http], not both"));
-                }
-                if p.delivery == Delivery::ExactlyOnce {
-                    return Err(invalid(key("delivery"), "an HTTP source is at-least-once"));
-                }
-                if !p.group_id.is_empty() {
-                    return Err(invalid(key("group_id"), "a pipeline with [pipeline.http] consumes no group"));
-                }
-                if let Some((field, message)) = http.problem(check_files) {
-                    return Err(invalid(key(&format!("http.{field}")), &message));
-                }
-            } else {
-                if p.topics.is_empty() || p.topics.iter().any(|t| t.is_empty()) {
-                    return Err(invalid(key("topics"), "must list at least one topic (or have [pipeline.http])"));
-                }
-                if p.group_id.is_empty() {
-                    return Err(invalid(key("group_id"), "must not be empty"));
-                }
-            }
-            if p.batch.max_messages == 0 || p.batch.max_bytes == 0 {
-                return Err(invalid(key("batch"), "max_messages and max_bytes must be at least 1"));
-            }
-            if p.concurrency == 0 {
-                return Err(invalid(key("concurrency"), "must be at least 1"));
-            }
-            if p.transaction.commit_interval_ms == 0 || p.transaction.timeout_ms < 1000 {
-                return Err(invalid(
-                    key("transaction"),
-                    "commit_interval_ms must be at least 1 and timeout_ms at least 1000",
-                ));
-            }
-            if p.state.max_keys == 0 || p.state.max_bytes == 0 || p.state.restore_timeout_s == 0 {
-                return Err(invalid(key("state"), "max_keys, max_bytes and restore_timeout_s must be at least 1"));
-            }
-            if check_files && !p.module.is_file() {
-                return Err(invalid(key("module"), &format!("no such file: {}", p.module.display())));
-            }
-            for (name, lookup) in &p.lookups {
-                let key = |field: &str| format!("pipeline[{i}].lookups.{name}.{field}");
-                if !self.databases.contains_key(&lookup.database) {
-                    return Err(invalid(key("database"), &format!("no [databases.{}]", lookup.database)));
-                }
-                let first = lookup.query.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
-                if first != "select" && first != "with" {
-                    return Err(invalid(key("query"), "must be a read-only SELECT"));
-                }
-            }
-        }
-        for (name, sink) in &self.sinks {
-            let key = |field: &str| format!("sinks.{name}.{field}");
-            match sink {
-                SinkConfig::Influxdb(c) => {
-                    if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
-                        return Err(invalid(key("url"), "must start with http:// or https://"));
-                    }
-                    if c.database.is_empty() {
-                        return Err(invalid(key("database"), "must not be empty"));
-                    }
-                    if c.batch_points == 0 || c.max_in_flight == 0 || c.timeout_ms == 0 {
-                        return Err(invalid(
-                            key("batch_points"),
-                            "batch_points, max_in_flight and timeout_ms must be at least 1",
-                        ));
-                    }
-                }
-                SinkConfig::Sqlite(c) if c.path.as_os_str().is_empty() => {
-                    return Err(invalid(key("path"), "must name a file"));
-                }
-                SinkConfig::Sqlite(_) | SinkConfig::Null => {}
-            }
-        }
-        if let Some(g) = &self.generator {
-            if g.topic.is_empty() {
-                return Err(invalid("generator.topic".into(), "must not be empty"));
-            }
-        }
-        if let Some(n) = &self.notifiers {
-            if let Some(name) = n.ledger.database.as_ref().filter(|d| !self.databases.contains_key(*d)) {
-                return Err(invalid("notifiers.ledger.database".into(), &format!("no [databases.{name}]")));
-            }
-            if n.timeout_ms == 0 || n.max_in_flight == 0 {
-                return Err(invalid("notifiers.timeout_ms".into(), "timeout_ms and max_in_flight must be at least 1"));
-            }
-        }
-        Ok(())
     }
 }

@@ -163,6 +163,19 @@ impl Database {
         answer.map_err(|f| self.error(f))
     }
 
+    /// Prepare `sql` without running it: the database parses it and
+    /// resolves its tables and columns (PostgreSQL: with its parameters
+    /// bound as `text`, as [`Database::query`] binds them; SQLite: it must
+    /// also only read). What `monasca-wasm validate` does with each lookup.
+    pub async fn prepare(&self, sql: &str) -> Result<(), DatabaseError> {
+        let answer = match &self.backend {
+            Backend::Sqlite(db) => off_runtime(db, sql, &[], |db, sql, _| db.prepare(sql)).await,
+            Backend::Mysql(db) => answer_within(db.prepare(sql)).await,
+            Backend::Postgresql(db) => answer_within(db.prepare(sql)).await.inspect_err(|f| db.forget_after(f)),
+        };
+        answer.map_err(|f| self.error(f))
+    }
+
     /// Run a query whose values are written into its text (no parameters):
     /// one round trip, no prepared statement. For SQL the host writes from
     /// values it made itself (the notification ledger's digests), never

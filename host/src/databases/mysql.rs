@@ -40,6 +40,14 @@ impl Mysql {
         Ok(conn.affected_rows())
     }
 
+    /// Prepare `sql` on the server (not run) and close the statement.
+    pub(super) async fn prepare(&self, sql: &str) -> Result<(), Failure> {
+        let mut conn = self.pool.get_conn().await.map_err(|e| failure("cannot connect", e))?;
+        let statement = conn.prep(sql).await.map_err(|e| failure("cannot prepare the query", e))?;
+        conn.close(statement).await.map_err(|e| failure("cannot close the statement", e))?;
+        Ok(())
+    }
+
     /// A query as text (no prepared statement: one round trip). Every
     /// value comes back as text.
     pub(super) async fn query_text(&self, sql: &str) -> Result<Vec<Row>, Failure> {

@@ -62,6 +62,20 @@ impl Postgres {
             .map_err(Failure::Statement)
     }
 
+    /// Prepare `sql` on the server (not run), its parameters as `text`:
+    /// first as the server infers them, to count them, then as the host
+    /// binds them.
+    pub(super) async fn prepare(&self, sql: &str) -> Result<(), Failure> {
+        let client = self.client().await?;
+        let inferred = client.prepare(sql).await.map_err(|e| failure("cannot prepare the query", e))?;
+        let text = vec![Type::TEXT; inferred.params().len()];
+        client
+            .prepare_typed(sql, &text)
+            .await
+            .map_err(|e| failure("cannot prepare the query with text parameters", e))?;
+        Ok(())
+    }
+
     pub(super) async fn execute(&self, sql: &str, params: &[String]) -> Result<u64, Failure> {
         let client = self.client().await?;
         client.execute_typed(sql, &text_params(params)).await.map_err(|e| failure("statement failed", e))

@@ -86,6 +86,17 @@ impl Sqlite {
         Ok(out)
     }
 
+    /// Prepare `sql` (not run): it must parse, name what exists, and only read.
+    pub(super) fn prepare(&self, sql: &str) -> Result<(), Failure> {
+        let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        let statement =
+            connection.prepare(sql).map_err(|e| Failure::Statement(format!("cannot prepare the query: {e}")))?;
+        if !statement.readonly() {
+            return Err(Failure::Statement("the query would write".to_string()));
+        }
+        Ok(())
+    }
+
     pub(super) fn execute(&self, sql: &str, params: &[String]) -> Result<u64, Failure> {
         let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
         let (mut cached, mut plain) = (None, None);

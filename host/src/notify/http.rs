@@ -387,6 +387,82 @@ mod tests {
         assert_eq!(line, "POST http://receiver.example.org:8080/hook?x=1 HTTP/1.1", "absolute form to the proxy");
     }
 
+    /// A Slack-like receiver: `{"ok": false}` to JSON, `ok` to a form (or
+    /// to nothing when `forms` is false); the requests it saw.
+    async fn slack_receiver(forms: bool) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let requests = requests.clone();
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    while let Some(request) = crate::notify::test_http::read_request(&mut stream, &mut buffer).await {
+                        let form = request.to_ascii_lowercase().contains("application/x-www-form-urlencoded");
+                        let body = if form && forms { "ok" } else { r#"{"ok": false, "error": "invalid_payload"}"# };
+                        requests.lock().expect("lock").push(request);
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    fn slack(url: &str) -> Notification {
+        Notification {
+            channel: "slack".to_string(),
+            attributes: vec![("form-fallback".to_string(), "text=hello+there".to_string())],
+            body: br#"{"text": "hello there"}"#.to_vec(),
+            ..webhook(url)
+        }
+    }
+
+    #[tokio::test]
+    async fn slack_refusing_json_gets_the_form_and_its_url_is_remembered() {
+        let (port, seen) = slack_receiver(true).await;
+        let http = Http::new(&config(|_| {})).expect("client");
+        let allow = Allowlist::new(None).expect("allow");
+        let url = format!("http://127.0.0.1:{port}/services/x");
+        assert_eq!(http.send(&slack(&url), &allow).await, Outcome::Sent);
+        assert_eq!(http.send(&slack(&url), &allow).await, Outcome::Sent);
+        let requests = seen.lock().expect("lock").clone();
+        assert_eq!(requests.len(), 3, "JSON, form, then the form alone: {requests:?}");
+        assert!(requests[0].ends_with(r#"{"text": "hello there"}"#), "{}", requests[0]);
+        for form in &requests[1..] {
+            assert!(form.to_ascii_lowercase().contains("content-type: application/x-www-form-urlencoded"), "{form}");
+            assert!(form.ends_with("text=hello+there"), "{form}");
+        }
+    }
+
+    #[tokio::test]
+    async fn slack_refusing_both_fails_with_both_reasons() {
+        let (port, seen) = slack_receiver(false).await;
+        let http = Http::new(&config(|_| {})).expect("client");
+        let allow = Allowlist::new(None).expect("allow");
+        let url = format!("http://127.0.0.1:{port}/services/x");
+        match http.send(&slack(&url), &allow).await {
+            Outcome::Failed(reason) => {
+                assert!(reason.contains("not ok") && reason.contains("; as a form: "), "{reason}")
+            }
+            other => panic!("both refused: {other:?}"),
+        }
+        assert_eq!(seen.lock().expect("lock").len(), 2);
+        // A webhook has no fallback: one request.
+        let (port, seen) = slack_receiver(true).await;
+        let hook = Notification { channel: "slack".into(), ..webhook(&format!("http://127.0.0.1:{port}/h")) };
+        assert!(matches!(http.send(&hook, &allow).await, Outcome::Failed(_)));
+        assert_eq!(seen.lock().expect("lock").len(), 1);
+    }
+
     #[test]
     fn slack_answers() {
         assert!(slack_ok(b"ok"));

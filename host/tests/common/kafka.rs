@@ -42,6 +42,15 @@ pub async fn produce_values<V: AsRef<[u8]>>(bootstrap: &str, topic: &str, values
     placed
 }
 
+/// Produce one record without a value (a tombstone) keyed `key`.
+pub async fn produce_tombstone(bootstrap: &str, topic: &str, key: &str) {
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("producer");
+    producer
+        .send(FutureRecord::<str, [u8]>::to(topic).key(key), Duration::from_secs(30))
+        .await
+        .expect("tombstone delivered");
+}
+
 /// Produce `values` keyed by themselves; returns value → (partition, offset).
 pub async fn produce_all_on(bootstrap: &str, topic: &str, values: &[String]) -> HashMap<String, (i32, i64)> {
     let producer: FutureProducer =
