@@ -106,10 +106,11 @@ fn selected() -> Vec<Variant> {
         );
     }
     let compare = std::env::var_os("COMPARE_NOTIFICATION").is_some();
-    all.into_iter()
-        .filter(|(n, v)| (wanted.is_empty() && (*v != Variant::Host(true) || compare)) || wanted.contains(n))
-        .map(|(_, v)| v)
-        .collect()
+    if !wanted.is_empty() {
+        // In the order given: to see whether running first or second matters.
+        return wanted.iter().filter_map(|w| all.iter().find(|(n, _)| n == w)).map(|(_, v)| *v).collect();
+    }
+    all.into_iter().filter(|(_, v)| *v != Variant::Host(true) || compare).map(|(_, v)| v).collect()
 }
 
 /// A CPU figure to three places, or `–` when there is none.

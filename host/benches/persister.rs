@@ -70,10 +70,11 @@ fn selected_variants() -> Vec<Variant> {
         );
     }
     let compare = std::env::var_os("COMPARE_PERSISTER").is_some();
-    all.into_iter()
-        .filter(|(name, v)| (wanted.is_empty() && (*v != Variant::Host(true) || compare)) || wanted.contains(name))
-        .map(|(_, v)| v)
-        .collect()
+    if !wanted.is_empty() {
+        // In the order given: to see whether running first or second matters.
+        return wanted.iter().filter_map(|w| all.iter().find(|(n, _)| n == w)).map(|(_, v)| *v).collect();
+    }
+    all.into_iter().filter(|(_, v)| *v != Variant::Host(true) || compare).map(|(_, v)| v).collect()
 }
 
 impl Variant {
