@@ -7,7 +7,7 @@
 mod common;
 
 use common::kafka::{create_topics_on, spawn_host, terminate, Host};
-use common::transform::{by_series, produce, read_all, Run};
+use common::transform::{by_series, produce, produce_spread, read_all, Run};
 use monasca_test_programs::agents::{closer, Agents, HOUR, START};
 use monasca_test_programs::{free_port, kafka, unique, TRANSFORM};
 use serde_json::Value;
@@ -131,9 +131,14 @@ async fn exactly_once_output_is_identical_through_kills_departures_and_a_swap() 
     let metrics = Agents { hosts: 44, interval_s: 30, hours: 2, seed: 11 }.metrics();
     let total = metrics.len() as i64 + PARTITIONS as i64;
     assert!(total >= 300_000, "{total} metrics");
+    // The two-host run reads an input of its own, fed over a minute as the
+    // kill run's is: with the whole input there at once, the host left alone
+    // could finish it before the test saw the point to kill it at.
+    let hosts_input = unique("transform-eos-hosts-in");
+    create_topics_on(kafka(), &[&hosts_input], PARTITIONS).await;
     let mut runs: Vec<Run> = ["transform-kills", "transform-reference", "transform-hosts", "transform-swap"]
         .iter()
-        .map(|name| Run::new(name, &input, PARTITIONS))
+        .map(|name| Run::new(name, if *name == "transform-hosts" { &hosts_input } else { &input }, PARTITIONS))
         .collect();
     runs[3].admin_port = Some(free_port());
     for run in &runs {
@@ -147,16 +152,18 @@ async fn exactly_once_output_is_identical_through_kills_departures_and_a_swap() 
     let config = kills.config(dir.path(), "kills.toml");
     // Fed over about a minute: each restart waits for the killed host's
     // open transaction to be aborted (up to `transaction.timeout_ms`).
-    let feeder = {
-        let (input, metrics) = (input.clone(), metrics.clone());
+    let feed = |input: String| {
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            for wave in metrics.chunks(metrics.len() / 30 + 1) {
-                produce(&input, None, wave).await;
+            let wave_size = metrics.len() / 30 + 1;
+            for (w, wave) in metrics.chunks(wave_size).enumerate() {
+                produce_spread(&input, PARTITIONS, w * wave_size, wave).await;
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             close_at(&input, PARTITIONS, START + 2 * HOUR + 700_000).await;
         })
     };
+    let feeder = feed(input.clone());
     for _ in 1..=5 {
         let mut host = spawn_host(&config);
         let at = kills.committed() + total / 12;
@@ -182,6 +189,7 @@ async fn exactly_once_output_is_identical_through_kills_departures_and_a_swap() 
 
     // Two hosts: one leaves (SIGTERM) and one dies (SIGKILL) mid-run; a third finishes.
     let hosts = &runs[2];
+    let feeder = feed(hosts_input.clone());
     let (mut a, mut b) =
         (spawn_host(&hosts.config(dir.path(), "a.toml")), spawn_host(&hosts.config(dir.path(), "b.toml")));
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -193,6 +201,7 @@ async fn exactly_once_output_is_identical_through_kills_departures_and_a_swap() 
     assert!(status.success(), "host a did not leave cleanly: {status}\n{stderr}");
     kill_at(hosts, &mut b, total * 2 / 3, total).await;
     let c = spawn_host(&hosts.config(dir.path(), "c.toml"));
+    feeder.await.expect("feeder");
     hosts.wait_done(Duration::from_secs(300)).await;
     // The last window closes on a timer call once its partition is idle:
     // give it that time before stopping the host (the output must come,

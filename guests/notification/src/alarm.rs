@@ -52,8 +52,13 @@ impl<'a> Alarm<'a> {
         // simplejson skips a byte-order mark and, since 3.19, refuses `NaN`
         // and `Infinity`.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut message =
-            pyjson::loads_strict(text).map_err(|e| format!("message is not valid JSON: {}", e.python_message(text)))?;
+        let mut message = pyjson::loads_strict(text).map_err(|e| match e.message.starts_with("Lone surrogate") {
+            true => format!(
+                "message holds a lone surrogate escape (such as \\ud800), which is not supported: {}",
+                e.python_message(text)
+            ),
+            false => format!("message is not valid JSON: {}", e.python_message(text)),
+        })?;
         if !matches!(message, Json::Object(_)) {
             return Err("message is not a JSON object".to_string());
         }

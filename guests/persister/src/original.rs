@@ -32,7 +32,20 @@ pub struct Rendered {
 fn load(value: &[u8]) -> Result<Json<'_>, String> {
     let text = std::str::from_utf8(value).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    pyjson::loads_strict(text).map_err(|e| format!("not valid JSON: {}", e.python_message(text)))
+    pyjson::loads_strict(text).map_err(|e| json_error(&e, text))
+}
+
+/// The reason for a text `loads_strict` refuses. A lone surrogate escape is
+/// valid JSON that this guest cannot hold (no Rust string can): said so,
+/// not called invalid.
+pub fn json_error(error: &pyjson::LoadError, text: &str) -> String {
+    if error.message.starts_with("Lone surrogate") {
+        return format!(
+            "holds a lone surrogate escape (such as \\ud800), which is not supported: {}",
+            error.python_message(text)
+        );
+    }
+    format!("not valid JSON: {}", error.python_message(text))
 }
 
 /// `simplejson.dumps(value, ensure_ascii=False)`, which refuses a float that

@@ -12,7 +12,7 @@ mod jira;
 pub mod ledger;
 mod plain;
 #[cfg(test)]
-mod test_http;
+pub(crate) mod test_http;
 
 use crate::config::{DatabaseConfig, NotifiersConfig};
 use crate::databases::Database;

@@ -15,6 +15,27 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Produce `values` unkeyed (the default partitioner spreads them) or to one partition.
+/// Produce `values`, the i-th to partition `(first + i) % partitions`, in
+/// order: the same values land in the same partitions in the same order,
+/// whatever the topic (so that two inputs fed alike give the same sums,
+/// float rounding included).
+pub async fn produce_spread(topic: &str, partitions: i32, first: usize, values: &[String]) {
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", kafka()).set("linger.ms", "5").create().expect("producer");
+    for (c, chunk) in values.chunks(5000).enumerate() {
+        let sends = chunk.iter().enumerate().map(|(i, v)| {
+            let partition = ((first + c * 5000 + i) % partitions as usize) as i32;
+            producer.send(
+                FutureRecord::<(), str>::to(topic).payload(v.as_str()).partition(partition),
+                Duration::from_secs(30),
+            )
+        });
+        for delivery in futures::future::join_all(sends).await {
+            delivery.expect("input delivered");
+        }
+    }
+}
+
 pub async fn produce(topic: &str, partition: Option<i32>, values: &[String]) {
     let producer: FutureProducer =
         ClientConfig::new().set("bootstrap.servers", kafka()).set("linger.ms", "5").create().expect("producer");

@@ -174,6 +174,72 @@ mod tests {
         assert_eq!(quote_identifier("a\"; DROP DATABASE x; \"\\"), "\"a\\\"; DROP DATABASE x; \\\"\\\\\"");
     }
 
+    /// A sink configuration for `url`, as a `[sinks.x]` table would give it.
+    fn config(url: &str, extra: &str) -> InfluxDbConfig {
+        toml::from_str(&format!("url = \"{url}\"\n{extra}")).expect("sink config")
+    }
+
+    /// An HTTPS server with the test certificate for `localhost` that
+    /// answers every request 204; its port.
+    async fn https_influx() -> u16 {
+        use tokio::io::AsyncWriteExt;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(include_bytes!("../../../../tests/fixtures/tls/server.pem"))
+                .collect::<Result<_, _>>()
+                .expect("certificate");
+        let key =
+            PrivateKeyDer::from_pem_slice(include_bytes!("../../../../tests/fixtures/tls/server.key")).expect("key");
+        let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(stream).await {
+                        let _ = crate::notify::test_http::read_request(&mut tls, &mut Vec::new()).await;
+                        let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n").await;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn https_is_checked_against_ca_file_or_not_at_all_with_tls_insecure() {
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tls/ca.pem");
+        let url = format!("https://localhost:{}", https_influx().await);
+        let stored = |config: InfluxDbConfig| async move {
+            matches!(Client::new(&config).expect("client").write("mon", b"m v=1 1").await, Answer::Stored)
+        };
+        assert!(!stored(config(&url, "")).await, "an unknown authority is refused");
+        assert!(stored(config(&url, &format!("ca_file = \"{ca}\""))).await, "trusted through ca_file");
+        assert!(stored(config(&url, "tls_insecure = true")).await, "any certificate with tls_insecure");
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_read_or_holds_no_certificate_is_an_error() {
+        let missing = Client::new(&config("https://h", "ca_file = \"/nonexistent/ca.pem\"")).err().expect("error");
+        assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let config = config("https://h", &format!("ca_file = \"{}\"", empty.display()));
+        let error = Client::new(&config).err().expect("error");
+        assert!(error.contains("no PEM certificate"), "{error}");
+    }
+
     #[test]
     fn error_bodies_are_read() {
         assert_eq!(error_text("{\"error\":\"database not found: \\\"x\\\"\"}"), "database not found: \"x\"");
