@@ -435,7 +435,7 @@ pub struct PipelineConfig {
 
 /// `[databases.<name>]`: a database that lookups query, selected by `type`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum DatabaseConfig {
     /// A SQLite file, opened read-only for lookups.
     Sqlite {

@@ -149,3 +149,12 @@ fn an_http_source_is_checked() {
     let error = config.validate("t.toml", true).expect_err("unset at start-up").to_string();
     assert!(error.contains("MONASCA_WASM_TEST_UNSET_TOKEN"), "{error}");
 }
+
+#[test]
+fn an_unknown_key_of_a_database_is_an_error() {
+    let text = format!("{MINIMAL}\n[databases.mon]\ntype = \"mysql\"\nurl = \"mysql://u@h/mon\"\npasword = \"x\"\n");
+    let err = HostConfig::parse(&text, "host.toml").unwrap_err().to_string();
+    assert!(err.contains("pasword"), "{err}");
+    let text = format!("{MINIMAL}\n[databases.mon]\ntype = \"sqlite\"\npath = \"mon.db\"\n");
+    assert!(HostConfig::parse(&text, "host.toml").is_ok(), "the type key itself is allowed");
+}
