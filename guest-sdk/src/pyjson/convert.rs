@@ -22,7 +22,14 @@ impl std::fmt::Display for ConvertError {
 
 impl std::error::Error for ConvertError {}
 
-/// The type name Python gives a JSON value (`'NoneType'`, `'list'`, ...).
+impl Json<'_> {
+    /// The name of the type Python gives the value (`NoneType`, `list`,
+    /// `dict`, ...), as its error messages show it.
+    pub fn py_type_name(&self) -> &'static str {
+        type_name(self)
+    }
+}
+
 fn type_name(value: &Json<'_>) -> &'static str {
     match value {
         Json::Null => "NoneType",

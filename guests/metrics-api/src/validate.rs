@@ -27,26 +27,13 @@ pub fn validate(body: &Json) -> Result<(), String> {
     }
 }
 
-/// Python's name of a value's type, as its error messages show it.
-fn type_name(value: &Json) -> &'static str {
-    match value {
-        Json::Null => "NoneType",
-        Json::Bool(_) => "bool",
-        Json::Int(_) | Json::UInt(_) | Json::BigInt(_) => "int",
-        Json::Float(_) => "float",
-        Json::Str(_) => "str",
-        Json::Array(_) => "list",
-        Json::Object(_) => "dict",
-    }
-}
-
 /// What `value['name']` raises when `value` is not a dict.
 fn subscript_error(value: &Json) -> Option<String> {
     Some(match value {
         Json::Object(_) => return None,
         Json::Str(_) => "string indices must be integers, not 'str'".to_string(),
         Json::Array(_) => "list indices must be integers or slices, not str".to_string(),
-        other => format!("'{}' object is not subscriptable", type_name(other)),
+        other => format!("'{}' object is not subscriptable", other.py_type_name()),
     })
 }
 
@@ -140,7 +127,7 @@ fn validate_timestamp(timestamp: &Json) -> Result<(), String> {
 }
 
 fn no_items(value: &Json) -> String {
-    format!("'{}' object has no attribute 'items'", type_name(value))
+    format!("'{}' object has no attribute 'items'", value.py_type_name())
 }
 
 fn validate_dimensions(dimensions: &Json) -> Result<(), String> {
@@ -184,7 +171,7 @@ fn validate_value_meta(value_meta: &Json) -> Result<(), String> {
         Json::Object(members) => members.len(),
         Json::Array(items) => items.len(),
         Json::Str(text) => chars(text),
-        other => return Err(format!("object of type '{}' has no len()", type_name(other))),
+        other => return Err(format!("object of type '{}' has no len()", other.py_type_name())),
     };
     if entries > VALUE_META_ENTRIES {
         return Err(format!(

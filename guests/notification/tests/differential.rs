@@ -19,10 +19,10 @@
 //! dead-letter reason and why; the test fails on any other difference, and
 //! when a known one no longer occurs (then it is to be taken off the list).
 
+mod common;
+
 use base64::Engine as _;
-use monasca_guest_sdk::testing::Harness;
-use monasca_guest_sdk::{Cell, Effect, Notification};
-use notification::NotificationGuest;
+use monasca_guest_sdk::{Effect, Notification};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -76,32 +76,6 @@ fn oracle() -> Vec<Value> {
 fn methods() -> Value {
     let path = root().join("tests/fixtures/notification/methods.json");
     serde_json::from_str(&std::fs::read_to_string(&path).expect("methods.json")).expect("methods JSON")
-}
-
-/// The guest as the original was configured, its `alarm_actions` lookup
-/// answering with `methods` (no rows for the definition without actions).
-fn guest(methods: Value) -> Harness<NotificationGuest> {
-    let config = [
-        ("enabled-types", "email,pagerduty,webhook,slack,jira"),
-        ("grafana-url", "http://grafana.example:3000"),
-        ("ttl-seconds", "14400"),
-    ];
-    let mut harness =
-        Harness::<NotificationGuest>::new(&config).expect("init").with_lookup("alarm_actions", move |params| {
-            if params[0] == "00000000-0000-0000-0000-000000000000" {
-                return Ok(Vec::new());
-            }
-            let rows = methods.as_array().expect("rows").iter().map(|m| {
-                ["id", "type", "name", "address"]
-                    .iter()
-                    .map(|k| (k.to_string(), Cell::Text(m[*k].as_str().unwrap_or_default().to_string())))
-                    .chain([("period".to_string(), Cell::Integer(m["period"].as_i64().unwrap_or_default()))])
-                    .collect()
-            });
-            Ok(rows.collect())
-        });
-    harness.at_time(1_700_000_100_000);
-    harness
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -230,7 +204,7 @@ fn notifications_match_monasca_notification_on_generated_alarms() {
                 }
             }
         }
-        let mut harness = guest(methods);
+        let mut harness = common::guest_with_methods(methods);
         let effects = harness.run_values("alarm-state-transitions", std::slice::from_ref(&value)).expect("process");
         let entry = tally.entry(class.clone()).or_default();
         match check(case, &effects) {

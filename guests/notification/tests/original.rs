@@ -4,8 +4,10 @@
 //! produced for the same input (recorded by
 //! `scripts/peers/notification_expected.py`, see the fixtures' README).
 
+mod common;
+
 use monasca_guest_sdk::testing::Harness;
-use monasca_guest_sdk::{Cell, Effect, Notification};
+use monasca_guest_sdk::{Effect, Notification};
 use notification::NotificationGuest;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -30,28 +32,7 @@ fn input(file: &str, line: u64) -> Vec<u8> {
 /// A guest configured as the original was, answering `alarm_actions` with
 /// `methods.json` (no rows for the definition without actions).
 fn guest() -> Harness<NotificationGuest> {
-    let config = [
-        ("enabled-types", "email,pagerduty,webhook,slack,jira"),
-        ("grafana-url", "http://grafana.example:3000"),
-        ("ttl-seconds", "14400"),
-    ];
-    let methods = read_json("methods.json");
-    let mut harness =
-        Harness::<NotificationGuest>::new(&config).expect("init").with_lookup("alarm_actions", move |params| {
-            if params[0] == "00000000-0000-0000-0000-000000000000" {
-                return Ok(Vec::new());
-            }
-            let rows = methods.as_array().expect("rows").iter().map(|m| {
-                ["id", "type", "name", "address"]
-                    .iter()
-                    .map(|k| (k.to_string(), Cell::Text(m[*k].as_str().expect("text").to_string())))
-                    .chain([("period".to_string(), Cell::Integer(m["period"].as_i64().expect("period")))])
-                    .collect()
-            });
-            Ok(rows.collect())
-        });
-    harness.at_time(1_700_000_100_000);
-    harness
+    common::guest_with_methods(read_json("methods.json"))
 }
 
 fn notifications(effects: &[Effect]) -> Vec<&Notification> {

@@ -420,11 +420,9 @@ async fn reach_influxdb(config: &InfluxDbConfig, timeout: Duration) -> Result<()
     }
     let http = builder.build().map_err(|e| ("url", format!("HTTP client: {e}")))?;
     let base = client.base().to_string();
-    let response = http
-        .get(format!("{base}/ping"))
-        .send()
-        .await
-        .map_err(|e| ("url", format!("cannot reach InfluxDB at {base}: {}", transport(&e))))?;
+    let response = http.get(format!("{base}/ping")).send().await.map_err(|e| {
+        ("url", format!("cannot reach InfluxDB at {base}: {}", crate::sinks::influxdb::client::describe(&e)))
+    })?;
     if !response.status().is_success() {
         return Err(("url", format!("InfluxDB at {base} answers /ping with {}", response.status())));
     }
@@ -437,27 +435,6 @@ async fn reach_influxdb(config: &InfluxDbConfig, timeout: Duration) -> Result<()
         }
     }
     Ok(())
-}
-
-/// A transport error in a few words, without the URL (it may hold credentials).
-fn transport(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    let mut detail = None;
-    while let Some(s) = source {
-        detail = Some(s.to_string());
-        source = s.source();
-    }
-    match detail {
-        Some(detail) => format!("{kind}: {detail}"),
-        None => kind.to_string(),
-    }
 }
 
 /// A SQLite sink's file opens for writing; one that does not exist yet can

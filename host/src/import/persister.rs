@@ -353,9 +353,7 @@ mod tests {
     use crate::import::{import, Kind};
 
     fn imported(text: &str) -> (HostConfig, String, Vec<String>) {
-        let out = import(text, Some(Kind::Persister), "persister.conf").unwrap_or_else(|e| panic!("{e}"));
-        let config = HostConfig::parse(&out.toml, "generated").unwrap_or_else(|e| panic!("{e}\n{}", out.toml));
-        (config, out.toml, out.unmapped.iter().map(|n| n.to_string()).collect())
+        crate::import::tests::imported(text, Kind::Persister)
     }
 
     #[test]

@@ -6,6 +6,14 @@ use super::*;
 use crate::config::{DatabaseConfig, SinkConfig};
 use std::path::Path;
 
+/// Import `text` as `kind` and parse the result: the configuration, the
+/// TOML text and the unmapped notes (for the kinds' own tests).
+pub(super) fn imported(text: &str, kind: Kind) -> (HostConfig, String, Vec<String>) {
+    let out = import(text, Some(kind), "original.conf").unwrap_or_else(|e| panic!("{e}"));
+    let config = HostConfig::parse(&out.toml, "generated").unwrap_or_else(|e| panic!("{e}\n{}", out.toml));
+    (config, out.toml, out.unmapped.iter().map(|n| n.to_string()).collect())
+}
+
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/import").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))

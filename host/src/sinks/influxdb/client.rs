@@ -138,7 +138,7 @@ fn error_text(body: &str) -> String {
 }
 
 /// A transport error in a few words (no URL with credentials in it).
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
