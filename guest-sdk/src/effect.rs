@@ -347,6 +347,21 @@ impl Effects {
         self.items.push(Effect::Notify(notification));
     }
 
+    /// A notification the guest knows will fail (the original's plugin
+    /// fails on it): what the host does with a failed delivery, without
+    /// trying it. Its `on_failed` records are produced; with none, the
+    /// message is dead-lettered with `reason`.
+    pub fn fail_notification(&mut self, from: &Message, notification: Notification, reason: impl Into<String>) {
+        if notification.on_failed.is_empty() {
+            self.reject(from, reason);
+            return;
+        }
+        for mut record in notification.on_failed {
+            record.origin = from.origin();
+            self.items.push(Effect::Produce(record));
+        }
+    }
+
     /// Send the message to the dead-letter topic with a reason.
     pub fn reject(&mut self, from: &Message, reason: impl Into<String>) {
         self.items.push(Effect::Reject(Rejection { reason: reason.into(), origin: from.origin() }));

@@ -8,7 +8,7 @@
 //! digits, any Unicode decimal digit (Arabic-Indic `١٢`, full-width `１２`),
 //! `inf`/`infinity`/`nan` in any case with a sign for `float`.
 
-use super::Json;
+use super::{Json, PyStr};
 
 /// Why a value has no Python number: the exception the original would raise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,11 +123,66 @@ impl Json<'_> {
     }
 }
 
+/// Python's `int(x)` of a float: truncated, exact at any size (an integer
+/// beyond 64 bits as its digits, [`Json::BigInt`]); an error for infinity
+/// and NaN, as Python's.
+pub fn int_of_float(x: f64) -> Result<Json<'static>, ConvertError> {
+    if x.is_nan() {
+        return Err(ConvertError("ValueError: cannot convert float NaN to integer".into()));
+    }
+    if x.is_infinite() {
+        return Err(ConvertError("OverflowError: cannot convert float infinity to integer".into()));
+    }
+    let x = x.trunc();
+    if x.abs() < 9_223_372_036_854_775_808.0 {
+        return Ok(Json::Int(x as i64));
+    }
+    // |x| ≥ 2^63 is a whole number: mantissa × 2^exponent, exponent > 0.
+    let bits = x.to_bits();
+    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let exponent = ((bits >> 52) & 0x7ff) as i32 - 1075;
+    // Base 10^9 limbs, least significant first.
+    const LIMB: u64 = 1_000_000_000;
+    let mut limbs = vec![mantissa % LIMB, mantissa / LIMB % LIMB, mantissa / LIMB / LIMB];
+    for _ in 0..exponent {
+        let mut carry = 0;
+        for limb in &mut limbs {
+            let doubled = *limb * 2 + carry;
+            *limb = doubled % LIMB;
+            carry = doubled / LIMB;
+        }
+        if carry > 0 {
+            limbs.push(carry);
+        }
+    }
+    while limbs.len() > 1 && limbs.last() == Some(&0) {
+        limbs.pop();
+    }
+    let mut digits = String::with_capacity(limbs.len() * 9 + 1);
+    if x < 0.0 {
+        digits.push('-');
+    }
+    let mut limbs = limbs.iter().rev();
+    if let Some(top) = limbs.next() {
+        digits.push_str(&top.to_string());
+    }
+    for limb in limbs {
+        digits.push_str(&format!("{limb:09}"));
+    }
+    Ok(Json::BigInt(digits.into()))
+}
+
 /// Python's `repr()` of a string, capped (the text goes into reasons).
-fn repr_of(s: &str) -> String {
+fn repr_of(s: &PyStr<'_>) -> String {
+    let mut units = Vec::new();
+    for c in s.chars().take(64) {
+        match c {
+            Ok(c) => units.extend(c.encode_utf16(&mut [0; 2]).iter()),
+            Err(lone) => units.push(lone),
+        }
+    }
     let mut out = String::new();
-    let capped: String = s.chars().take(64).collect();
-    super::write_str_repr(&mut out, &capped);
+    super::repr::write_py_str_repr(&mut out, &PyStr::from_utf16(units));
     out
 }
 
@@ -269,6 +324,24 @@ mod tests {
         }
         let error = Json::Null.py_float().unwrap_err().0;
         assert_eq!(error, "TypeError: float() argument must be a string or a real number, not 'NoneType'");
+    }
+
+    #[test]
+    fn int_of_float_is_exact_at_any_size() {
+        assert_eq!(int_of_float(1.7e9), Ok(Json::Int(1_700_000_000)));
+        assert_eq!(int_of_float(-2.9), Ok(Json::Int(-2)));
+        assert_eq!(int_of_float(9.2e18), Ok(Json::Int(9_200_000_000_000_000_000)));
+        // Written by Python 3.11: int(2.0**63), int(-1e22), int(1.8446744073709552e16 * 1000), int(1e300).
+        let big = |x: f64| int_of_float(x).map(|j| j.dumps());
+        assert_eq!(big(9_223_372_036_854_775_808.0).as_deref(), Ok("9223372036854775808"));
+        assert_eq!(big(-1e22).as_deref(), Ok("-10000000000000000000000"));
+        assert_eq!(big(1.8446744073709552e19).as_deref(), Ok("18446744073709551616"));
+        assert_eq!(
+            big(1e300).as_deref(),
+            Ok("1000000000000000052504760255204420248704468581108159154915854115511802457988908195786371375080447864043704443832883878176942523235360430575644792184786706982848387200926575803737830233794788090059368953234970799945081119038967640880074652742780142494579258788820056842838115669472196386865459400540160")
+        );
+        assert!(int_of_float(f64::INFINITY).unwrap_err().0.starts_with("OverflowError"));
+        assert!(int_of_float(f64::NAN).unwrap_err().0.starts_with("ValueError"));
     }
 
     #[test]

@@ -2,15 +2,15 @@
 //! must take exactly what Monasca's Python services take: `NaN`,
 //! `Infinity` and `-Infinity`; integers of any size (kept as their digits,
 //! [`Json::BigInt`], beyond 64 bits); `-0` as the integer 0; a repeated key
-//! keeping its first place and its last value. Strings are borrowed from the
-//! text unless they hold escapes. Unlike Python it refuses a lone surrogate
-//! (`"\ud800"`: no Rust string holds one) and nesting deeper than
-//! [`MAX_DEPTH`] (Python fails around 1,000 levels with a `RecursionError`).
+//! keeping its first place and its last value; a lone surrogate escape
+//! (`"\ud800"`) kept in its string, when asked for ([`LoadOptions`]; see
+//! [`PyStr`]). Strings are borrowed from the text unless they hold escapes.
+//! Unlike Python it refuses nesting deeper than [`MAX_DEPTH`] (Python fails
+//! around 1,000 levels with a `RecursionError`).
 
-use super::Json;
-use crate::compare::same_text;
+use super::tree::Members;
+use super::{Json, PyStr};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// The deepest nesting read.
 pub const MAX_DEPTH: usize = 128;
@@ -67,21 +67,44 @@ pub fn utf8_error_message(bytes: &[u8]) -> Option<String> {
 /// The most digits of an integer Python converts (`sys.get_int_max_str_digits()`).
 pub const MAX_INT_DIGITS: usize = 4300;
 
-/// Read `text` as one JSON document, as `json.loads` would.
+/// What [`loads_with`] reads beyond standard JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// `NaN`, `Infinity` and `-Infinity` are numbers (Python's `json`;
+    /// simplejson 3.19 and later refuse them by default).
+    pub allow_nan: bool,
+    /// A lone surrogate escape (`"\ud800"`) is kept in its string, as
+    /// Python keeps it ([`PyStr`]); otherwise it is an error. A guest that
+    /// asks for it writes strings with [`Json`]'s writers, which escape it,
+    /// and fails where Python fails to encode it ([`PyStr::to_utf8`],
+    /// [`Json::py_utf8`], [`Json::has_lone_surrogate`]).
+    pub lone_surrogates: bool,
+}
+
+impl LoadOptions {
+    /// Python's `json.loads`.
+    pub const JSON: LoadOptions = LoadOptions { allow_nan: true, lone_surrogates: true };
+    /// `simplejson.loads` of version 3.19 and later: no `NaN` or `Infinity`
+    /// (a number too large for a float is still read, as infinity).
+    pub const SIMPLEJSON: LoadOptions = LoadOptions { allow_nan: false, lone_surrogates: true };
+}
+
+/// Read `text` as one JSON document, as `json.loads` would, but refusing a
+/// lone surrogate escape (for guests that hold strings as Rust text).
 pub fn loads(text: &str) -> Result<Json<'_>, LoadError> {
-    parse(text, true)
+    loads_with(text, LoadOptions { lone_surrogates: false, ..LoadOptions::JSON })
 }
 
-/// Read `text` as simplejson 3.19 and later read it by default: as
-/// [`loads`], but `NaN`, `Infinity` and `-Infinity` are not JSON
-/// (`allow_nan=False`). A number too large for a float is still read, as
-/// infinity.
+/// Read `text` as simplejson 3.19 and later read it by default, but
+/// refusing a lone surrogate escape: as [`loads`], but `NaN`, `Infinity`
+/// and `-Infinity` are not JSON (`allow_nan=False`).
 pub fn loads_strict(text: &str) -> Result<Json<'_>, LoadError> {
-    parse(text, false)
+    loads_with(text, LoadOptions { lone_surrogates: false, ..LoadOptions::SIMPLEJSON })
 }
 
-fn parse(text: &str, allow_nan: bool) -> Result<Json<'_>, LoadError> {
-    let mut parser = Parser { text, bytes: text.as_bytes(), at: 0, depth: 0, allow_nan };
+/// Read `text` as one JSON document, with `options`.
+pub fn loads_with(text: &str, options: LoadOptions) -> Result<Json<'_>, LoadError> {
+    let mut parser = Parser { text, bytes: text.as_bytes(), at: 0, depth: 0, options };
     parser.skip_whitespace();
     let value = parser.value()?;
     parser.skip_whitespace();
@@ -96,7 +119,52 @@ struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
     depth: usize,
-    allow_nan: bool,
+    options: LoadOptions,
+}
+
+/// A string being read: text until a lone surrogate turns it into code units.
+enum Buffer {
+    Text(String),
+    Wide(Vec<u16>),
+}
+
+impl Buffer {
+    fn push_str(&mut self, s: &str) {
+        match self {
+            Buffer::Text(text) => text.push_str(s),
+            Buffer::Wide(units) => units.extend(s.encode_utf16()),
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        match self {
+            Buffer::Text(text) => text.push(c),
+            Buffer::Wide(units) => units.extend_from_slice(c.encode_utf16(&mut [0; 2])),
+        }
+    }
+
+    fn push_lone(&mut self, unit: u16) {
+        if let Buffer::Text(text) = self {
+            *self = Buffer::Wide(text.encode_utf16().collect());
+        }
+        if let Buffer::Wide(units) = self {
+            units.push(unit);
+        }
+    }
+
+    fn finish<'a>(self) -> PyStr<'a> {
+        match self {
+            Buffer::Text(text) => PyStr::from(text),
+            Buffer::Wide(units) => PyStr::from_utf16(units),
+        }
+    }
+}
+
+/// What a `\u` escape names.
+enum Escaped {
+    Char(char),
+    /// A surrogate without its other half.
+    Lone(u16),
 }
 
 impl<'a> Parser<'a> {
@@ -127,9 +195,9 @@ impl<'a> Parser<'a> {
             Some(b't') => self.literal("true", Json::Bool(true)),
             Some(b'f') => self.literal("false", Json::Bool(false)),
             Some(b'n') => self.literal("null", Json::Null),
-            Some(b'N') if self.allow_nan => self.literal("NaN", Json::Float(f64::NAN)),
-            Some(b'I') if self.allow_nan => self.literal("Infinity", Json::Float(f64::INFINITY)),
-            Some(b'-') if self.allow_nan && self.text[self.at..].starts_with("-Infinity") => {
+            Some(b'N') if self.options.allow_nan => self.literal("NaN", Json::Float(f64::NAN)),
+            Some(b'I') if self.options.allow_nan => self.literal("Infinity", Json::Float(f64::INFINITY)),
+            Some(b'-') if self.options.allow_nan && self.text[self.at..].starts_with("-Infinity") => {
                 self.literal("-Infinity", Json::Float(f64::NEG_INFINITY))
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -211,7 +279,7 @@ impl<'a> Parser<'a> {
         Ok(unit)
     }
 
-    fn string(&mut self) -> Result<Cow<'a, str>, LoadError> {
+    fn string(&mut self) -> Result<PyStr<'a>, LoadError> {
         self.at += 1;
         let start = self.at;
         // The plain run up to the first quote, backslash or control
@@ -223,7 +291,7 @@ impl<'a> Parser<'a> {
         match self.bytes.get(self.at) {
             Some(b'"') => {
                 self.at += 1;
-                return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
+                return Ok(PyStr::from(&self.text[start..self.at - 1]));
             }
             Some(0x00..=0x1f) => return Err(self.error("Invalid control character at")),
             _ => {}
@@ -231,7 +299,7 @@ impl<'a> Parser<'a> {
         if self.at == self.bytes.len() {
             return Err(LoadError { message: "Unterminated string starting at", at: start - 1 });
         }
-        let mut owned = String::from(&self.text[start..self.at]);
+        let mut owned = Buffer::Text(String::from(&self.text[start..self.at]));
         loop {
             let Some(&b) = self.bytes.get(self.at) else {
                 return Err(LoadError { message: "Unterminated string starting at", at: start - 1 });
@@ -239,7 +307,7 @@ impl<'a> Parser<'a> {
             match b {
                 b'"' => {
                     self.at += 1;
-                    return Ok(Cow::Owned(owned));
+                    return Ok(owned.finish());
                 }
                 0x00..=0x1f => return Err(self.error("Invalid control character at")),
                 b'\\' => {
@@ -255,7 +323,13 @@ impl<'a> Parser<'a> {
                         Some(b'n') => '\n',
                         Some(b'r') => '\r',
                         Some(b't') => '\t',
-                        Some(b'u') => self.unicode_escape()?,
+                        Some(b'u') => match self.unicode_escape()? {
+                            Escaped::Char(c) => c,
+                            Escaped::Lone(unit) => {
+                                owned.push_lone(unit);
+                                continue;
+                            }
+                        },
                         _ => return Err(self.error("Invalid \\escape")),
                     };
                     owned.push(c);
@@ -275,8 +349,9 @@ impl<'a> Parser<'a> {
     }
 
     /// The character of a `\u` escape (the `\u` read), a surrogate pair
-    /// taken together.
-    fn unicode_escape(&mut self) -> Result<char, LoadError> {
+    /// taken together; a surrogate without its other half when the options
+    /// keep it (the escape after a lone high one is read next).
+    fn unicode_escape(&mut self) -> Result<Escaped, LoadError> {
         let unit = self.hex4()?;
         let code = match unit {
             0xd800..=0xdbff if self.text[self.at..].starts_with("\\u") => {
@@ -286,14 +361,21 @@ impl<'a> Parser<'a> {
                     low @ 0xdc00..=0xdfff => 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00),
                     _ => {
                         self.at = mark;
-                        return Err(self.error("Lone surrogate in a string"));
+                        return self.lone(unit);
                     }
                 }
             }
-            0xd800..=0xdfff => return Err(self.error("Lone surrogate in a string")),
+            0xd800..=0xdfff => return self.lone(unit),
             unit => unit,
         };
-        char::from_u32(code).ok_or_else(|| self.error("Invalid \\uXXXX escape"))
+        char::from_u32(code).map(Escaped::Char).ok_or_else(|| self.error("Invalid \\uXXXX escape"))
+    }
+
+    fn lone(&self, unit: u32) -> Result<Escaped, LoadError> {
+        match u16::try_from(unit) {
+            Ok(unit) if self.options.lone_surrogates => Ok(Escaped::Lone(unit)),
+            _ => Err(self.error("Lone surrogate in a string")),
+        }
     }
 
     fn array(&mut self) -> Result<Json<'a>, LoadError> {
@@ -321,14 +403,11 @@ impl<'a> Parser<'a> {
 
     fn object(&mut self) -> Result<Json<'a>, LoadError> {
         self.at += 1;
-        let mut members: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
-        // Past this many members, repeated keys are found through an index.
-        const SCAN: usize = 32;
-        let mut index: Option<HashMap<String, usize>> = None;
+        let mut members = Members::with_capacity(0);
         self.skip_whitespace();
         if self.bytes.get(self.at) == Some(&b'}') {
             self.at += 1;
-            return Ok(Json::Object(members));
+            return Ok(Json::Object(members.into_vec()));
         }
         loop {
             self.skip_whitespace();
@@ -343,28 +422,13 @@ impl<'a> Parser<'a> {
             self.at += 1;
             self.skip_whitespace();
             let value = self.value()?;
-            let at = match &index {
-                Some(index) => index.get(key.as_ref()).copied(),
-                None => members.iter().position(|(k, _)| same_text(k, &key)),
-            };
-            match at {
-                Some(at) => members[at].1 = value,
-                None => {
-                    if let Some(index) = &mut index {
-                        index.insert(key.to_string(), members.len());
-                    }
-                    members.push((key, value));
-                    if index.is_none() && members.len() > SCAN {
-                        index = Some(members.iter().enumerate().map(|(i, (k, _))| (k.to_string(), i)).collect());
-                    }
-                }
-            }
+            members.insert(key, value);
             self.skip_whitespace();
             match self.bytes.get(self.at) {
                 Some(b',') => self.at += 1,
                 Some(b'}') => {
                     self.at += 1;
-                    return Ok(Json::Object(members));
+                    return Ok(Json::Object(members.into_vec()));
                 }
                 _ => return Err(self.error("Expecting ',' delimiter")),
             }
@@ -381,10 +445,33 @@ mod tests {
         let doc =
             loads(r#" {"a": NaN, "b": [Infinity, -Infinity, -0, 18446744073709551616, 1e400, 1E3], "a": 2} "#).unwrap();
         assert_eq!(doc.dumps(), r#"{"a": 2, "b": [Infinity, -Infinity, 0, 18446744073709551616, Infinity, 1000.0]}"#);
-        assert_eq!(loads(r#""\u00e9\ud83d\ude00\n""#).unwrap(), Json::Str(Cow::Owned("é😀\n".into())));
-        assert!(matches!(loads(r#""plain""#).unwrap(), Json::Str(Cow::Borrowed("plain"))));
+        assert_eq!(loads(r#""\u00e9\ud83d\ude00\n""#).unwrap(), Json::Str("é😀\n".into()));
+        assert!(matches!(loads(r#""plain""#).unwrap(), Json::Str(s) if s.is_borrowed() && s == "plain"));
         assert_eq!(loads("18446744073709551615").unwrap(), Json::UInt(u64::MAX));
         assert_eq!(loads("-9223372036854775809").unwrap(), Json::BigInt(Cow::Borrowed("-9223372036854775809")));
+    }
+
+    #[test]
+    fn lone_surrogates_are_kept_when_asked_for() {
+        let text = r#"["\ud800", "a\udc00b\u00e9", "\ud83d\ude00", "\ud800\ud83d\ude00", "\udbff\u0041", "x\ud800"]"#;
+        assert_eq!(loads(text).unwrap_err().message, "Lone surrogate in a string");
+        let value = loads_with(text, LoadOptions::SIMPLEJSON).unwrap();
+        let items = value.as_array().unwrap();
+        let shown: Vec<&str> = items.iter().map(|i| i.as_str().unwrap()).collect();
+        assert_eq!(shown, ["\\ud800", "a\\udc00bé", "😀", "\\ud800😀", "\\udbffA", "x\\ud800"]);
+        let lone: Vec<bool> = items.iter().map(Json::has_lone_surrogate).collect();
+        assert_eq!(lone, [true, true, false, true, true, true]);
+        // Written back as Python writes them.
+        assert_eq!(
+            value.dumps_ascii(),
+            r#"["\ud800", "a\udc00b\u00e9", "\ud83d\ude00", "\ud800\ud83d\ude00", "\udbffA", "x\ud800"]"#
+        );
+        // Keys too; two keys that differ only in their surrogate stay apart.
+        let object = loads_with(r#"{"\ud800": 1, "\udc00": 2, "\ud800": 3}"#, LoadOptions::JSON).unwrap();
+        assert_eq!(object.dumps(), r#"{"\ud800": 3, "\udc00": 2}"#);
+        assert!(object.has_lone_surrogate());
+        // Still refused: a bad escape after a high surrogate.
+        assert!(loads_with(r#""\ud800\uzzzz""#, LoadOptions::JSON).is_err());
     }
 
     #[test]

@@ -8,11 +8,15 @@
 
 mod convert;
 mod loads;
+mod pystr;
 mod repr;
 mod tree;
 
-pub use convert::ConvertError;
-pub use loads::{loads, loads_strict, utf8_error_message, LoadError, MAX_DEPTH, MAX_INT_DIGITS};
+pub use convert::{int_of_float, ConvertError};
+pub use loads::{
+    loads, loads_strict, loads_with, utf8_error_message, LoadError, LoadOptions, MAX_DEPTH, MAX_INT_DIGITS,
+};
+pub use pystr::{EncodeError, PyStr};
 pub use repr::write_str_repr;
 pub use tree::Json;
 
@@ -252,6 +256,11 @@ fn write_json_float(out: &mut String, f: f64) {
     }
 }
 
+/// [`write_string_ascii`] for a [`PyStr`]: a lone surrogate as `\ud800`.
+pub fn write_py_string_ascii(out: &mut String, s: &PyStr<'_>) {
+    write_py_quoted(out, s, true);
+}
+
 /// A JSON string literal as simplejson writes it with `ensure_ascii=False`.
 pub fn write_string(out: &mut String, s: &str) {
     write_quoted(out, s, false);
@@ -289,26 +298,53 @@ fn write_quoted(out: &mut String, s: &str, ascii: bool) {
         }
         out.push_str(&s[run..i]);
         let c = s[i..].chars().next().unwrap_or_default();
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{:04x}", unit);
-                }
-            }
-        }
+        write_char(out, c, ascii);
         i += c.len_utf8().max(1);
         run = i;
     }
     out.push_str(&s[run..]);
     out.push('"');
+}
+
+/// One character of a string literal, escaped as Python's `json` escapes it.
+fn write_char(out: &mut String, c: char, ascii: bool) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{08}' => out.push_str("\\b"),
+        '\u{0c}' => out.push_str("\\f"),
+        ' '..='~' => out.push(c),
+        c if !ascii && c >= '\u{7f}' => out.push(c),
+        c => {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                pystr::push_unit_escape(out, *unit);
+            }
+        }
+    }
+}
+
+/// A string literal of a [`PyStr`], as [`write_quoted`] writes text; a lone
+/// surrogate is written `\uXXXX`, also when not `ascii` (Python's text
+/// would hold the surrogate itself, which no UTF-8 output can carry: ask
+/// [`Json::has_lone_surrogate`] where that must fail).
+fn write_py_quoted(out: &mut String, s: &PyStr<'_>, ascii: bool) {
+    match s.as_str() {
+        Some(text) => write_quoted(out, text, ascii),
+        None => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    Ok(c) => write_char(out, c, ascii),
+                    Err(unit) => pystr::push_unit_escape(out, unit),
+                }
+            }
+            out.push('"');
+        }
+    }
 }
 
 /// Whether any of the eight bytes in `word` is not written as it is: a

@@ -10,8 +10,7 @@
 //! held escapes. Objects are small in Monasca's messages, so a member is
 //! found by a linear scan.
 
-use super::{write_integer, write_json_float, write_quoted};
-use crate::compare::same_text;
+use super::{write_integer, write_json_float, write_py_quoted, PyStr};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -33,13 +32,13 @@ pub enum Json<'a> {
     BigInt(Cow<'a, str>),
     /// Any other number (Python `float`).
     Float(f64),
-    /// A string.
-    Str(Cow<'a, str>),
+    /// A string (which may hold lone surrogates: see [`PyStr`]).
+    Str(PyStr<'a>),
     /// An array.
     Array(Vec<Json<'a>>),
     /// An object: members in input order, each key once (a repeated key
     /// keeps its first place and its last value, as in a Python dict).
-    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+    Object(Vec<(PyStr<'a>, Json<'a>)>),
 }
 
 /// Shared `null` for lookups that find nothing.
@@ -59,7 +58,7 @@ impl<'a> Json<'a> {
     /// A member of an object (`None` for a missing key or a non-object).
     pub fn get(&self, key: &str) -> Option<&Json<'a>> {
         match self {
-            Json::Object(members) => members.iter().find(|(k, _)| same_text(k, key)).map(|(_, v)| v),
+            Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -73,18 +72,38 @@ impl<'a> Json<'a> {
     pub fn remove(&mut self, key: &str) -> Option<Json<'a>> {
         match self {
             Json::Object(members) => {
-                let at = members.iter().position(|(k, _)| same_text(k, key))?;
+                let at = members.iter().position(|(k, _)| k == key)?;
                 Some(members.remove(at).1)
             }
             _ => None,
         }
     }
 
-    /// The text of a string.
+    /// The text of a string (a lone surrogate written `\\uXXXX`: see
+    /// [`PyStr`]).
     pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s.text()),
+            _ => None,
+        }
+    }
+
+    /// A string, as read.
+    pub fn as_py_str(&self) -> Option<&PyStr<'a>> {
         match self {
             Json::Str(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// Whether a string in the value (or a key) holds a lone surrogate:
+    /// written as UTF-8 (`ensure_ascii=False`), Python's would fail.
+    pub fn has_lone_surrogate(&self) -> bool {
+        match self {
+            Json::Str(s) => s.has_lone_surrogate(),
+            Json::Array(items) => items.iter().any(Json::has_lone_surrogate),
+            Json::Object(members) => members.iter().any(|(k, v)| k.has_lone_surrogate() || v.has_lone_surrogate()),
+            _ => false,
         }
     }
 
@@ -97,7 +116,7 @@ impl<'a> Json<'a> {
     }
 
     /// The members of an object.
-    pub fn as_object(&self) -> Option<&[(Cow<'a, str>, Json<'a>)]> {
+    pub fn as_object(&self) -> Option<&[(PyStr<'a>, Json<'a>)]> {
         match self {
             Json::Object(members) => Some(members),
             _ => None,
@@ -142,10 +161,10 @@ impl<'a> Json<'a> {
             Json::UInt(u) => Json::UInt(u),
             Json::BigInt(d) => Json::BigInt(Cow::Owned(d.into_owned())),
             Json::Float(f) => Json::Float(f),
-            Json::Str(s) => Json::Str(Cow::Owned(s.into_owned())),
+            Json::Str(s) => Json::Str(s.into_owned()),
             Json::Array(items) => Json::Array(items.into_iter().map(Json::into_owned).collect()),
             Json::Object(members) => {
-                Json::Object(members.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned())).collect())
+                Json::Object(members.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
             }
         }
     }
@@ -197,7 +216,7 @@ impl<'a> Json<'a> {
             Json::UInt(u) => out.push_str(&u.to_string()),
             Json::BigInt(digits) => out.push_str(digits),
             Json::Float(f) => write_json_float(out, *f),
-            Json::Str(s) => write_quoted(out, s, ascii),
+            Json::Str(s) => write_py_quoted(out, s, ascii),
             Json::Array(items) if items.is_empty() => out.push_str("[]"),
             Json::Array(items) => {
                 out.push('[');
@@ -219,7 +238,7 @@ impl<'a> Json<'a> {
                         out.push_str(separator);
                     }
                     newline(out, depth + 1);
-                    write_quoted(out, key, ascii);
+                    write_py_quoted(out, key, ascii);
                     out.push_str(": ");
                     item.write(out, ascii, indent, depth + 1);
                 }
@@ -241,10 +260,10 @@ impl From<&serde_json::Value> for Json<'static> {
                 (None, Some(u), _) => Json::UInt(u),
                 (_, _, f) => Json::Float(f.unwrap_or(f64::NAN)),
             },
-            Value::String(s) => Json::Str(Cow::Owned(s.clone())),
+            Value::String(s) => Json::Str(PyStr::from(s.clone())),
             Value::Array(items) => Json::Array(items.iter().map(Json::from).collect()),
             Value::Object(map) => {
-                Json::Object(map.iter().map(|(k, v)| (Cow::Owned(k.clone()), Json::from(v))).collect())
+                Json::Object(map.iter().map(|(k, v)| (PyStr::from(k.clone()), Json::from(v))).collect())
             }
         }
     }
@@ -290,15 +309,15 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Borrowed(s)))
+        Ok(Json::Str(PyStr::from(s)))
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Owned(s.to_string())))
+        Ok(Json::Str(PyStr::from(s.to_string())))
     }
 
     fn visit_string<E>(self, s: String) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Owned(s)))
+        Ok(Json::Str(PyStr::from(s)))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
@@ -310,30 +329,52 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        let mut members: Vec<(Cow<'de, str>, Json<'de>)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        // Past this many members, repeated keys are found through an index.
-        const SCAN: usize = 32;
-        let mut index: Option<HashMap<String, usize>> = None;
+        let mut members = Members::with_capacity(map.size_hint().unwrap_or(0));
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value: Json<'de> = map.next_value()?;
-            let at = match &mut index {
-                Some(index) => index.get(key.as_ref()).copied(),
-                None => members.iter().position(|(k, _)| same_text(k, &key)),
-            };
-            match at {
-                Some(at) => members[at].1 = value,
-                None => {
-                    if let Some(index) = &mut index {
-                        index.insert(key.to_string(), members.len());
-                    }
-                    members.push((key, value));
-                    if index.is_none() && members.len() > SCAN {
-                        index = Some(members.iter().enumerate().map(|(i, (k, _))| (k.to_string(), i)).collect());
-                    }
+            members.insert(PyStr::from(key), value);
+        }
+        Ok(Json::Object(members.into_vec()))
+    }
+}
+
+/// An object's members as they are read: a repeated key keeps its first
+/// place and takes the last value, as in a Python dict.
+pub(super) struct Members<'a> {
+    members: Vec<(PyStr<'a>, Json<'a>)>,
+    /// Past [`Members::SCAN`] members, where each key is.
+    index: Option<HashMap<PyStr<'a>, usize>>,
+}
+
+impl<'a> Members<'a> {
+    /// Up to this many members, a repeated key is found by a scan.
+    const SCAN: usize = 32;
+
+    pub(super) fn with_capacity(n: usize) -> Self {
+        Members { members: Vec::with_capacity(n.min(64)), index: None }
+    }
+
+    pub(super) fn insert(&mut self, key: PyStr<'a>, value: Json<'a>) {
+        let at = match &self.index {
+            Some(index) => index.get(&key).copied(),
+            None => self.members.iter().position(|(k, _)| *k == key),
+        };
+        match at {
+            Some(at) => self.members[at].1 = value,
+            None => {
+                if let Some(index) = &mut self.index {
+                    index.insert(key.clone(), self.members.len());
+                }
+                self.members.push((key, value));
+                if self.index.is_none() && self.members.len() > Self::SCAN {
+                    self.index = Some(self.members.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
                 }
             }
         }
-        Ok(Json::Object(members))
+    }
+
+    pub(super) fn into_vec(self) -> Vec<(PyStr<'a>, Json<'a>)> {
+        self.members
     }
 }
 
@@ -397,9 +438,9 @@ mod tests {
         let value = Json::parse(text).expect("parses");
         let members = value.as_object().expect("object");
         assert_eq!(members.len(), 2);
-        assert!(matches!(&members[0].0, Cow::Borrowed("plain")));
-        assert!(matches!(&members[0].1, Json::Str(Cow::Borrowed("last"))));
-        assert!(matches!(&members[1].0, Cow::Owned(k) if k == "esc\"aped"));
+        assert!(members[0].0.is_borrowed() && members[0].0 == "plain");
+        assert!(matches!(&members[0].1, Json::Str(s) if s.is_borrowed() && s == "last"));
+        assert!(!members[1].0.is_borrowed() && members[1].0 == "esc\"aped");
         assert_eq!(value.member("esc\"aped").as_str(), Some("a\nb"));
         assert_eq!(value.member("missing"), &Json::Null);
         // Many members: repeated keys are still merged.

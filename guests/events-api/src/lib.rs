@@ -18,9 +18,8 @@ mod schema;
 
 use monasca_guest_sdk::http::{self, Request};
 use monasca_guest_sdk::monasca::versions::{self, Version};
-use monasca_guest_sdk::pyjson::{self, Json};
+use monasca_guest_sdk::pyjson::{self, Json, PyStr};
 use monasca_guest_sdk::{clock, Config, Effect, Effects, Message, OutputRecord, ProcessError, Processor};
-use std::borrow::Cow;
 
 const VERSIONS: &[Version] =
     &[Version { id: "v1.0", path: "/v1.0/events", rel: "event", status: "CURRENT", updated: "2017-09-01T00:00:00Z" }];
@@ -122,8 +121,8 @@ impl EventsApi {
         let creation_time = clock::now_ms().div_euclid(1000);
         if let Some(project) = request.project_id() {
             for (event, dimensions) in prepared {
-                let mut event: Vec<(Cow<'_, str>, Json<'_>)> = event.clone();
-                set(&mut event, "timestamp", Json::Str(Cow::Borrowed(timestamp)));
+                let mut event: Vec<(PyStr<'_>, Json<'_>)> = event.clone();
+                set(&mut event, "timestamp", Json::Str(timestamp.clone()));
                 set(&mut event, "dimensions", dimensions.cloned().unwrap_or(Json::Null));
                 let event = Json::Object(event);
                 if has_non_finite(&event) {
@@ -153,10 +152,10 @@ impl EventsApi {
 }
 
 /// Set `key`: in its place if present, else at the end (`dict.update`).
-fn set<'a>(members: &mut Vec<(Cow<'a, str>, Json<'a>)>, key: &'static str, value: Json<'a>) {
+fn set<'a>(members: &mut Vec<(PyStr<'a>, Json<'a>)>, key: &'static str, value: Json<'a>) {
     match members.iter_mut().find(|(k, _)| k == key) {
         Some((_, v)) => *v = value,
-        None => members.push((Cow::Borrowed(key), value)),
+        None => members.push((PyStr::from(key), value)),
     }
 }
 

@@ -4,8 +4,7 @@
 //! written as simplejson writes it, and the message cut when the envelope
 //! would be over `max_message_size` (`app/base/log_publisher.py`).
 
-use monasca_guest_sdk::pyjson::Json;
-use std::borrow::Cow;
+use monasca_guest_sdk::pyjson::{Json, PyStr};
 
 /// `{}`, for a request without global dimensions.
 pub static EMPTY_OBJECT: Json<'static> = Json::Object(Vec::new());
@@ -47,10 +46,10 @@ fn truthy(value: &Json) -> bool {
 }
 
 /// Set `key` in an object: in its place if present, else at the end.
-fn set<'a>(members: &mut Vec<(Cow<'a, str>, Json<'a>)>, key: &str, value: Json<'a>) {
+fn set<'a>(members: &mut Vec<(PyStr<'a>, Json<'a>)>, key: &str, value: Json<'a>) {
     match members.iter_mut().find(|(k, _)| k == key) {
         Some((_, v)) => *v = value,
-        None => members.push((Cow::Owned(key.to_string()), value)),
+        None => members.push((PyStr::from(key.to_string()), value)),
     }
 }
 
@@ -67,7 +66,7 @@ pub fn build<'a>(item: &Json<'a>, context: &Context<'a>) -> Option<String> {
     }
     // `global.copy().update(local)`: a falsy local that is no mapping and
     // no sequence (null, false, 0) cannot update anything.
-    let mut merged: Vec<(Cow<'a, str>, Json<'a>)> = match context.global {
+    let mut merged: Vec<(PyStr<'a>, Json<'a>)> = match context.global {
         Json::Object(global) => global.clone(),
         _ => Vec::new(),
     };
@@ -90,7 +89,7 @@ pub fn build<'a>(item: &Json<'a>, context: &Context<'a>) -> Option<String> {
             }
             Some(_) => return None,
             None if context.keep_logs_without_dimensions => {
-                log.push((Cow::Borrowed("dimensions"), Json::Object(merged)));
+                log.push((PyStr::from("dimensions"), Json::Object(merged)));
             }
             None => return None,
         }
@@ -106,7 +105,7 @@ pub fn build<'a>(item: &Json<'a>, context: &Context<'a>) -> Option<String> {
         let shortened = match members.iter().find(|(k, _)| k == "message").map(|(_, v)| v) {
             Some(Json::Str(message)) => {
                 let keep = message.chars().count().saturating_sub(cut);
-                Json::Str(Cow::Owned(message.chars().take(keep).collect()))
+                Json::Str(PyStr::from(message.chars().take(keep).collect::<String>()))
             }
             Some(Json::Array(items)) => Json::Array(items[..items.len().saturating_sub(cut)].to_vec()),
             // `message[:-n]` fails on anything else: the log is left out.

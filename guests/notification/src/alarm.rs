@@ -29,8 +29,9 @@ pub struct Alarm<'a> {
     pub raw: Json<'a>,
     /// Where its fields are.
     pub fields: Fields,
-    /// `timestamp`, ms since the epoch (`None`: not a number).
-    pub timestamp_ms: Option<i64>,
+    /// `alarm['timestamp'] / 1000`, the seconds the age check computes, or
+    /// the error Python raises computing them.
+    pub seconds: Result<f64, String>,
 }
 
 /// Why an alarm is not notified.
@@ -40,8 +41,9 @@ pub enum Skip {
     ActionsDisabled,
     /// Older than the TTL (age in seconds).
     Expired(f64),
-    /// Its actions are enabled but its time is not a number: the original
-    /// crashes on it (`TypeError`); the reason to dead-letter it.
+    /// Its actions are enabled but its time is not a number Python can
+    /// divide (or, when too old, print): the original crashes on it; the
+    /// reason to dead-letter it.
     Unreadable(String),
 }
 
@@ -49,16 +51,11 @@ impl<'a> Alarm<'a> {
     /// Parse a message value; the error is the reason to dead-letter it.
     pub fn parse(value: &'a [u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(value).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
-        // simplejson skips a byte-order mark and, since 3.19, refuses `NaN`
-        // and `Infinity`.
+        // simplejson skips a byte-order mark, since 3.19 refuses `NaN` and
+        // `Infinity`, and keeps a lone surrogate escape in its string.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut message = pyjson::loads_strict(text).map_err(|e| match e.message.starts_with("Lone surrogate") {
-            true => format!(
-                "message holds a lone surrogate escape (such as \\ud800), which is not supported: {}",
-                e.python_message(text)
-            ),
-            false => format!("message is not valid JSON: {}", e.python_message(text)),
-        })?;
+        let mut message = pyjson::loads_with(text, pyjson::LoadOptions::SIMPLEJSON)
+            .map_err(|e| format!("message is not valid JSON: {}", e.python_message(text)))?;
         if !matches!(message, Json::Object(_)) {
             return Err("message is not a JSON object".to_string());
         }
@@ -74,8 +71,8 @@ impl<'a> Alarm<'a> {
         }
         // The original takes any JSON for the ids and the state (they go
         // into SQL parameters and texts as they are).
-        let timestamp_ms = millis(fields.member(&raw, "timestamp"));
-        Ok(Alarm { raw, fields, timestamp_ms })
+        let seconds = age_seconds(fields.member(&raw, "timestamp"));
+        Ok(Alarm { raw, fields, seconds })
     }
 
     /// Whether it is to be notified at `now_ms` with `ttl_seconds` (0: no TTL).
@@ -83,11 +80,17 @@ impl<'a> Alarm<'a> {
         if !self.member("actionsEnabled").py_truthy() {
             return Err(Skip::ActionsDisabled);
         }
-        let Some(timestamp_ms) = self.timestamp_ms else {
-            return Err(Skip::Unreadable("alarm transition: `timestamp` is not a number".to_string()));
-        };
-        let age = (now_ms as f64 - timestamp_ms as f64) / 1000.0;
+        let seconds = self.seconds.as_ref().map_err(|e| Skip::Unreadable(format!("alarm transition: {e}")))?;
+        let age = now_ms as f64 / 1000.0 - seconds;
         if ttl_seconds > 0 && age > ttl_seconds as f64 {
+            // The original's warning prints the time with `time.ctime`.
+            if !printable_time(*seconds) {
+                return Err(Skip::Unreadable(format!(
+                    "alarm transition: `timestamp` is too old and out of the range `time.ctime` prints \
+                     (the original fails logging it): {}",
+                    pyjson::float_repr(seconds * 1000.0)
+                )));
+            }
             return Err(Skip::Expired(age));
         }
         Ok(())
@@ -107,6 +110,58 @@ impl<'a> Alarm<'a> {
     pub fn text(&self, key: &str) -> &str {
         self.member(key).as_str().unwrap_or_default()
     }
+}
+
+/// The seconds `time.gmtime` and `time.asctime` (or `time.ctime`) can
+/// print: years 1 - 2^31 to 2^31 - 1 (in UTC; the original's host runs in UTC).
+pub const PRINTABLE_SECONDS: std::ops::RangeInclusive<i64> = -67_768_040_609_740_800..=67_767_976_233_532_799;
+
+/// Whether `time.ctime(seconds)` prints (rather than raises).
+fn printable_time(seconds: f64) -> bool {
+    let floor = seconds.floor();
+    floor.is_finite() && floor.abs() < 9.2e18 && PRINTABLE_SECONDS.contains(&(floor as i64))
+}
+
+/// `alarm['timestamp'] / 1000` (Python's true division: a float), or the
+/// error Python raises.
+fn age_seconds(value: &Json) -> Result<f64, String> {
+    match value {
+        Json::Bool(b) => Ok(f64::from(u8::from(*b)) / 1000.0),
+        Json::Int(i) if i.unsigned_abs() < 1 << 53 => Ok(*i as f64 / 1000.0),
+        Json::Float(f) => Ok(f / 1000.0),
+        Json::Int(_) | Json::UInt(_) | Json::BigInt(_) => {
+            // Correctly rounded, as Python divides integers.
+            match format!("{}e-3", value.dumps()).parse::<f64>() {
+                Ok(seconds) if seconds.is_finite() => Ok(seconds),
+                _ => Err("`timestamp`: OverflowError: integer division result too large for a float".to_string()),
+            }
+        }
+        other => Err(format!(
+            "`timestamp`: TypeError: unsupported operand type(s) for /: '{}' and 'int'",
+            other.py_type_name()
+        )),
+    }
+}
+
+/// `int(alarm['timestamp'] / 1000.0)`: the transition's whole seconds as
+/// the original's notification holds them (an integer of any size), or the
+/// error Python raises.
+pub fn alarm_seconds(value: &Json) -> Result<Json<'static>, String> {
+    let float = match value {
+        Json::Float(f) => *f,
+        // `float(int)` rounds to nearest, as `as` does, and fails past the range.
+        Json::Bool(_) | Json::Int(_) | Json::UInt(_) | Json::BigInt(_) => match value.as_f64() {
+            Some(f) if f.is_finite() => f,
+            _ => return Err("`timestamp`: OverflowError: int too large to convert to float".to_string()),
+        },
+        other => {
+            return Err(format!(
+                "`timestamp`: TypeError: unsupported operand type(s) for /: '{}' and 'float'",
+                other.py_type_name()
+            ))
+        }
+    };
+    pyjson::int_of_float(float / 1000.0).map_err(|e| format!("`timestamp`: {e}"))
 }
 
 /// A JSON number (or boolean, a number to Python) as whole milliseconds
@@ -135,7 +190,7 @@ mod tests {
     #[test]
     fn valid_alarms_and_reasons() {
         let alarm = Alarm::parse(OK.as_bytes()).expect("valid");
-        assert_eq!(alarm.timestamp_ms, Some(1_700_000_000_000));
+        assert_eq!(alarm.seconds, Ok(1_700_000_000.0));
         assert_eq!(alarm.check(1_700_000_100_000, 14_400), Ok(()));
         assert_eq!(alarm.check(1_700_014_400_000, 14_400), Ok(()), "exactly the TTL is still valid");
         assert!(matches!(alarm.check(1_700_014_400_001, 14_400), Err(Skip::Expired(_))));
@@ -145,5 +200,26 @@ mod tests {
         assert!(Alarm::parse(b"{}").expect_err("wrapper").contains("alarm-transitioned"));
         let disabled = OK.replace("\"actionsEnabled\": true", "\"actionsEnabled\": 0");
         assert_eq!(Alarm::parse(disabled.as_bytes()).expect("parses").check(0, 0), Err(Skip::ActionsDisabled));
+    }
+
+    #[test]
+    fn timestamps_of_any_size_as_python_divides_them() {
+        let with = |ts: &str| OK.replace("1700000000000", ts);
+        let check = |ts: &str| Alarm::parse(with(ts).as_bytes()).expect("parses").check(1_700_000_100_000, 14_400);
+        // Far future: a negative age, valid (2^64 ms is year 584 million).
+        for future in ["18446744073709551616", "1e308", "1180591620717411303424"] {
+            assert_eq!(check(future), Ok(()), "{future}");
+        }
+        // Python cannot divide these, or print the time of these expired ones.
+        for crash in [format!("1{}", "0".repeat(400)), "-1e20".to_string(), "\"1700000000000\"".to_string()] {
+            assert!(matches!(check(&crash), Err(Skip::Unreadable(_))), "{crash}");
+        }
+        assert!(matches!(check("-62135596800000"), Err(Skip::Expired(_))), "year 1 prints");
+        let seconds = |ts: &str| alarm_seconds(&pyjson::loads(ts).expect("json")).map(|j| j.dumps());
+        assert_eq!(seconds("18446744073709551616").as_deref(), Ok("18446744073709552"));
+        assert_eq!(seconds("1e25").as_deref(), Ok("10000000000000000000000"));
+        assert_eq!(seconds("true").as_deref(), Ok("0"));
+        assert_eq!(seconds("1700000000999.9").as_deref(), Ok("1700000000"));
+        assert!(seconds(&format!("1{}", "0".repeat(309))).is_err(), "beyond a float");
     }
 }

@@ -1,10 +1,21 @@
 //! The subject and body of monasca-notification's email plugin: one of
 //! three templates, chosen by the distinct `hostname` (and `target_host`)
 //! dimensions of the alarm's metrics, with a Grafana drill-down link.
+//!
+//! Where the original's plugin raises instead of writing a mail, the
+//! notification fails and goes to the retry topic; [`compose`] says why
+//! instead of writing one:
+//! - `metrics` not a non-empty list of objects each with a `dimensions`
+//!   object (its loops and `metrics[0]`), or with a Grafana URL a first
+//!   metric without `name`;
+//! - a transition time `time.gmtime` and `time.asctime` cannot print;
+//! - a lone surrogate (`"\ud800"`) in any text the mail shows: the mail is
+//!   written as UTF-8 (`UnicodeEncodeError`).
 
+use crate::alarm::PRINTABLE_SECONDS;
 use crate::notice::Notice;
-use crate::python::{asctime, str_of};
-use monasca_guest_sdk::pyjson::Json;
+use crate::python::asctime;
+use monasca_guest_sdk::pyjson::{Json, PyStr};
 
 /// A mail's subject and plain-text body.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,8 +26,65 @@ pub struct Mail {
     pub body: String,
 }
 
-/// The mail for `n`.
-pub fn compose(n: &Notice, grafana_url: Option<&str>) -> Mail {
+/// `str()` of the values a mail shows, remembering the first that cannot be
+/// encoded as UTF-8.
+#[derive(Default)]
+struct Texts {
+    unencodable: Option<String>,
+}
+
+impl Texts {
+    fn of(&mut self, value: &Json) -> String {
+        match value.py_utf8() {
+            Ok(text) => text.into_owned(),
+            Err(e) => {
+                self.unencodable.get_or_insert_with(|| e.to_string());
+                value.py_str()
+            }
+        }
+    }
+
+    fn key<'k>(&mut self, key: &'k PyStr) -> &'k str {
+        if let Err(e) = key.to_utf8() {
+            self.unencodable.get_or_insert_with(|| e.to_string());
+        }
+        key
+    }
+}
+
+/// Why the original's plugin raises on `n`'s metrics and time, before it
+/// would encode the mail; the seconds it prints otherwise.
+fn unwritable(n: &Notice, grafana_url: Option<&str>) -> Result<i64, String> {
+    let metrics = n.alarm("metrics");
+    let Some(list) = metrics.as_array() else {
+        return Err(format!("TypeError: `metrics` is a {}, not a list of metrics", metrics.py_type_name()));
+    };
+    for metric in list {
+        match metric.get("dimensions") {
+            Some(Json::Object(_)) => {}
+            Some(other) => {
+                return Err(format!("AttributeError: '{}' object has no attribute 'items'", other.py_type_name()))
+            }
+            None if metric.as_object().is_some() => return Err("KeyError: 'dimensions'".to_string()),
+            None => return Err(format!("TypeError: a metric is a {}", metric.py_type_name())),
+        }
+    }
+    let seconds = n.alarm_timestamp().as_i64().filter(|s| PRINTABLE_SECONDS.contains(s));
+    let Some(seconds) = seconds else {
+        return Err("OverflowError: the transition time is out of the range time.asctime prints".to_string());
+    };
+    match list.first() {
+        None => Err("IndexError: list index out of range (`metrics` is empty)".to_string()),
+        Some(first) if grafana_url.is_some() && first.get("name").is_none() => Err("KeyError: 'name'".to_string()),
+        Some(_) => Ok(seconds),
+    }
+}
+
+/// The mail for `n`, or why the original's plugin fails to write it (the
+/// error Python raises).
+pub fn compose(n: &Notice, grafana_url: Option<&str>) -> Result<Mail, String> {
+    let seconds = unwritable(n, grafana_url)?;
+    let mut texts = Texts::default();
     let metrics = n.alarm("metrics").as_array().unwrap_or_default();
     let mut hosts: Vec<&Json> = Vec::new();
     let mut targets: Vec<&Json> = Vec::new();
@@ -31,18 +99,17 @@ pub fn compose(n: &Notice, grafana_url: Option<&str>) -> Mail {
             }
         }
     }
-    let state = str_of(n.alarm("newState"));
-    let severity = str_of(n.alarm("severity"));
-    let name = str_of(n.alarm("alarmName"));
-    let message = str_of(n.alarm("stateChangeReason")).to_lowercase();
-    let seconds = n.alarm_timestamp();
+    let state = texts.of(n.alarm("newState"));
+    let severity = texts.of(n.alarm("severity"));
+    let name = texts.of(n.alarm("alarmName"));
+    let message = texts.of(n.alarm("stateChangeReason")).to_lowercase();
     let grafana = match (grafana_url, metrics.first()) {
-        (Some(url), Some(metric)) => grafana_link(url, metric, seconds * 1000),
+        (Some(url), Some(metric)) => grafana_link(&mut texts, url, metric, i128::from(seconds) * 1000),
         _ => "None".to_string(),
     };
-    let dimensions = format_dimensions(metrics);
-    let hosts: Vec<String> = hosts.into_iter().map(str_of).collect();
-    let targets: Vec<String> = targets.into_iter().map(str_of).collect();
+    let dimensions = format_dimensions(&mut texts, metrics);
+    let hosts: Vec<String> = hosts.into_iter().map(|h| texts.of(h)).collect();
+    let targets: Vec<String> = targets.into_iter().map(|t| texts.of(t)).collect();
     let (first_line, id_label, dims_label, subject) = match (hosts.as_slice(), targets.first()) {
         ([host], Some(target)) => (
             format!("On host \"{host}\" for target \"{target}\" {message}"),
@@ -67,11 +134,14 @@ pub fn compose(n: &Notice, grafana_url: Option<&str>) -> Mail {
         "{first_line}\n\nAlarm \"{name}\" transitioned to the {state} state at {} UTC\n{id_label}: {}\n\n\
          Lifecycle state: {}\nLink: {}\nLink to Grafana: {grafana}\n\n{dims_label}\n{dimensions}",
         asctime(seconds),
-        str_of(n.alarm("alarmId")),
-        str_of(n.alarm("lifecycleState")),
-        str_of(n.alarm("link")),
+        texts.of(n.alarm("alarmId")),
+        texts.of(n.alarm("lifecycleState")),
+        texts.of(n.alarm("link")),
     );
-    Mail { subject: one_line(&subject), body }
+    match texts.unencodable {
+        Some(error) => Err(error),
+        None => Ok(Mail { subject: one_line(&subject), body }),
+    }
 }
 
 /// A subject on one line, as a receiver reads the original's: split where
@@ -96,11 +166,11 @@ fn one_line(subject: &str) -> String {
 
 /// `{grafana}/dashboard/script/drilldown.js?metric=NAME&k=v...&from=..&to=..`
 /// (ten minutes either side, nothing escaped, as the original).
-fn grafana_link(grafana_url: &str, metric: &Json, timestamp_ms: i64) -> String {
-    let mut url = format!("{grafana_url}/dashboard/script/drilldown.js?metric={}", str_of(metric.member("name")));
+fn grafana_link(texts: &mut Texts, grafana_url: &str, metric: &Json, timestamp_ms: i128) -> String {
+    let mut url = format!("{grafana_url}/dashboard/script/drilldown.js?metric={}", texts.of(metric.member("name")));
     if let Some(dimensions) = metric.member("dimensions").as_object() {
         for (key, value) in dimensions {
-            url.push_str(&format!("&{key}={}", str_of(value)));
+            url.push_str(&format!("&{}={}", texts.key(key), texts.of(value)));
         }
     }
     url.push_str(&format!("&from={}&to={}", timestamp_ms - 600_000, timestamp_ms + 600_000));
@@ -108,14 +178,14 @@ fn grafana_link(grafana_url: &str, metric: &Json, timestamp_ms: i64) -> String {
 }
 
 /// The dimension sets of the metrics, as the original lays them out.
-fn format_dimensions(metrics: &[Json]) -> String {
+fn format_dimensions(texts: &mut Texts, metrics: &[Json]) -> String {
     let sets: Vec<String> = metrics
         .iter()
         .map(|metric| {
             let pairs: Vec<String> = metric
                 .member("dimensions")
                 .as_object()
-                .map(|d| d.iter().map(|(k, v)| format!("    {k}: {}", str_of(v))).collect())
+                .map(|d| d.iter().map(|(k, v)| format!("    {}: {}", texts.key(k), texts.of(v))).collect())
                 .unwrap_or_default();
             format!("  {{\n{}\n  }}", pairs.join(",\n"))
         })

@@ -23,6 +23,10 @@
 //!   periods (the records' `notification_timestamp`), so a replay re-creates
 //!   the same rounds and the ledger sends each once.
 //!
+//! Where the original's plugin raises before sending (an email it cannot
+//! write: see [`compose_email`]), the guest fails the notification itself:
+//! its failure records are produced as the host's would be.
+//!
 //! Every notification carries the idempotency key `alarm id:transition
 //! time:method id` (periodic rounds add the round's time), so the host's
 //! ledger sends each once however often a message is replayed. Messages
@@ -57,7 +61,7 @@ mod slack;
 pub use alarm::{Alarm, Skip};
 pub use email::{compose as compose_email, Mail};
 pub use notice::Notice;
-pub use payloads::{common_body, delivery, Delivery, PluginSettings};
+pub use payloads::{common_body, delivery, Delivery, PluginSettings, Undeliverable};
 
 use monasca_guest_sdk::pyjson::Json;
 use monasca_guest_sdk::{
@@ -199,8 +203,14 @@ impl NotificationGuest {
         // Any JSON, as the original's SQL parameters take it.
         let (definition, state) = (alarm.member("alarmDefinitionId").py_text(), alarm.member("newState").py_text());
         let methods = actions.of(&self.actions_lookup, &definition, &state)?;
-        if !methods.is_empty() && !alarm.member("metrics").is_array() {
-            return Err(Handling::Reject("alarm transition has no `metrics` list".to_string()));
+        if !methods.is_empty() {
+            // The original's notification reads these, raising when it cannot
+            // (a `metrics` of any type is taken: the email then fails).
+            if alarm.get("metrics").is_none() {
+                return Err(Handling::Reject("alarm transition has no `metrics` (KeyError: 'metrics')".to_string()));
+            }
+            alarm::alarm_seconds(alarm.member("timestamp"))
+                .map_err(|e| Handling::Reject(format!("alarm transition: {e}")))?;
         }
         if alarm.get("alarmDescription").is_none() && !methods.is_empty() {
             log::warn(&format!("alarm {} has no alarmDescription: sent as null", alarm.text("alarmId")));
@@ -345,7 +355,22 @@ impl NotificationGuest {
             log::warn(&format!("notification type {} is not enabled: dropped", notice.kind));
             return Ok(());
         }
-        let d = delivery(notice, &self.plugins).map_err(Handling::Reject)?;
+        let d = match delivery(notice, &self.plugins) {
+            Ok(d) => d,
+            Err(Undeliverable::Unsupported(reason)) => return Err(Handling::Reject(reason)),
+            Err(Undeliverable::Fails(reason)) => {
+                // What the host does when a send fails, without a send.
+                log::warn(&format!(
+                    "{} notification {} of alarm {} failed: {reason}",
+                    notice.kind,
+                    notice.id,
+                    notice.alarm_id()
+                ));
+                let n = follow(Notification::new(notice.kind.as_str(), notice.address.as_str(), Vec::new(), key));
+                out.fail_notification(message, n, reason);
+                return Ok(());
+            }
+        };
         let mut n = Notification::new(d.channel, d.destination, d.body, key);
         n.attributes = d.attributes;
         // One alarm's notifications to one destination arrive in order.

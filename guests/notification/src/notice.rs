@@ -4,7 +4,7 @@
 //! `retry-notifications` and the periodic topics, and [`Notice::from_json`]
 //! reads such a record back (the retry and periodic topics).
 
-use crate::alarm::millis;
+use crate::alarm::{alarm_seconds, millis};
 use crate::fields::Fields;
 use monasca_guest_sdk::pyjson::{self, Json};
 use std::cell::OnceCell;
@@ -47,7 +47,7 @@ impl<'a> RawAlarm<'a> {
                     if i > 0 {
                         json.push_str(", ");
                     }
-                    pyjson::write_string_ascii(&mut json, key);
+                    pyjson::write_py_string_ascii(&mut json, key);
                     json.push_str(": ");
                     let start = json.len();
                     value.write_ascii(&mut json);
@@ -109,12 +109,11 @@ impl<'a> Notice<'a> {
         millis(self.alarm("timestamp")).unwrap_or(0)
     }
 
-    /// `alarm_timestamp`: whole seconds, as `int(ts / 1000.0)`.
-    pub fn alarm_timestamp(&self) -> i64 {
-        match self.alarm("timestamp").as_f64() {
-            Some(ms) => (ms / 1000.0).trunc() as i64,
-            None => 0,
-        }
+    /// `alarm_timestamp`: whole seconds, as `int(ts / 1000.0)`, an integer
+    /// of any size (0 for a time Python cannot divide: such a transition
+    /// is dead-lettered before it is notified).
+    pub fn alarm_timestamp(&self) -> Json<'static> {
+        alarm_seconds(self.alarm("timestamp")).unwrap_or(Json::Int(0))
     }
 
     /// A field of the alarm (`Null` when absent).
@@ -132,7 +131,8 @@ impl<'a> Notice<'a> {
         self.alarm(key).as_str().unwrap_or_default()
     }
 
-    /// The alarm id, as Python's `str()` writes it (`None` for null).
+    /// The alarm id, as Python's `str()` writes it (`None` for null; a lone
+    /// surrogate as `\ud800`).
     pub fn alarm_id(&self) -> std::borrow::Cow<'_, str> {
         self.alarm("alarmId").py_text()
     }
@@ -140,7 +140,11 @@ impl<'a> Notice<'a> {
     /// The stable identity of this notification: alarm, transition time,
     /// method. The same transition for the same method always has it.
     pub fn key(&self) -> String {
-        format!("{}:{}:{}", self.alarm_id(), self.alarm_timestamp_ms(), self.id)
+        match millis(self.alarm("timestamp")) {
+            Some(ms) => format!("{}:{ms}:{}", self.alarm_id(), self.id),
+            // Far beyond any real time: the time as the alarm gave it.
+            None => format!("{}:{}:{}", self.alarm_id(), self.alarm_json("timestamp"), self.id),
+        }
     }
 
     /// The record monasca-notification's `Notification.to_json()` writes.
@@ -155,7 +159,7 @@ impl<'a> Notice<'a> {
         fields.raw("raw_alarm", &self.raw_alarm.json);
         fields.raw("alarm_id", self.alarm_json("alarmId"));
         fields.raw("alarm_name", self.alarm_json("alarmName"));
-        fields.integer("alarm_timestamp", self.alarm_timestamp());
+        fields.value("alarm_timestamp", &self.alarm_timestamp());
         fields.raw("message", self.alarm_json("stateChangeReason"));
         match self.notification_timestamp.filter(|t| t.is_finite()) {
             Some(stamp) => fields.float("notification_timestamp", stamp),
@@ -174,7 +178,11 @@ impl<'a> Notice<'a> {
     /// Read a record written by [`Notice::to_json`] (by this guest or by
     /// monasca-notification).
     pub fn from_json(value: &'a [u8]) -> Result<Self, String> {
-        let mut record = Json::parse(value).map_err(|e| format!("notification is not valid JSON: {e}"))?;
+        // As the original's `json.loads`: integers of any size, `Infinity`,
+        // lone surrogate escapes.
+        let text = std::str::from_utf8(value).map_err(|e| format!("notification is not valid UTF-8: {e}"))?;
+        let mut record = pyjson::loads_with(text, pyjson::LoadOptions::JSON)
+            .map_err(|e| format!("notification is not valid JSON: {}", e.python_message(text)))?;
         if !matches!(record, Json::Object(_)) {
             return Err("notification is not a JSON object".to_string());
         }

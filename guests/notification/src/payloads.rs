@@ -5,8 +5,7 @@
 
 use crate::email;
 use crate::notice::{JsonObject, Notice};
-use monasca_guest_sdk::pyjson::Json;
-use std::borrow::Cow;
+use monasca_guest_sdk::pyjson::{Json, PyStr};
 
 /// The plugin settings the payloads depend on.
 #[derive(Debug, Clone)]
@@ -30,6 +29,16 @@ pub struct Delivery {
     pub body: Vec<u8>,
 }
 
+/// Why there is no delivery for a notification.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Undeliverable {
+    /// The method type is not one this guest sends.
+    Unsupported(String),
+    /// The original's plugin fails on this alarm (an email showing a lone
+    /// surrogate, which cannot be encoded): the send fails, as the original's.
+    Fails(String),
+}
+
 /// The method types this guest can notify through.
 pub const TYPES: [&str; 5] = ["email", "pagerduty", "webhook", "slack", "jira"];
 
@@ -41,7 +50,7 @@ pub fn common_body<'a>(n: &Notice<'a>) -> Json<'a> {
         ("alarm_definition_id", n.alarm("alarmDefinitionId").clone()),
         ("alarm_name", n.alarm("alarmName").clone()),
         ("alarm_description", n.alarm("alarmDescription").clone()),
-        ("alarm_timestamp", Json::Int(n.alarm_timestamp())),
+        ("alarm_timestamp", n.alarm_timestamp()),
         ("state", n.alarm("newState").clone()),
         ("old_state", n.alarm("oldState").clone()),
         ("message", n.alarm("stateChangeReason").clone()),
@@ -52,12 +61,12 @@ pub fn common_body<'a>(n: &Notice<'a>) -> Json<'a> {
 
 /// An object of `members`, in order.
 fn object<'a>(members: Vec<(&'static str, Json<'a>)>) -> Json<'a> {
-    Json::Object(members.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)).collect())
+    Json::Object(members.into_iter().map(|(k, v)| (PyStr::from(k), v)).collect())
 }
 
 /// A string value.
 fn text(s: &str) -> Json<'static> {
-    Json::Str(Cow::Owned(s.to_string()))
+    Json::Str(PyStr::from(s.to_string()))
 }
 
 /// `json.dumps` of [`common_body`], from the alarm's own JSON text (made
@@ -71,7 +80,7 @@ fn webhook_body(n: &Notice) -> String {
             body.raw("alarm_definition_id", n.alarm_json("alarmDefinitionId"));
             body.raw("alarm_name", n.alarm_json("alarmName"));
             body.raw("alarm_description", n.alarm_json("alarmDescription"));
-            body.integer("alarm_timestamp", n.alarm_timestamp());
+            body.value("alarm_timestamp", &n.alarm_timestamp());
             body.raw("state", n.alarm_json("newState"));
             body.raw("old_state", n.alarm_json("oldState"));
             body.raw("message", n.alarm_json("stateChangeReason"));
@@ -84,7 +93,7 @@ fn webhook_body(n: &Notice) -> String {
 }
 
 /// The delivery for `n` through its method type, or why there is none.
-pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, String> {
+pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, Undeliverable> {
     let json = ("content-type".to_string(), "application/json".to_string());
     match n.kind.as_str() {
         "webhook" => Ok(Delivery {
@@ -128,6 +137,9 @@ pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, Strin
             })
         }
         "jira" => {
+            // A lone surrogate in the summary goes as the text `\ud800` (the
+            // host's attributes are Unicode text; the original's JSON carries
+            // the surrogate itself, which Jira cannot show either).
             let comment = format!("{{code}}{}{{code}}", common_body(n).dumps_indented_ascii(3));
             let summary = format!(
                 "Monasca alarm for alarm_defintion {} status changed to {} for the alarm_id {}",
@@ -147,7 +159,8 @@ pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, Strin
             })
         }
         "email" => {
-            let mail = email::compose(n, settings.grafana_url.as_deref());
+            let mail = email::compose(n, settings.grafana_url.as_deref())
+                .map_err(|e| Undeliverable::Fails(format!("the email cannot be written: {e}")))?;
             Ok(Delivery {
                 channel: "email",
                 destination: n.address.clone(),
@@ -155,6 +168,6 @@ pub fn delivery(n: &Notice, settings: &PluginSettings) -> Result<Delivery, Strin
                 body: mail.body.into_bytes(),
             })
         }
-        other => Err(format!("notification type `{other}` is not supported")),
+        other => Err(Undeliverable::Unsupported(format!("notification type `{other}` is not supported"))),
     }
 }

@@ -10,8 +10,12 @@
 //! reason; so is one whose line InfluxDB would refuse or silently drop (a line
 //! break in a name or tag, a name starting with `#`, a non-finite value, a
 //! timestamp out of range), where the original loses it or its whole batch.
+//! A lone surrogate escape (`"\ud800"`) is read as Python reads it: inside a
+//! list or dict used as a tag its `repr` escapes it, and the line is stored;
+//! anywhere else it reaches the line as it is, which the original cannot
+//! encode as UTF-8 (it crashes), and the message is refused.
 
-use monasca_guest_sdk::pyjson::{self, Json};
+use monasca_guest_sdk::pyjson::{self, Json, LoadOptions};
 use monasca_guest_sdk::{lineproto, Point};
 
 /// Largest timestamp magnitude accepted, in milliseconds (about year 287,000).
@@ -32,31 +36,30 @@ pub struct Rendered {
 fn load(value: &[u8]) -> Result<Json<'_>, String> {
     let text = std::str::from_utf8(value).map_err(|e| format!("message is not valid UTF-8: {e}"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    pyjson::loads_strict(text).map_err(|e| json_error(&e, text))
-}
-
-/// The reason for a text `loads_strict` refuses. A lone surrogate escape is
-/// valid JSON that this guest cannot hold (no Rust string can): said so,
-/// not called invalid.
-pub fn json_error(error: &pyjson::LoadError, text: &str) -> String {
-    if error.message.starts_with("Lone surrogate") {
-        return format!(
-            "holds a lone surrogate escape (such as \\ud800), which is not supported: {}",
-            error.python_message(text)
-        );
-    }
-    format!("not valid JSON: {}", error.python_message(text))
+    pyjson::loads_with(text, LoadOptions::SIMPLEJSON).map_err(|e| format!("not valid JSON: {}", e.python_message(text)))
 }
 
 /// `simplejson.dumps(value, ensure_ascii=False)`, which refuses a float that
-/// is not finite (a number too large for a float, read as infinity).
+/// is not finite (a number too large for a float, read as infinity), as it
+/// reaches the line: encoded as UTF-8, which a lone surrogate cannot be.
 pub fn dumps(value: &Json<'_>, path: &str) -> Result<String, String> {
     if value.has_non_finite() {
         return Err(format!(
             "{path} holds a number out of a float's range (Out of range float values are not JSON compliant)"
         ));
     }
+    if value.has_lone_surrogate() {
+        return Err(format!("{path} holds a lone surrogate escape (such as \\ud800): {}", NOT_UTF8));
+    }
     Ok(value.dumps())
+}
+
+/// Why a lone surrogate in the line is refused.
+const NOT_UTF8: &str = "the original cannot encode its line as UTF-8 and crashes";
+
+/// `str(value)`, as it reaches the line (encoded as UTF-8).
+fn text(value: &Json<'_>, path: &str) -> Result<String, String> {
+    value.py_utf8().map(|t| t.into_owned()).map_err(|e| format!("{path}: {e} ({NOT_UTF8})"))
 }
 
 /// `object[key]`, with the error the original meets when it fails.
@@ -107,10 +110,10 @@ pub fn metric(value: &[u8]) -> Result<Rendered, String> {
     let decoded = load(value)?;
     let reason = |e: String| format!("invalid metric envelope: {e}");
     let metric = member(&decoded, "metric", "message").map_err(reason)?;
-    let name = member(metric, "name", "metric").map_err(reason)?.py_str();
+    let name = text(member(metric, "name", "metric").map_err(reason)?, "metric.name").map_err(reason)?;
     let meta = member(&decoded, "meta", "message").map_err(reason)?;
-    let region = member(meta, "region", "meta").map_err(reason)?.py_str();
-    let tenant = member(meta, "tenantId", "meta").map_err(reason)?.py_str();
+    let region = text(member(meta, "region", "meta").map_err(reason)?, "meta.region").map_err(reason)?;
+    let tenant = text(member(meta, "tenantId", "meta").map_err(reason)?, "meta.tenantId").map_err(reason)?;
     let millis = timestamp(member(metric, "timestamp", "metric").map_err(reason)?, "metric").map_err(reason)?;
     let number = member(metric, "value", "metric")
         .map_err(reason)?
@@ -119,7 +122,14 @@ pub fn metric(value: &[u8]) -> Result<Rendered, String> {
     // `tags = dimensions` must be a dict (`tags['_tenant_id'] = ...`).
     let mut tags: Vec<(String, String)> = match optional(metric, "dimensions") {
         None => Vec::new(),
-        Some(Json::Object(members)) => members.iter().map(|(k, v)| (k.to_string(), v.py_str())).collect(),
+        Some(Json::Object(members)) => members
+            .iter()
+            .map(|(k, v)| {
+                let key = k.to_utf8().map_err(|e| format!("a metric.dimensions key: {e} ({NOT_UTF8})"))?;
+                Ok((key.to_string(), text(v, &format!("metric.dimensions[{}]", capped(key)))?))
+            })
+            .collect::<Result<_, String>>()
+            .map_err(reason)?,
         Some(other) => return Err(reason(format!("metric.dimensions is not an object but {}", kind(other)))),
     };
     tags.retain(|(k, _)| k != "_tenant_id" && k != "_region");
@@ -161,18 +171,19 @@ pub fn alarm(value: &[u8]) -> Result<Rendered, String> {
     let reason = |e: String| format!("invalid alarm-transitioned message: {e}");
     let alarm = member(&decoded, "alarm-transitioned", "message").map_err(reason)?;
     let get = |key: &str| member(alarm, key, "alarm-transitioned").map_err(reason);
+    let field = |key: &str| text(get(key)?, &format!("alarm-transitioned.{key}")).map_err(reason);
     let text_or_empty = |key: &str| match optional(alarm, key) {
-        None | Some(Json::Null) => String::new(),
-        Some(v) => v.py_str(),
+        None | Some(Json::Null) => Ok(String::new()),
+        Some(_) => field(key),
     };
-    let alarm_id = get("alarmId")?.py_str();
+    let alarm_id = field("alarmId")?;
     let metrics = dumps(get("metrics")?, "alarm-transitioned.metrics").map_err(reason)?;
-    let new_state = get("newState")?.py_str();
-    let old_state = get("oldState")?.py_str();
-    let link = text_or_empty("link");
-    let lifecycle_state = text_or_empty("lifecycleState");
-    let state_change_reason = get("stateChangeReason")?.py_str();
-    let tenant = get("tenantId")?.py_str();
+    let new_state = field("newState")?;
+    let old_state = field("oldState")?;
+    let link = text_or_empty("link")?;
+    let lifecycle_state = text_or_empty("lifecycleState")?;
+    let state_change_reason = field("stateChangeReason")?;
+    let tenant = field("tenantId")?;
     let millis = timestamp(get("timestamp")?, "alarm-transitioned").map_err(reason)?;
     let sub_alarms = get("subAlarms")?;
     let sub_alarms = if sub_alarms.py_truthy() {
