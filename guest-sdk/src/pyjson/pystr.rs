@@ -257,7 +257,7 @@ mod tests {
         let s = PyStr::from_utf16("é😀".encode_utf16().collect());
         assert_eq!((s.as_str(), s.to_utf8()), (Some("é😀"), Ok("é😀")));
         assert!(!s.has_lone_surrogate() && !s.is_borrowed());
-        assert!(PyStr::from("x").is_borrowed());
-        assert!(PyStr::from("x") == "x");
+        let borrowed = PyStr::from("x");
+        assert!(borrowed.is_borrowed() && borrowed == "x");
     }
 }

@@ -149,8 +149,9 @@ fn age_seconds(value: &Json) -> Result<f64, String> {
 pub fn alarm_seconds(value: &Json) -> Result<Json<'static>, String> {
     let float = match value {
         Json::Float(f) => *f,
+        Json::Bool(b) => f64::from(u8::from(*b)),
         // `float(int)` rounds to nearest, as `as` does, and fails past the range.
-        Json::Bool(_) | Json::Int(_) | Json::UInt(_) | Json::BigInt(_) => match value.as_f64() {
+        Json::Int(_) | Json::UInt(_) | Json::BigInt(_) => match value.as_f64() {
             Some(f) if f.is_finite() => f,
             _ => return Err("`timestamp`: OverflowError: int too large to convert to float".to_string()),
         },

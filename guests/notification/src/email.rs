@@ -9,6 +9,7 @@
 //!   object (its loops and `metrics[0]`), or with a Grafana URL a first
 //!   metric without `name`;
 //! - a transition time `time.gmtime` and `time.asctime` cannot print;
+//! - a `stateChangeReason` that is not a string (the mail shows it lower-cased);
 //! - a lone surrogate (`"\ud800"`) in any text the mail shows: the mail is
 //!   written as UTF-8 (`UnicodeEncodeError`).
 
@@ -68,6 +69,11 @@ fn unwritable(n: &Notice, grafana_url: Option<&str>) -> Result<i64, String> {
             None if metric.as_object().is_some() => return Err("KeyError: 'dimensions'".to_string()),
             None => return Err(format!("TypeError: a metric is a {}", metric.py_type_name())),
         }
+    }
+    // The templates show `message.lower()`.
+    let reason = n.alarm("stateChangeReason");
+    if !reason.is_string() {
+        return Err(format!("AttributeError: '{}' object has no attribute 'lower'", reason.py_type_name()));
     }
     let seconds = n.alarm_timestamp().as_i64().filter(|s| PRINTABLE_SECONDS.contains(s));
     let Some(seconds) = seconds else {

@@ -41,13 +41,11 @@ const COUNT: usize = 1_500;
 /// Known differences: (class, words of ours' dead-letter reason, why). In
 /// each, ours dead-letters a message the original sends; nothing is lost
 /// silently.
-const KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "dimension-structured",
-        "Nested too deeply",
-        "nesting deeper than 128 levels is refused (a deliberate bound of ours); Python reads about 900",
-    ),
-];
+const KNOWN: &[(&str, &str, &str)] = &[(
+    "dimension-structured",
+    "Nested too deeply",
+    "nesting deeper than 128 levels is refused (a deliberate bound of ours); Python reads about 900",
+)];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -15,11 +15,15 @@ fn text(row: &[(&str, &str)]) -> Vec<(String, Cell)> {
 }
 
 fn guest(method_period: i64, alarm_state: &'static str) -> Harness<NotificationGuest> {
+    guest_of("WEBHOOK", method_period, alarm_state)
+}
+
+/// The guest with one method `m-1` of type `kind`.
+fn guest_of(kind: &'static str, method_period: i64, alarm_state: &'static str) -> Harness<NotificationGuest> {
     let mut harness = Harness::<NotificationGuest>::new(&[("max-attempts", "3")])
         .expect("init")
         .with_lookup("alarm_actions", move |_| {
-            let mut row =
-                text(&[("id", "m-1"), ("type", "WEBHOOK"), ("name", "hook"), ("address", "http://127.0.0.1:9/h")]);
+            let mut row = text(&[("id", "m-1"), ("type", kind), ("name", "hook"), ("address", "http://127.0.0.1:9/h")]);
             row.push(("period".into(), Cell::Integer(method_period)));
             Ok(vec![row])
         })
@@ -27,7 +31,7 @@ fn guest(method_period: i64, alarm_state: &'static str) -> Harness<NotificationG
             if params[0] != "m-1" {
                 return Ok(Vec::new());
             }
-            let mut row = text(&[("name", "hook"), ("type", "WEBHOOK"), ("address", "http://127.0.0.1:9/new")]);
+            let mut row = text(&[("name", "hook"), ("type", kind), ("address", "http://127.0.0.1:9/new")]);
             row.push(("period".into(), Cell::Integer(method_period)));
             Ok(vec![row])
         })
@@ -110,4 +114,32 @@ fn periodic_notifications_repeat_while_the_alarm_stays() {
     let mut other_period = guest(300, "ALARM");
     let moved = other_period.run_values("60-seconds-notifications", &[&periodic]).expect("moved");
     assert!(moved.is_empty(), "the method's period changed: {moved:?}");
+}
+
+#[test]
+fn an_email_the_original_cannot_write_fails_without_a_send() {
+    // A lone surrogate in the name: the original's email cannot be encoded.
+    let alarm = ALARM.replace("\"alarmName\": \"cpu\"", "\"alarmName\": \"cpu \\ud800\"");
+    let mut mail = guest_of("EMAIL", 0, "ALARM");
+    let effects = mail.run_values("alarm-state-transitions", &[&alarm]).expect("transition");
+    let [Effect::Produce(failed)] = effects.as_slice() else { panic!("a failure record, no send: {effects:?}") };
+    assert_eq!(failed.topic.as_deref(), Some("retry-notifications"));
+    let body = String::from_utf8(failed.value.clone()).expect("ASCII JSON");
+    assert!(body.contains(r#""alarm_name": "cpu \ud800""#) && body.contains(r#""retry_count": 0"#), "{body}");
+    // A webhook of the same alarm is sent, the surrogate escaped as the original's JSON has it.
+    let sent = guest(0, "ALARM").run_values("alarm-state-transitions", &[&alarm]).expect("webhook");
+    let hook = String::from_utf8(notified(&sent).body.clone()).expect("ASCII JSON");
+    assert!(hook.contains(r#""alarm_name": "cpu \ud800""#), "{hook}");
+    // Each retry fails the same way; after max-attempts the message is dead-lettered with the reason.
+    let mut retry = failed.value.clone();
+    for attempt in 1..3 {
+        let effects = mail.run_values("retry-notifications", &[&retry]).expect("retry");
+        let [Effect::Produce(failed)] = effects.as_slice() else { panic!("attempt {attempt}: {effects:?}") };
+        let body = String::from_utf8(failed.value.clone()).expect("ASCII JSON");
+        assert!(body.contains(&format!(r#""retry_count": {attempt}"#)), "{body}");
+        retry = failed.value.clone();
+    }
+    let last = mail.run_values("retry-notifications", &[&retry]).expect("last retry");
+    let [Effect::Reject(rejection)] = last.as_slice() else { panic!("dead-lettered: {last:?}") };
+    assert!(rejection.reason.contains("surrogates not allowed"), "{}", rejection.reason);
 }

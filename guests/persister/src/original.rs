@@ -289,6 +289,32 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_surrogate_is_stored_where_its_repr_escapes_it_and_refused_elsewhere() {
+        let envelope = |metric: &str| format!(r#"{{"metric":{{{metric}}},"meta":{{"tenantId":"t","region":"r"}}}}"#);
+        let stored =
+            line(&envelope(r#""name":"m","dimensions":{"k":["\ud800",{"\udc00":1}]},"timestamp":1,"value":1"#));
+        assert_eq!(
+            stored.as_deref(),
+            Ok(r#"m,_region=r,_tenant_id=t,k=['\\ud800'\,\ {'\\udc00':\ 1}] value=1.0,value_meta="{}" 1"#)
+        );
+        for (metric, part) in [
+            (
+                r#""name":"m\ud800","timestamp":1,"value":1"#,
+                "metric.name: 'utf-8' codec can't encode character '\\ud800' in position 1",
+            ),
+            (r#""name":"m","dimensions":{"\udfff":"v"},"timestamp":1,"value":1"#, "a metric.dimensions key"),
+            (r#""name":"m","dimensions":{"k":"\udbffx"},"timestamp":1,"value":1"#, "metric.dimensions[\"k\"]"),
+            (
+                r#""name":"m","timestamp":1,"value":1,"value_meta":{"a":["\ud800"]}"#,
+                "metric.value_meta holds a lone surrogate",
+            ),
+        ] {
+            let error = line(&envelope(metric)).unwrap_err();
+            assert!(error.contains(part), "{metric}: {error}");
+        }
+    }
+
+    #[test]
     fn alarm_values_of_any_type_are_written_as_str_would() {
         let input = r#"{"alarm-transitioned":{"tenantId":"t","alarmId":null,"metrics":[{"v":100000000000000000000}],"newState":"ALARM","oldState":"OK","stateChangeReason":"r","subAlarms":[],"timestamp":"5"}}"#;
         let rendered = alarm(input.as_bytes()).unwrap();
