@@ -257,6 +257,7 @@ fn write_json_float(out: &mut String, f: f64) {
 }
 
 /// [`write_string_ascii`] for a [`PyStr`]: a lone surrogate as `\ud800`.
+#[inline]
 pub fn write_py_string_ascii(out: &mut String, s: &PyStr<'_>) {
     write_py_quoted(out, s, true);
 }
@@ -331,20 +332,24 @@ fn write_char(out: &mut String, c: char, ascii: bool) {
 /// surrogate is written `\uXXXX`, also when not `ascii` (Python's text
 /// would hold the surrogate itself, which no UTF-8 output can carry: ask
 /// [`Json::has_lone_surrogate`] where that must fail).
+#[inline]
 fn write_py_quoted(out: &mut String, s: &PyStr<'_>, ascii: bool) {
     match s.as_str() {
         Some(text) => write_quoted(out, text, ascii),
-        None => {
-            out.push('"');
-            for c in s.chars() {
-                match c {
-                    Ok(c) => write_char(out, c, ascii),
-                    Err(unit) => pystr::push_unit_escape(out, unit),
-                }
-            }
-            out.push('"');
+        None => write_wide_quoted(out, s, ascii),
+    }
+}
+
+/// [`write_py_quoted`] of a string with lone surrogates.
+fn write_wide_quoted(out: &mut String, s: &PyStr<'_>, ascii: bool) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            Ok(c) => write_char(out, c, ascii),
+            Err(unit) => pystr::push_unit_escape(out, unit),
         }
     }
+    out.push('"');
 }
 
 /// Whether any of the eight bytes in `word` is not written as it is: a

@@ -17,13 +17,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
 /// A Python string read from JSON (see the module's documentation).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct PyStr<'a>(Repr<'a>);
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 enum Repr<'a> {
     /// Valid Unicode text.
     Text(Cow<'a, str>),
@@ -33,7 +34,7 @@ enum Repr<'a> {
 
 /// A string with lone surrogates: its code units, and its text with each
 /// lone surrogate written `\uXXXX` (the text it dereferences to).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 struct Wide {
     units: Box<[u16]>,
     replaced: Box<str>,
@@ -79,6 +80,7 @@ impl<'a> PyStr<'a> {
     }
 
     /// The text, when it holds no lone surrogate.
+    #[inline]
     pub fn as_str(&self) -> Option<&str> {
         match &self.0 {
             Repr::Text(text) => Some(text),
@@ -87,6 +89,7 @@ impl<'a> PyStr<'a> {
     }
 
     /// The text, lone surrogates written `\uXXXX` (what it dereferences to).
+    #[inline]
     pub fn text(&self) -> &str {
         match &self.0 {
             Repr::Text(text) => text,
@@ -95,12 +98,14 @@ impl<'a> PyStr<'a> {
     }
 
     /// Whether it holds a lone surrogate.
+    #[inline]
     pub fn has_lone_surrogate(&self) -> bool {
         matches!(self.0, Repr::Wide(_))
     }
 
     /// The text as UTF-8, or Python's error for a string that cannot be
     /// encoded (`str.encode('utf-8')` raises `UnicodeEncodeError`).
+    #[inline]
     pub fn to_utf8(&self) -> Result<&str, EncodeError> {
         match &self.0 {
             Repr::Text(text) => Ok(text),
@@ -109,6 +114,7 @@ impl<'a> PyStr<'a> {
     }
 
     /// Whether the text points into the message it was read from.
+    #[inline]
     pub fn is_borrowed(&self) -> bool {
         matches!(self.0, Repr::Text(Cow::Borrowed(_)))
     }
@@ -172,12 +178,14 @@ pub(super) fn push_unit_escape(out: &mut String, unit: u16) {
 impl Deref for PyStr<'_> {
     type Target = str;
 
+    #[inline]
     fn deref(&self) -> &str {
         self.text()
     }
 }
 
 impl AsRef<str> for PyStr<'_> {
+    #[inline]
     fn as_ref(&self) -> &str {
         self.text()
     }
@@ -198,32 +206,61 @@ impl fmt::Debug for PyStr<'_> {
     }
 }
 
+/// Equal when Python's strings are: the same text, or the same code units
+/// (text is compared a word at a time: a guest compares keys often).
+impl PartialEq for PyStr<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Text(a), Repr::Text(b)) => crate::compare::same_text(a, b),
+            (Repr::Wide(a), Repr::Wide(b)) => a.units == b.units,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for PyStr<'_> {}
+
+impl Hash for PyStr<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.0 {
+            Repr::Text(text) => text.hash(state),
+            Repr::Wide(wide) => wide.units.hash(state),
+        }
+    }
+}
+
 /// Only text without lone surrogates equals a Rust string.
 impl PartialEq<str> for PyStr<'_> {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         self.as_str().is_some_and(|text| crate::compare::same_text(text, other))
     }
 }
 
 impl PartialEq<&str> for PyStr<'_> {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         *self == **other
     }
 }
 
 impl<'a> From<&'a str> for PyStr<'a> {
+    #[inline]
     fn from(text: &'a str) -> Self {
         PyStr(Repr::Text(Cow::Borrowed(text)))
     }
 }
 
 impl From<String> for PyStr<'_> {
+    #[inline]
     fn from(text: String) -> Self {
         PyStr(Repr::Text(Cow::Owned(text)))
     }
 }
 
 impl<'a> From<Cow<'a, str>> for PyStr<'a> {
+    #[inline]
     fn from(text: Cow<'a, str>) -> Self {
         PyStr(Repr::Text(text))
     }
@@ -249,6 +286,11 @@ mod tests {
         // Not equal to its replacement text, nor to another surrogate.
         assert!(s != *"a\\ud800😀\\udc00");
         assert_ne!(PyStr::from_utf16(vec![0xd800]), PyStr::from_utf16(vec![0xdbff]));
+        // Two strings whose texts agree (a surrogate, and its escape written out) differ.
+        let mut written_out: Vec<u16> = "\\ud800".encode_utf16().collect();
+        written_out.push(0xd801);
+        assert_eq!(&*PyStr::from_utf16(written_out.clone()), &*PyStr::from_utf16(vec![0xd800, 0xd801]));
+        assert_ne!(PyStr::from_utf16(written_out), PyStr::from_utf16(vec![0xd800, 0xd801]));
         assert_eq!(s.clone().into_owned(), s);
     }
 

@@ -354,10 +354,12 @@ impl<'a> Members<'a> {
         Members { members: Vec::with_capacity(n.min(64)), index: None }
     }
 
+    #[inline]
     pub(super) fn insert(&mut self, key: PyStr<'a>, value: Json<'a>) {
         let at = match &self.index {
             Some(index) => index.get(&key).copied(),
-            None => self.members.iter().position(|(k, _)| *k == key),
+            // Lengths first: most keys differ in length (equal strings have equal texts).
+            None => self.members.iter().position(|(k, _)| k.text().len() == key.text().len() && *k == key),
         };
         match at {
             Some(at) => self.members[at].1 = value,

@@ -148,10 +148,12 @@ fn age_seconds(value: &Json) -> Result<f64, String> {
 /// error Python raises.
 pub fn alarm_seconds(value: &Json) -> Result<Json<'static>, String> {
     let float = match value {
+        // Exact: |i| / 1000 is well within 64 bits (the common case, no big numbers).
+        Json::Int(i) => return Ok(Json::Int((*i as f64 / 1000.0).trunc() as i64)),
         Json::Float(f) => *f,
         Json::Bool(b) => f64::from(u8::from(*b)),
         // `float(int)` rounds to nearest, as `as` does, and fails past the range.
-        Json::Int(_) | Json::UInt(_) | Json::BigInt(_) => match value.as_f64() {
+        Json::UInt(_) | Json::BigInt(_) => match value.as_f64() {
             Some(f) if f.is_finite() => f,
             _ => return Err("`timestamp`: OverflowError: int too large to convert to float".to_string()),
         },
