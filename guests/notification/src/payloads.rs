@@ -34,8 +34,9 @@ pub struct Delivery {
 pub enum Undeliverable {
     /// The method type is not one this guest sends.
     Unsupported(String),
-    /// The original's plugin fails on this alarm (an email showing a lone
-    /// surrogate, which cannot be encoded): the send fails, as the original's.
+    /// The original's plugin raises on this alarm before sending (an email
+    /// it cannot write: see [`crate::compose_email`]): the send fails, as
+    /// the original's.
     Fails(String),
 }
 
