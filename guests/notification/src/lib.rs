@@ -310,7 +310,8 @@ impl NotificationGuest {
         // that a replayed round re-creates the same next round.
         let round = notice.notification_timestamp.map(|s| (s * 1000.0).round() as i64).unwrap_or(0);
         let key = format!("{}:periodic:{round}", notice.key());
-        notice.notification_timestamp = Some((round + period * 1000) as f64 / 1000.0);
+        // Saturating: a record's time may be anything, even `Infinity`.
+        notice.notification_timestamp = Some(round.saturating_add(period.saturating_mul(1000)) as f64 / 1000.0);
         let next = notice.to_json();
         let topic = message.topic.clone();
         // The original re-publishes whatever the send's outcome.

@@ -122,8 +122,10 @@ pub fn metric(value: &[u8]) -> Result<Rendered, String> {
     // `tags = dimensions` must be a dict (`tags['_tenant_id'] = ...`).
     let mut tags: Vec<(String, String)> = match optional(metric, "dimensions") {
         None => Vec::new(),
+        // `tags['_tenant_id'] = ...` replaces these two without reading them.
         Some(Json::Object(members)) => members
             .iter()
+            .filter(|(k, _)| *k != "_tenant_id" && *k != "_region")
             .map(|(k, v)| {
                 let key = k.to_utf8().map_err(|e| format!("a metric.dimensions key: {e} ({NOT_UTF8})"))?;
                 Ok((key.to_string(), text(v, &format!("metric.dimensions[{}]", capped(key)))?))
@@ -297,6 +299,9 @@ mod tests {
             stored.as_deref(),
             Ok(r#"m,_region=r,_tenant_id=t,k=['\\ud800'\,\ {'\\udc00':\ 1}] value=1.0,value_meta="{}" 1"#)
         );
+        // The two tags the original sets itself are replaced, never encoded.
+        let replaced = line(&envelope(r#""name":"m","dimensions":{"_region":"\ud800"},"timestamp":1,"value":1"#));
+        assert_eq!(replaced.as_deref(), Ok(r#"m,_region=r,_tenant_id=t value=1.0,value_meta="{}" 1"#));
         for (metric, part) in [
             (
                 r#""name":"m\ud800","timestamp":1,"value":1"#,
