@@ -122,19 +122,20 @@ pub fn metric(value: &[u8]) -> Result<Rendered, String> {
     // `tags = dimensions` must be a dict (`tags['_tenant_id'] = ...`).
     let mut tags: Vec<(String, String)> = match optional(metric, "dimensions") {
         None => Vec::new(),
-        // `tags['_tenant_id'] = ...` replaces these two without reading them.
+        // `tags['_tenant_id'] = ...` replaces these two without reading them
+        // (they are pushed below).
         Some(Json::Object(members)) => members
             .iter()
             .filter(|(k, _)| *k != "_tenant_id" && *k != "_region")
             .map(|(k, v)| {
                 let key = k.to_utf8().map_err(|e| format!("a metric.dimensions key: {e} ({NOT_UTF8})"))?;
-                Ok((key.to_string(), text(v, &format!("metric.dimensions[{}]", capped(key)))?))
+                let value = v.py_utf8().map_err(|e| format!("metric.dimensions[{}]: {e} ({NOT_UTF8})", capped(key)))?;
+                Ok((key.to_string(), value.into_owned()))
             })
             .collect::<Result<_, String>>()
             .map_err(reason)?,
         Some(other) => return Err(reason(format!("metric.dimensions is not an object but {}", kind(other)))),
     };
-    tags.retain(|(k, _)| k != "_tenant_id" && k != "_region");
     tags.push(("_tenant_id".to_string(), tenant.clone()));
     tags.push(("_region".to_string(), region));
     tags.sort_by(|a, b| a.0.cmp(&b.0));
